@@ -1,0 +1,1 @@
+"""The booking API: accounts, vehicles, stations, reservations, admin, import feed."""

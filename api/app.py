@@ -1,0 +1,40 @@
+"""Litestar factory for the API process (`uvicorn api.app:create_app --factory`)."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
+
+from wattsup.config import Settings, get_settings
+from wattsup.db import provide_connection
+from wattsup.health import health_route
+from wattsup.lifespan import resources_lifespan
+from wattsup.problems import exception_handlers
+
+
+def route_handlers() -> list[object]:
+    """Every controller of the API, in one list (tests walk it to check the guards)."""
+    handlers: list[object] = [health_route("api")]
+    return handlers
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+    return Litestar(
+        route_handlers=route_handlers(),  # type: ignore[arg-type]
+        lifespan=[resources_lifespan(settings)],
+        dependencies={"db_connection": Provide(provide_connection)},
+        exception_handlers=exception_handlers(),
+        openapi_config=OpenAPIConfig(
+            title="Watts Up API",
+            version="0.1.0",
+            path="/api/schema",
+            components=Components(),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""Fixtures for the IRVE network: the real sample imported once, factories for stations."""

@@ -1,0 +1,62 @@
+"""PostgreSQL plumbing shared by both apps and the CLI: one asyncpg pool per process.
+
+The pool is created in the app's lifespan and handed to handlers as `db_connection`; a
+handler for a state-changing request runs inside one transaction (see `provide_connection`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import asyncpg
+from litestar import Request
+from litestar.datastructures import State
+
+from wattsup.config import Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb/json come back as Python objects and go in from them, everywhere.
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(settings: Settings, **overrides: Any) -> asyncpg.Pool:
+    options: dict[str, Any] = {
+        "min_size": settings.db_pool_min,
+        "max_size": settings.db_pool_max,
+        "init": _init_connection,
+        # Fail fast when the database is unreachable: a request should get a 503, not hang.
+        "timeout": 5,
+        "command_timeout": 30,
+        "server_settings": {"application_name": "wattsup"},
+    }
+    options.update(overrides)
+    pool: asyncpg.Pool = await asyncpg.create_pool(settings.database_url, **options)
+    return pool
+
+
+async def connect(settings: Settings) -> asyncpg.Connection:
+    """A single connection, for the CLI and long-running jobs that hold locks."""
+    conn: asyncpg.Connection = await asyncpg.connect(settings.database_url, timeout=10)
+    await _init_connection(conn)
+    return conn
+
+
+async def provide_connection(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[asyncpg.Connection, None]:
+    """Litestar dependency `db_connection`: a pooled connection, transactional for writes."""
+    pool: asyncpg.Pool = state.pool
+    async with pool.acquire() as conn:
+        if request.method in SAFE_METHODS:
+            yield conn
+        else:
+            async with conn.transaction():
+                yield conn

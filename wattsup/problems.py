@@ -1,0 +1,178 @@
+"""One error shape for every route of both apps: RFC 9457 `application/problem+json`.
+
+A problem has a stable machine-readable `code` (what clients and tests switch on) and a French
+`detail` a page can show as is. Domain code raises `Problem`; framework errors (validation,
+404, 405, auth) are mapped here, in one place, so nothing escapes in another shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from wattsup.cache import REDIS_ERRORS
+
+log = logging.getLogger("wattsup.problems")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# Default codes and French messages for the statuses the framework raises by itself.
+_DEFAULTS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "La requête est invalide."),
+    401: ("not_authenticated", "Connexion requise."),
+    403: ("forbidden", "Accès refusé."),
+    404: ("not_found", "Ressource introuvable."),
+    405: ("method_not_allowed", "Méthode non autorisée pour cette adresse."),
+    409: ("conflict", "Conflit avec l'état actuel."),
+    413: ("payload_too_large", "Le contenu envoyé est trop volumineux."),
+    415: ("unsupported_media_type", "Type de contenu non pris en charge."),
+    422: ("unprocessable", "Données invalides."),
+    429: ("rate_limited", "Trop de tentatives, réessayez plus tard."),
+    503: ("service_unavailable", "Service momentanément indisponible, réessayez."),
+}
+
+
+class ProblemBody(msgspec.Struct, omit_defaults=True):
+    """The wire shape of every error (documented in OpenAPI)."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Problem(Exception):
+    """Raise from domain code: `raise Problem(409, "point_unavailable", "Ce point …")`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    body = ProblemBody(
+        type=f"https://wattsup.fr/problems/{code}",
+        title=code.replace("_", " ").capitalize(),
+        status=status,
+        code=code,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+    )
+    # Errors are never cacheable, whatever route produced them.
+    all_headers = {"Cache-Control": "no-store", **(headers or {})}
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=all_headers,
+    )
+
+
+def _problem_handler(request: Request[Any, Any, Any], exc: Problem) -> Response[bytes]:
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+def _validation_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[bytes]:
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    errors = [e for e in extra if isinstance(e, dict)] if extra else None
+    # Litestar reports body/query validation as 400; a body that parses but breaks a field
+    # rule is what 422 means, so say which field and why.
+    detail = "Données invalides."
+    if errors:
+        first = errors[0]
+        key = first.get("key") or first.get("source") or "?"
+        detail = f"Champ « {key} » invalide : {first.get('message', 'valeur refusée')}."
+    elif exc.detail:
+        detail = f"Requête invalide : {exc.detail}"
+    return problem_response(400, "invalid_request", detail, instance=request.url.path,
+                            errors=errors)
+
+
+def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code, detail = _DEFAULTS.get(status, ("error", "Erreur."))
+    return problem_response(
+        status, code, detail, instance=request.url.path, headers=dict(exc.headers or {})
+    )
+
+
+def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("dependency unavailable on %s: %r", request.url.path, exc)
+    code, detail = _DEFAULTS[503]
+    return problem_response(503, code, detail, instance=request.url.path,
+                            headers={"Retry-After": "5"})
+
+
+def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, Problem):
+        return _problem_handler(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Erreur interne. L'équipe a été prévenue.",
+        instance=request.url.path,
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    unavailable: dict[type[Exception], Any] = {
+        e: _unavailable_handler
+        for e in (
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            ConnectionRefusedError,
+            *REDIS_ERRORS,
+        )
+    }
+    return {
+        Problem: _problem_handler,
+        ValidationException: _validation_handler,
+        HTTPException: _http_handler,
+        **unavailable,
+        HTTP_500_INTERNAL_SERVER_ERROR: _internal_handler,
+    }
+
+
+PROBLEM_MEDIA = MediaType.JSON  # re-exported for route declarations
