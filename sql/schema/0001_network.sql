@@ -97,6 +97,12 @@ CREATE TABLE charge_points (
     operational_status    text NOT NULL DEFAULT 'in_service'
                           CHECK (operational_status IN ('in_service', 'out_of_service', 'unknown')),
     status_changed_at     timestamptz NOT NULL DEFAULT now(),
+    -- The charger's connector status in OCPP 1.6 words, kept by the reservation and charge
+    -- simulation (migration 0004). "Available now" = in service, not withdrawn, Available.
+    connector_status      text NOT NULL DEFAULT 'Available' CHECK (connector_status IN (
+        'Available', 'Reserved', 'Preparing', 'Charging', 'SuspendedEV', 'Finishing',
+        'Unavailable', 'Faulted')),
+    connector_status_at   timestamptz NOT NULL DEFAULT now(),
     source_hash           text,
     withdrawn_at          timestamptz,
     created_at            timestamptz NOT NULL DEFAULT now(),
