@@ -28,6 +28,8 @@ TEST_REDIS = os.environ.get("WATTSUP_TEST_REDIS", "redis://127.0.0.1:6379/15")
 pytest_plugins = [
     "tests.fixtures_network",
     "tests.fixtures_accounts",
+    "tests.fixtures_tiles",
+    "tests.fixtures_reservations",
 ]
 
 
