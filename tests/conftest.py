@@ -55,7 +55,13 @@ def settings() -> Settings:
 def migrated_database(settings: Settings) -> Iterator[str]:
     """Drop and re-create the test database, then `wattsup migrate` it, as a user would."""
     subprocess.run(
-        ["psql", f"{BASE_URL}/postgres", "-q", "-c", f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'],
+        [
+            "psql",
+            f"{BASE_URL}/postgres",
+            "-q",
+            "-c",
+            f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)',
+        ],
         check=True,
     )
     subprocess.run(

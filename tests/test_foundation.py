@@ -37,8 +37,11 @@ def test_bad_configuration_is_refused_with_the_variable_named(
 def test_cli_reports_configuration_errors_clearly() -> None:
     env = {**make_test_env(), "DATABASE_URL": "nope"}
     out = subprocess.run(
-        [sys.executable, "-m", "wattsup.cli", "stats"], env=env, cwd=ROOT,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "wattsup.cli", "stats"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert "DATABASE_URL" in out.stderr
@@ -90,14 +93,21 @@ def test_migrations_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignor
     env["DATABASE_URL"] = env["DATABASE_URL"] + "_updown"
     base = env["DATABASE_URL"].rsplit("/", 1)[0]
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
-    subprocess.run(["psql", f"{base}/postgres", "-q", "-c",
-                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
+    subprocess.run(
+        ["psql", f"{base}/postgres", "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+        check=True,
+    )
     run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "wattsup.cli", "migrate", *a], env=env, cwd=ROOT, check=True,
+        [sys.executable, "-m", "wattsup.cli", "migrate", *a],
+        env=env,
+        cwd=ROOT,
+        check=True,
         capture_output=True,
     )
     run()
     run("--downgrade", "base")
     run()
-    subprocess.run(["psql", f"{base}/postgres", "-q", "-c",
-                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], check=True)
+    subprocess.run(
+        ["psql", f"{base}/postgres", "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+        check=True,
+    )

@@ -40,13 +40,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from wattsup.importer.cli import run_import_cli
 
-    return run_import_cli(settings, args.path, full=args.full, quiet=args.quiet)
+    return int(run_import_cli(settings, args.path, full=args.full, quiet=args.quiet))
 
 
 def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from api.accounts_cli import create_admin_cli
 
-    return create_admin_cli(settings, args.email)
+    return int(create_admin_cli(settings, args.email))
 
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
@@ -72,8 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("import", help="import an IRVE CSV file (static schema v2, or legacy v1)")
     i.add_argument("path", help="CSV file, or - for standard input")
-    i.add_argument("--full", action="store_true",
-                   help="the file is a full national snapshot: withdraw points missing from it")
+    i.add_argument(
+        "--full",
+        action="store_true",
+        help="the file is a full national snapshot: withdraw points missing from it",
+    )
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_import)
 

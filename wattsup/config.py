@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import msgspec
 
 WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "dev", "wattsup", "password"})
-DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
+DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"  # noqa: S105 - refused in production
 
 
 class ConfigError(RuntimeError):

@@ -16,9 +16,9 @@ from wattsup.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def wait_for_database(url: str, timeout: float = 60.0) -> None:
+async def wait_for_database(url: str, wait_seconds: float = 60.0) -> None:
     """Wait until PostgreSQL accepts connections (compose starts us beside it)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_seconds
     maintenance = urlunparse(urlparse(url)._replace(path="/postgres"))
     while True:
         try:

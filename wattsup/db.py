@@ -22,9 +22,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb/json come back as Python objects and go in from them, everywhere.
     for typ in ("json", "jsonb"):
-        await conn.set_type_codec(
-            typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(settings: Settings, **overrides: Any) -> asyncpg.Pool:
@@ -54,7 +52,9 @@ async def provide_connection(
 ) -> AsyncGenerator[asyncpg.Connection, None]:
     """Litestar dependency `db_connection`: a pooled connection, transactional for writes."""
     pool: asyncpg.Pool = state.pool
-    async with pool.acquire() as conn:
+    # The pool hands out a proxy that behaves as a Connection; typed as one for handlers.
+    conn: asyncpg.Connection
+    async with pool.acquire() as conn:  # type: ignore[assignment]
         if request.method in SAFE_METHODS:
             yield conn
         else:

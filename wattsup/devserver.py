@@ -44,7 +44,7 @@ class Dispatcher:
         return self.static
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] == "lifespan":  # type: ignore[comparison-overlap]
             await self._lifespan(receive, send)
             return
         await self.pick(scope["path"])(scope, receive, send)
@@ -52,7 +52,7 @@ class Dispatcher:
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         # Run both apps' lifespans (pools, Redis, schedulers) inside this one.
         message = await receive()
-        if message["type"] != "lifespan.startup":
+        if message["type"] != "lifespan.startup":  # type: ignore[comparison-overlap]
             return
         async with AsyncExitStack() as stack:
             try:

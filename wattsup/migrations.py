@@ -12,7 +12,7 @@ import sqlalchemy as sa
 try:  # SQLAlchemy 2.1
     from sqlalchemy.util.concurrency import await_
 except ImportError:  # SQLAlchemy 2.0
-    from sqlalchemy.util import await_only as await_  # type: ignore[no-redef]
+    from sqlalchemy.util import await_only as await_
 from alembic import op
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -28,6 +28,7 @@ def run_sql_file(relative: str) -> None:
     # A file holds many statements: send it over asyncpg's simple-query protocol, as psql
     # would, rather than as one prepared statement (which takes a single command).
     driver = op.get_bind().connection.driver_connection
+    assert driver is not None
     await_(driver.execute(sql))
 
 
@@ -36,8 +37,14 @@ def load_communes() -> None:
     with gzip.open(DATA_DIR / "communes.csv.gz", "rt", encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
             rows.append(
-                (r["code_insee"], r["nom"], r["type"], r["departement"] or None,
-                 r["region"] or None, r["codes_postaux"])
+                (
+                    r["code_insee"],
+                    r["nom"],
+                    r["type"],
+                    r["departement"] or None,
+                    r["region"] or None,
+                    r["codes_postaux"],
+                )
             )
     # Several rows can share a code (a delegated commune keeps its former code); the file is
     # sorted so that the current commune comes first and wins.

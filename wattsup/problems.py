@@ -124,8 +124,9 @@ def _validation_handler(
         detail = f"Champ « {key} » invalide : {first.get('message', 'valeur refusée')}."
     elif exc.detail:
         detail = f"Requête invalide : {exc.detail}"
-    return problem_response(400, "invalid_request", detail, instance=request.url.path,
-                            errors=errors)
+    return problem_response(
+        400, "invalid_request", detail, instance=request.url.path, errors=errors
+    )
 
 
 def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -139,8 +140,9 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
 def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.warning("dependency unavailable on %s: %r", request.url.path, exc)
     code, detail = _DEFAULTS[503]
-    return problem_response(503, code, detail, instance=request.url.path,
-                            headers={"Retry-After": "5"})
+    return problem_response(
+        503, code, detail, instance=request.url.path, headers={"Retry-After": "5"}
+    )
 
 
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -156,23 +158,22 @@ def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 
 def exception_handlers() -> ExceptionHandlersMap:
-    unavailable: dict[type[Exception], Any] = {
-        e: _unavailable_handler
-        for e in (
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            ConnectionRefusedError,
-            *REDIS_ERRORS,
-        )
-    }
-    return {
+    unavailable: tuple[type[Exception], ...] = (
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+        ConnectionRefusedError,
+        *REDIS_ERRORS,
+    )
+    handlers: dict[int | type[Exception], Any] = {
         Problem: _problem_handler,
         ValidationException: _validation_handler,
         HTTPException: _http_handler,
-        **unavailable,
         HTTP_500_INTERNAL_SERVER_ERROR: _internal_handler,
     }
+    for exc_type in unavailable:
+        handlers[exc_type] = _unavailable_handler
+    return handlers
 
 
 PROBLEM_MEDIA = MediaType.JSON  # re-exported for route declarations

@@ -13,8 +13,10 @@ from wattsup.config import load_settings
 
 def _url() -> str:
     url = context.config.attributes.get("database_url") or load_settings().database_url
-    return str(url).replace("postgresql://", "postgresql+asyncpg://", 1).replace(
-        "postgres://", "postgresql+asyncpg://", 1
+    return (
+        str(url)
+        .replace("postgresql://", "postgresql+asyncpg://", 1)
+        .replace("postgres://", "postgresql+asyncpg://", 1)
     )
 
 
