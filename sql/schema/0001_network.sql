@@ -27,9 +27,13 @@ CREATE TABLE operators (
     contact_operateur   text,
     telephone_operateur text,
     nom_enseigne        text,
-    CONSTRAINT operators_identity UNIQUE NULLS NOT DISTINCT (
-        nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
-        contact_operateur, telephone_operateur, nom_enseigne)
+    -- One row per distinct (aménageur, opérateur, enseigne) as files write them; the key makes
+    -- the import's lookup a hash join instead of a seven-column IS NOT DISTINCT FROM.
+    identity_key        text GENERATED ALWAYS AS (md5(
+        coalesce(nom_amenageur, '') || chr(31) || coalesce(siren_amenageur, '') || chr(31) ||
+        coalesce(contact_amenageur, '') || chr(31) || coalesce(nom_operateur, '') || chr(31) ||
+        coalesce(contact_operateur, '') || chr(31) || coalesce(telephone_operateur, '') ||
+        chr(31) || coalesce(nom_enseigne, ''))) STORED UNIQUE
 );
 
 CREATE TABLE stations (

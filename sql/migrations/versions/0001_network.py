@@ -14,6 +14,7 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql_file("schema/0001_network.sql")
+    run_sql_file("import/merge.sql")
     load_communes()
 
 

@@ -1,0 +1,382 @@
+"""The import engine: one CSV file → one job → the network tables, in one transaction.
+
+    claim_job()  inserts the job row (one running import at a time, enforced by a unique
+                 index) after marking failed any job whose process died;
+    run_job()    streams the file: parse + validate rows in batches → COPY into a temporary
+                 staging table → `import_merge()` (sql/import/merge.sql) → COMMIT.
+
+Why this shape:
+- A killed or failed import leaves the previous data intact: everything it writes to the
+  network tables happens in one transaction that commits only at the end.
+- "Is the running import alive?" is answered by PostgreSQL, not by a timer: the importing
+  connection holds a session advisory lock for the job's whole life; the lock vanishes with
+  the process, so a job marked running whose lock is free is dead.
+- Progress goes to the job row and to `pg_notify('import_progress', …)` about twice a
+  second, from a second connection, so any process (the SSE feed) can follow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from wattsup.config import Settings
+from wattsup.db import connect
+from wattsup.importer.normalize import FieldError
+from wattsup.importer.reader import TOO_LONG_MARKER, CsvSource, FileRejected
+from wattsup.importer.rows import STAGING_COLUMNS, Issue, parser_for
+
+log = logging.getLogger("wattsup.import")
+
+# Arbitrary but fixed: the advisory lock key that marks "an import is running".
+IMPORT_LOCK_KEY = 0x1AB0_0001
+BATCH_ROWS = 10_000
+PROGRESS_EVERY_S = 0.5
+REJECT_COLUMNS = ("job_id", "line", "severity", "field", "value", "reason", "id_pdc_itinerance")
+
+
+class ImportAlreadyRunning(Exception):
+    def __init__(self, job_id: UUID) -> None:
+        super().__init__(f"an import is already running: {job_id}")
+        self.job_id = job_id
+
+
+class ImportReport(msgspec.Struct):
+    job_id: UUID
+    status: str
+    schema_detected: str | None
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    withdrawn: int
+    rejected: int
+    duplicates: int
+    warnings: int
+    seconds: float
+    error: str | None = None
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+# Connections holding the lock, handed from claim_job to run_job within one process.
+_held_locks: dict[UUID, asyncpg.Connection] = {}
+
+
+async def _take_lock(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", IMPORT_LOCK_KEY))
+
+
+async def claim_job(
+    settings: Settings,
+    *,
+    file_name: str,
+    file_size: int | None,
+    full: bool,
+    source: Literal["cli", "http"],
+    created_by: UUID | None,
+) -> UUID:
+    """Create the running job row, or raise ImportAlreadyRunning with the live job's id."""
+    conn = await connect(settings)
+    try:
+        if not await _take_lock(conn):
+            running = await conn.fetchval(
+                "SELECT id FROM import_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1"
+            )
+            await conn.close()
+            if running is None:  # lock held by a job still between claim and insert
+                raise ImportAlreadyRunning(UUID(int=0))
+            raise ImportAlreadyRunning(running)
+        # We hold the lock, so no live import exists: any job still marked running is dead.
+        await conn.execute(
+            "UPDATE import_jobs SET status = 'failed', phase = 'failed', finished_at = now(), "
+            "error = 'interrupted: the importing process stopped before the end' "
+            "WHERE status = 'running'"
+        )
+        job_id: UUID = await conn.fetchval(
+            "INSERT INTO import_jobs (file_name, file_size, full_snapshot, source, created_by)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            file_name[:255],
+            file_size,
+            full,
+            source,
+            created_by,
+        )
+    except BaseException:
+        if not conn.is_closed():
+            await conn.close()
+        raise
+    _held_locks[job_id] = conn
+    return job_id
+
+
+class _Progress:
+    """Counters of a running job, published to the row and to NOTIFY at a bounded rate."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        job_id: UUID,
+        file_size: int | None,
+        callback: ProgressCallback | None,
+    ) -> None:
+        self.conn = conn
+        self.job_id = job_id
+        self.file_size = file_size
+        self.callback = callback
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.c: dict[str, Any] = {
+            "phase": "reading",
+            "bytes_read": 0,
+            "rows_read": 0,
+            "inserted": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "withdrawn": 0,
+            "rejected": 0,
+            "duplicates": 0,
+            "warnings": 0,
+        }
+
+    def snapshot(self, status: str = "running") -> dict[str, Any]:
+        elapsed = time.monotonic() - self.t0
+        rate = self.c["rows_read"] / elapsed if elapsed > 0 else 0.0
+        eta = None
+        if self.file_size and self.c["bytes_read"] and status == "running":
+            done = min(self.c["bytes_read"] / self.file_size, 1.0)
+            eta = round(elapsed * (1 - done) / done, 1) if done > 0 else None
+        return {
+            "job_id": str(self.job_id),
+            "status": status,
+            **self.c,
+            "file_size": self.file_size,
+            "rows_per_s": round(rate),
+            "eta_s": eta,
+            "elapsed_s": round(elapsed, 2),
+        }
+
+    async def publish(self, *, force: bool = False, status: str = "running") -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        snap = self.snapshot(status)
+        if self.callback:
+            self.callback(snap)
+        await self.conn.execute(
+            """
+            UPDATE import_jobs SET phase = $2, bytes_read = $3, rows_read = $4, inserted = $5,
+                updated = $6, unchanged = $7, withdrawn = $8, rejected = $9, duplicates = $10,
+                warnings = $11, heartbeat_at = now()
+            WHERE id = $1
+            """,
+            self.job_id,
+            self.c["phase"],
+            self.c["bytes_read"],
+            self.c["rows_read"],
+            self.c["inserted"],
+            self.c["updated"],
+            self.c["unchanged"],
+            self.c["withdrawn"],
+            self.c["rejected"],
+            self.c["duplicates"],
+            self.c["warnings"],
+        )
+        await self.conn.execute("SELECT pg_notify('import_progress', $1)", json.dumps(snap))
+
+
+async def run_job(
+    settings: Settings,
+    job_id: UUID,
+    path: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import `path` as job `job_id` (claimed by claim_job). Never raises for bad data: the
+    report (and the job row) says what happened."""
+    lock_conn = _held_locks.pop(job_id, None)
+    if lock_conn is None:  # claimed in another call path of this process, or by a test
+        lock_conn = await connect(settings)
+        if not await _take_lock(lock_conn):
+            await lock_conn.close()
+            raise ImportAlreadyRunning(job_id)
+    job = await lock_conn.fetchrow(
+        "SELECT full_snapshot, file_size FROM import_jobs WHERE id = $1", job_id
+    )
+    assert job is not None, f"unknown import job {job_id}"
+    size = job["file_size"] or path.stat().st_size  # noqa: ASYNC240 - one stat call
+    progress = _Progress(lock_conn, job_id, size, on_progress)
+    data_conn = await connect(settings)
+    schema_detected: str | None = None
+    status, error = "failed", None
+    try:
+        schema_detected = await _import(
+            data_conn, lock_conn, progress, path, full=job["full_snapshot"]
+        )
+        status = "succeeded"
+    except (FileRejected, FieldError) as exc:
+        error = f"file rejected: {exc}"
+    except Exception as exc:
+        log.exception("import %s failed", job_id)
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        await data_conn.close()
+    progress.c["phase"] = "done" if status == "succeeded" else "failed"
+    await progress.publish(force=True, status=status)
+    await lock_conn.execute(
+        "UPDATE import_jobs SET status = $2, finished_at = now(), error = $3, "
+        "schema_detected = coalesce($4, schema_detected) WHERE id = $1",
+        job_id,
+        status,
+        error,
+        schema_detected,
+    )
+    await progress.publish(force=True, status=status)
+    await lock_conn.close()  # releases the advisory lock
+    c = progress.c
+    return ImportReport(
+        job_id=job_id,
+        status=status,
+        schema_detected=schema_detected,
+        rows_read=c["rows_read"],
+        inserted=c["inserted"],
+        updated=c["updated"],
+        unchanged=c["unchanged"],
+        withdrawn=c["withdrawn"],
+        rejected=c["rejected"],
+        duplicates=c["duplicates"],
+        warnings=c["warnings"],
+        seconds=round(time.monotonic() - progress.t0, 3),
+        error=error,
+    )
+
+
+async def _import(
+    data_conn: asyncpg.Connection,
+    lock_conn: asyncpg.Connection,
+    progress: _Progress,
+    path: Path,
+    *,
+    full: bool,
+) -> str:
+    job_id = progress.job_id
+    insee_codes = frozenset(
+        r["code_insee"] for r in await data_conn.fetch("SELECT code_insee FROM communes")
+    )
+    with path.open("rb") as raw:
+        source = CsvSource(raw)
+        parser = parser_for(source.header, insee_codes)
+        schema_detected = f"{parser.description} ; séparateur « {source.delimiter} »"
+        await lock_conn.execute(
+            "UPDATE import_jobs SET schema_detected = $2 WHERE id = $1", job_id, schema_detected
+        )
+        file_issues: list[Issue] = []
+        if source.encoding_warning:
+            file_issues.append((1, "warning", "*", source.encoding, source.encoding_warning, None))
+        await _store_issues(lock_conn, job_id, file_issues)
+        progress.c["warnings"] += len(file_issues)
+
+        async with data_conn.transaction():
+            await data_conn.execute(await data_conn.fetchval("SELECT import_staging_ddl()"))
+            batch: list[tuple[Any, ...]] = []
+            issues: list[Issue] = []
+            parse = parser.parse
+            c = progress.c
+            for line, row in source.rows():
+                c["rows_read"] += 1
+                if row and row[0] == TOO_LONG_MARKER:
+                    reason = row[1] if len(row) > 1 else "line longer than 1 MiB; skipped"
+                    issues.append((line, "rejected", "*", None, reason[:500], None))
+                    c["rejected"] += 1
+                    continue
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    c["rows_read"] -= 1  # blank line: not a row
+                    continue
+                result = parse(line, row)
+                if result.issues:
+                    issues.extend(result.issues)
+                if result.record is None:
+                    c["rejected"] += 1
+                else:
+                    batch.append(result.record)
+                if len(batch) >= BATCH_ROWS or len(issues) >= BATCH_ROWS:
+                    await _flush(data_conn, lock_conn, job_id, batch, issues, progress)
+                    batch, issues = [], []
+                    c["bytes_read"] = source.bytes_read
+                    await progress.publish()
+            await _flush(data_conn, lock_conn, job_id, batch, issues, progress)
+            c["bytes_read"] = source.bytes_read
+            c["phase"] = "merging"
+            await progress.publish(force=True)
+            merged = await data_conn.fetchrow("SELECT * FROM import_merge($1, $2)", job_id, full)
+            assert merged is not None
+            for key in ("inserted", "updated", "unchanged", "withdrawn", "duplicates"):
+                c[key] = merged[key]
+            c["warnings"] += merged["duplicates"]
+            c["phase"] = "committing"
+            await progress.publish(force=True)
+    return schema_detected
+
+
+async def _flush(
+    data_conn: asyncpg.Connection,
+    lock_conn: asyncpg.Connection,
+    job_id: UUID,
+    batch: list[tuple[Any, ...]],
+    issues: list[Issue],
+    progress: _Progress,
+) -> None:
+    if batch:
+        await data_conn.copy_records_to_table(
+            "import_staging", records=batch, columns=list(STAGING_COLUMNS)
+        )
+    if issues:
+        # Rejects are committed as they come (on the lock connection, outside the data
+        # transaction) so an admin can read them while the import runs.
+        await _store_issues(lock_conn, job_id, issues)
+        progress.c["warnings"] += sum(1 for i in issues if i[1] == "warning")
+
+
+async def _store_issues(conn: asyncpg.Connection, job_id: UUID, issues: list[Issue]) -> None:
+    if not issues:
+        return
+    await conn.copy_records_to_table(
+        "import_rejects",
+        records=[(job_id, *issue) for issue in issues],
+        columns=list(REJECT_COLUMNS),
+    )
+
+
+async def import_file(
+    settings: Settings,
+    path: Path,
+    *,
+    full: bool = False,
+    source: Literal["cli", "http"] = "cli",
+    created_by: UUID | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """claim_job + run_job, for callers that do both at once (CLI, tests, benchmarks)."""
+    job_id = await claim_job(
+        settings,
+        file_name=path.name,
+        file_size=path.stat().st_size,  # noqa: ASYNC240 - one stat call
+        full=full,
+        source=source,
+        created_by=created_by,
+    )
+    return await run_job(settings, job_id, path, on_progress=on_progress)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
