@@ -1,1 +1,66 @@
-"""Fixtures for the IRVE network: the real sample imported once, factories for stations."""
+"""Fixtures for the IRVE network: the shipped real data imported once per session, and a
+scratch database for tests that need the network tables to themselves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import asyncpg
+import msgspec
+import pytest
+
+from tests.conftest import BASE_URL, DATA, ROOT, make_test_env
+from wattsup.config import Settings
+from wattsup.importer.engine import ImportReport, import_file
+
+SAMPLE_FILES = ("bornes-irve-2018-v1.csv", "exemple-valide-statique.csv", "irve-v2-defects.csv")
+
+
+@pytest.fixture(scope="session")
+async def imported_sample(settings: Settings, migrated_database: str) -> list[ImportReport]:
+    """The real legacy v1 file, the official examples and the defects file, imported into the
+    session's test database (in that order)."""
+    reports = []
+    for name in SAMPLE_FILES:
+        report = await import_file(settings, DATA / name)
+        assert report.status == "succeeded", report
+        reports.append(report)
+    return reports
+
+
+@pytest.fixture(scope="session")
+def scratch_settings(settings: Settings) -> Settings:
+    """A second migrated database, for tests that withdraw or count the whole network."""
+    name = settings.database_url.rsplit("/", 1)[1] + "_scratch"
+    subprocess.run(
+        [
+            "psql",
+            f"{BASE_URL}/postgres",
+            "-q",
+            "-c",
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        ],
+        check=True,
+    )
+    env = {**make_test_env(), "DATABASE_URL": f"{BASE_URL}/{name}"}
+    subprocess.run(
+        [sys.executable, "-m", "wattsup.cli", "migrate"],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    return msgspec.structs.replace(settings, database_url=f"{BASE_URL}/{name}")
+
+
+@pytest.fixture
+async def scratch(scratch_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the scratch database, emptied of network data and jobs."""
+    conn = await asyncpg.connect(scratch_settings.database_url)
+    await conn.execute(
+        "TRUNCATE import_rejects, import_jobs, charge_points, stations, operators CASCADE"
+    )
+    yield conn
+    await conn.close()

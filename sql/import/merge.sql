@@ -2,8 +2,8 @@
 -- one row per valid CSV row) into operators, stations and charge_points, set-based.
 -- Runs inside the import's single transaction: if anything fails, nothing of the file lands.
 --
--- Change detection: each row's source fields are hashed (md5 of the row text); a point whose
--- hash is unchanged is not written at all, which is what makes a re-import cheap.
+-- Change detection compares the source columns of each staged row with the stored row; an
+-- unchanged point is not written at all, which is what makes a re-import cheap.
 -- Returns the counters the job reports.
 
 CREATE OR REPLACE FUNCTION import_staging_ddl() RETURNS text
@@ -33,119 +33,178 @@ LANGUAGE plpgsql AS $$
 DECLARE
     total integer;
 BEGIN
+    -- Sorts and hashes of a national file fit in memory with this; the default 4 MB spills
+    -- them to disk. LOCAL: only for this transaction.
+    SET LOCAL work_mem = '256MB';
+    -- Temporary tables have no statistics until analysed; without them the planner picks
+    -- nested loops over 150k rows.
+    ANALYZE import_staging;
+
     -- 1. Duplicated id_pdc_itinerance inside the file: the last row wins; the others are
-    --    reported with the line that superseded them.
-    CREATE TEMP TABLE import_points ON COMMIT DROP AS
-    SELECT DISTINCT ON (id_pdc_itinerance) *
-    FROM import_staging
-    ORDER BY id_pdc_itinerance, line DESC;
+    --    reported with the line that superseded them, then dropped from staging.
+    CREATE TEMP TABLE import_dups ON COMMIT DROP AS
+    SELECT id_pdc_itinerance, max(line) AS last_line
+    FROM import_staging GROUP BY id_pdc_itinerance HAVING count(*) > 1;
 
     INSERT INTO import_rejects (job_id, line, severity, field, value, reason, id_pdc_itinerance)
     SELECT p_job, s.line, 'warning', 'id_pdc_itinerance', s.id_pdc_itinerance,
-           format('duplicate id_pdc_itinerance: superseded by line %s', p.line),
+           format('duplicate id_pdc_itinerance: superseded by line %s', d.last_line),
            s.id_pdc_itinerance
-    FROM import_staging s
-    JOIN import_points p USING (id_pdc_itinerance)
-    WHERE s.line <> p.line;
+    FROM import_staging s JOIN import_dups d USING (id_pdc_itinerance)
+    WHERE s.line <> d.last_line;
     GET DIAGNOSTICS duplicates = ROW_COUNT;
 
-    -- 2. Operators: one row per distinct identity.
-    INSERT INTO operators (nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
-                           contact_operateur, telephone_operateur, nom_enseigne)
-    SELECT DISTINCT nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
-           contact_operateur, telephone_operateur, nom_enseigne
-    FROM import_points
-    ON CONFLICT (identity_key) DO NOTHING;
+    DELETE FROM import_staging s USING import_dups d
+    WHERE s.id_pdc_itinerance = d.id_pdc_itinerance AND s.line <> d.last_line;
+    ALTER TABLE import_staging RENAME TO import_points;
+    ANALYZE import_points;
 
-    -- 3. Stations: the station fields of its last row in the file.
+    -- 2. Stations: the station fields of its last row in the file, with the key of its
+    --    operator identity (same expression as operators.identity_key).
     CREATE TEMP TABLE import_stations ON COMMIT DROP AS
     SELECT DISTINCT ON (p.id_station_itinerance)
-           p.id_station_itinerance, p.id_station_local, o.id AS operator_id, p.nom_station,
-           p.implantation_station, p.adresse_station, p.code_insee_commune,
-           coalesce(p.commune, c.nom) AS commune,
-           coalesce(p.code_postal, substring(p.adresse_station FROM '(\d{5})'),
-                    c.codes_postaux[1]) AS code_postal,
-           p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7, p.accessibilite_pmr,
-           p.restriction_gabarit, p.station_deux_roues, p.raccordement, p.num_pdl,
-           p.date_mise_en_service, p.date_maj,
-           ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326) AS geom_4326
+           p.id_station_itinerance, p.id_station_local,
+           md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
+               chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
+               coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
+               chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
+               coalesce(p.nom_enseigne, '')) AS operator_key,
+           p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
+           p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
+           p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
+           p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
+           p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
+           p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
     FROM import_points p
-    JOIN operators o ON o.identity_key = md5(
-        coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') || chr(31) ||
-        coalesce(p.contact_amenageur, '') || chr(31) || coalesce(p.nom_operateur, '') ||
-        chr(31) || coalesce(p.contact_operateur, '') || chr(31) ||
-        coalesce(p.telephone_operateur, '') || chr(31) || coalesce(p.nom_enseigne, ''))
-    LEFT JOIN communes c ON c.code_insee = p.code_insee_commune
     ORDER BY p.id_station_itinerance, p.line DESC;
+    ANALYZE import_stations;
 
-    INSERT INTO stations AS s (
+    -- 3. Operators: one row per distinct identity.
+    INSERT INTO operators (nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
+                           contact_operateur, telephone_operateur, nom_enseigne)
+    SELECT DISTINCT ON (operator_key) nom_amenageur, siren_amenageur, contact_amenageur,
+           nom_operateur, contact_operateur, telephone_operateur, nom_enseigne
+    FROM import_stations
+    ON CONFLICT (identity_key) DO NOTHING;
+
+    -- Insert the new stations, update only those whose source changed (or that come back).
+    -- A diff first, then plain INSERT/UPDATE: ON CONFLICT DO UPDATE would lock every
+    -- existing row even when nothing changed, which is what a re-import mostly is.
+    CREATE TEMP TABLE import_station_diff ON COMMIT DROP AS
+    WITH src AS (
+        SELECT st.id_station_itinerance, st.id_station_local, o.id AS operator_id,
+               st.nom_station, st.implantation_station, st.adresse_station,
+               st.code_insee_commune, coalesce(st.commune, c.nom) AS commune,
+               coalesce(st.code_postal, substring(st.adresse_station FROM '(\d{5})'),
+                        c.codes_postaux[1]) AS code_postal,
+               st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
+               st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
+               st.date_mise_en_service, st.date_maj,
+               ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom_4326
+        FROM import_stations st
+        JOIN operators o ON o.identity_key = st.operator_key
+        LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
+    )
+    SELECT src.*, s.id AS existing_id,
+           -- Field-by-field comparison of the source columns: cheaper than hashing the row
+           -- text, and exact. (ST_X/ST_Y: geometry `=` only compares bounding boxes.)
+           (s.id IS NOT NULL AND (
+               s.withdrawn_at IS NOT NULL
+               OR (s.id_station_local, s.operator_id, s.nom_station, s.implantation_station,
+                   s.adresse_station, s.code_insee_commune, s.commune, s.code_postal,
+                   s.nbre_pdc, s.condition_acces, s.horaires, s.is_24_7, s.accessibilite_pmr,
+                   s.restriction_gabarit, s.station_deux_roues, s.raccordement, s.num_pdl,
+                   s.date_mise_en_service, s.date_maj, ST_X(s.geom_4326), ST_Y(s.geom_4326))
+                  IS DISTINCT FROM
+                  (src.id_station_local, src.operator_id, src.nom_station,
+                   src.implantation_station, src.adresse_station, src.code_insee_commune,
+                   src.commune, src.code_postal, src.nbre_pdc, src.condition_acces,
+                   src.horaires, src.is_24_7, src.accessibilite_pmr, src.restriction_gabarit,
+                   src.station_deux_roues, src.raccordement, src.num_pdl,
+                   src.date_mise_en_service, src.date_maj, ST_X(src.geom_4326),
+                   ST_Y(src.geom_4326)))) AS changed
+    FROM src
+    LEFT JOIN stations s USING (id_station_itinerance);
+
+    INSERT INTO stations (
         id_station_itinerance, id_station_local, operator_id, nom_station, implantation_station,
         adresse_station, code_insee_commune, commune, code_postal, nbre_pdc, condition_acces,
         horaires, is_24_7, accessibilite_pmr, restriction_gabarit, station_deux_roues,
-        raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326, source_hash)
-    SELECT st.*, md5(st::text) FROM import_stations st
-    ON CONFLICT (id_station_itinerance) DO UPDATE SET
-        id_station_local = EXCLUDED.id_station_local, operator_id = EXCLUDED.operator_id,
-        nom_station = EXCLUDED.nom_station,
-        implantation_station = EXCLUDED.implantation_station,
-        adresse_station = EXCLUDED.adresse_station,
-        code_insee_commune = EXCLUDED.code_insee_commune, commune = EXCLUDED.commune,
-        code_postal = EXCLUDED.code_postal, nbre_pdc = EXCLUDED.nbre_pdc,
-        condition_acces = EXCLUDED.condition_acces, horaires = EXCLUDED.horaires,
-        is_24_7 = EXCLUDED.is_24_7, accessibilite_pmr = EXCLUDED.accessibilite_pmr,
-        restriction_gabarit = EXCLUDED.restriction_gabarit,
-        station_deux_roues = EXCLUDED.station_deux_roues,
-        raccordement = EXCLUDED.raccordement, num_pdl = EXCLUDED.num_pdl,
-        date_mise_en_service = EXCLUDED.date_mise_en_service, date_maj = EXCLUDED.date_maj,
-        geom_4326 = EXCLUDED.geom_4326, source_hash = EXCLUDED.source_hash,
-        withdrawn_at = NULL, updated_at = now()
-    WHERE s.source_hash IS DISTINCT FROM EXCLUDED.source_hash OR s.withdrawn_at IS NOT NULL;
+        raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326)
+    SELECT id_station_itinerance, id_station_local, operator_id, nom_station,
+           implantation_station, adresse_station, code_insee_commune, commune, code_postal,
+           nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr, restriction_gabarit,
+           station_deux_roues, raccordement, num_pdl, date_mise_en_service, date_maj,
+           geom_4326
+    FROM import_station_diff WHERE existing_id IS NULL;
 
-    -- 4. Charging points. A point's hash covers its own fields and its station's, so a row
-    --    counts as updated when anything in it changed.
-    WITH src AS (
-        SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id AS station_id,
-               round(p.puissance_nominale::numeric, 2) AS puissance_nominale,
-               p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs, p.prise_type_chademo,
-               p.prise_type_autre, p.gratuit, p.paiement_acte, p.paiement_cb, p.paiement_autre,
-               p.tarification, p.reservation, p.cable_t2_attache, p.observations,
-               s.source_hash AS station_hash
-        FROM import_points p
-        JOIN stations s USING (id_station_itinerance)
-    ), up AS (
-        INSERT INTO charge_points AS cp (
-            id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-            cable_t2_attache, observations, source_hash)
-        SELECT id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-               prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre,
-               gratuit, paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-               cable_t2_attache, observations,
-               -- The line number is part of the row text: hash without it.
-               md5(row(id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-                   prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre,
-                   gratuit, paiement_acte, paiement_cb, paiement_autre, tarification,
-                   reservation, cable_t2_attache, observations, station_hash)::text)
-        FROM src
-        ON CONFLICT (id_pdc_itinerance) DO UPDATE SET
-            id_pdc_local = EXCLUDED.id_pdc_local, station_id = EXCLUDED.station_id,
-            puissance_nominale = EXCLUDED.puissance_nominale,
-            prise_type_ef = EXCLUDED.prise_type_ef, prise_type_2 = EXCLUDED.prise_type_2,
-            prise_type_combo_ccs = EXCLUDED.prise_type_combo_ccs,
-            prise_type_chademo = EXCLUDED.prise_type_chademo,
-            prise_type_autre = EXCLUDED.prise_type_autre, gratuit = EXCLUDED.gratuit,
-            paiement_acte = EXCLUDED.paiement_acte, paiement_cb = EXCLUDED.paiement_cb,
-            paiement_autre = EXCLUDED.paiement_autre, tarification = EXCLUDED.tarification,
-            reservation = EXCLUDED.reservation, cable_t2_attache = EXCLUDED.cable_t2_attache,
-            observations = EXCLUDED.observations, source_hash = EXCLUDED.source_hash,
-            withdrawn_at = NULL, updated_at = now()
-        WHERE cp.source_hash IS DISTINCT FROM EXCLUDED.source_hash
-           OR cp.withdrawn_at IS NOT NULL
-        RETURNING (xmax = 0) AS is_new
-    )
-    SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)
-    INTO inserted, updated FROM up;
+    UPDATE stations s SET
+        id_station_local = d.id_station_local, operator_id = d.operator_id,
+        nom_station = d.nom_station, implantation_station = d.implantation_station,
+        adresse_station = d.adresse_station, code_insee_commune = d.code_insee_commune,
+        commune = d.commune, code_postal = d.code_postal, nbre_pdc = d.nbre_pdc,
+        condition_acces = d.condition_acces, horaires = d.horaires, is_24_7 = d.is_24_7,
+        accessibilite_pmr = d.accessibilite_pmr, restriction_gabarit = d.restriction_gabarit,
+        station_deux_roues = d.station_deux_roues, raccordement = d.raccordement,
+        num_pdl = d.num_pdl, date_mise_en_service = d.date_mise_en_service,
+        date_maj = d.date_maj, geom_4326 = d.geom_4326, withdrawn_at = NULL,
+        updated_at = now()
+    FROM import_station_diff d
+    WHERE d.changed AND s.id = d.existing_id;
+
+    -- 4. Charging points: new ones inserted; existing ones updated when one of their own
+    --    fields changed. A row counts as "updated" when its point or its station changed.
+    CREATE TEMP TABLE import_point_diff ON COMMIT DROP AS
+    SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id AS station_id,
+           round(p.puissance_nominale::numeric, 2) AS puissance_nominale,
+           p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs, p.prise_type_chademo,
+           p.prise_type_autre, p.gratuit, p.paiement_acte, p.paiement_cb, p.paiement_autre,
+           p.tarification, p.reservation, p.cable_t2_attache, p.observations,
+           cp.id AS existing_id,
+           (cp.id IS NOT NULL AND (
+               cp.withdrawn_at IS NOT NULL
+               OR (cp.id_pdc_local, cp.station_id, cp.puissance_nominale, cp.prise_type_ef,
+                   cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo,
+                   cp.prise_type_autre, cp.gratuit, cp.paiement_acte, cp.paiement_cb,
+                   cp.paiement_autre, cp.tarification, cp.reservation, cp.cable_t2_attache,
+                   cp.observations)
+                  IS DISTINCT FROM
+                  (p.id_pdc_local, s.id, round(p.puissance_nominale::numeric, 2),
+                   p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs,
+                   p.prise_type_chademo, p.prise_type_autre, p.gratuit, p.paiement_acte,
+                   p.paiement_cb, p.paiement_autre, p.tarification, p.reservation,
+                   p.cable_t2_attache, p.observations))) AS changed,
+           coalesce(sd.changed, false) AS station_changed
+    FROM import_points p
+    JOIN stations s USING (id_station_itinerance)
+    LEFT JOIN import_station_diff sd USING (id_station_itinerance)
+    LEFT JOIN charge_points cp USING (id_pdc_itinerance);
+
+    INSERT INTO charge_points (
+        id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+        prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+        paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+        cable_t2_attache, observations)
+    SELECT id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+           prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+           paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+           cable_t2_attache, observations
+    FROM import_point_diff WHERE existing_id IS NULL;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+
+    UPDATE charge_points cp SET
+        id_pdc_local = d.id_pdc_local, station_id = d.station_id,
+        puissance_nominale = d.puissance_nominale, prise_type_ef = d.prise_type_ef,
+        prise_type_2 = d.prise_type_2, prise_type_combo_ccs = d.prise_type_combo_ccs,
+        prise_type_chademo = d.prise_type_chademo, prise_type_autre = d.prise_type_autre,
+        gratuit = d.gratuit, paiement_acte = d.paiement_acte, paiement_cb = d.paiement_cb,
+        paiement_autre = d.paiement_autre, tarification = d.tarification,
+        reservation = d.reservation, cable_t2_attache = d.cable_t2_attache,
+        observations = d.observations, withdrawn_at = NULL, updated_at = now()
+    FROM import_point_diff d
+    WHERE d.changed AND cp.id = d.existing_id;
+    SELECT count(*) INTO updated FROM import_point_diff
+    WHERE existing_id IS NOT NULL AND (changed OR station_changed);
 
     SELECT count(*) INTO total FROM import_points;
     unchanged := total - inserted - updated;
@@ -169,7 +228,7 @@ BEGIN
     IF inserted + updated + withdrawn > 0 THEN
         PERFORM refresh_after_import();
     END IF;
-    DROP TABLE import_points;
-    DROP TABLE import_stations;
+    DROP TABLE import_points, import_dups, import_stations, import_station_diff,
+        import_point_diff;
 END;
 $$;

@@ -66,9 +66,6 @@ CREATE TABLE stations (
     geom_4326             geometry(Point, 4326) NOT NULL,
     geom                  geometry(Point, 3857)
                           GENERATED ALWAYS AS (ST_Transform(geom_4326, 3857)) STORED,
-    -- Hash of the normalised source fields: an unchanged row is detected without comparing
-    -- thirty columns, which is what makes a re-import cheap.
-    source_hash           text,
     withdrawn_at          timestamptz,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now()
@@ -107,7 +104,6 @@ CREATE TABLE charge_points (
         'Available', 'Reserved', 'Preparing', 'Charging', 'SuspendedEV', 'Finishing',
         'Unavailable', 'Faulted')),
     connector_status_at   timestamptz NOT NULL DEFAULT now(),
-    source_hash           text,
     withdrawn_at          timestamptz,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now()

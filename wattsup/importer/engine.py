@@ -318,7 +318,14 @@ async def _import(
             c["bytes_read"] = source.bytes_read
             c["phase"] = "merging"
             await progress.publish(force=True)
+            t_merge = time.monotonic()
             merged = await data_conn.fetchrow("SELECT * FROM import_merge($1, $2)", job_id, full)
+            log.info(
+                "import %s: read+copy %.2f s, merge %.2f s",
+                job_id,
+                t_merge - progress.t0,
+                time.monotonic() - t_merge,
+            )
             assert merged is not None
             for key in ("inserted", "updated", "unchanged", "withdrawn", "duplicates"):
                 c[key] = merged[key]

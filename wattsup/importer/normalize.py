@@ -49,11 +49,17 @@ _TRUE = frozenset({"true", "1", "oui", "vrai", "yes", "t", "o", "y"})
 _FALSE = frozenset({"false", "0", "non", "faux", "no", "f", "n"})
 
 
+_EXACT = {"true": True, "false": False, "": None, "1": True, "0": False}
+
+
 def to_bool(raw: str) -> bool | None:
     """IRVE booleans as producers write them: true/false, 1/0, oui/non (any case)."""
-    if not raw:
-        return None
+    exact = _EXACT.get(raw, 0)  # the common spellings, without any string work
+    if exact != 0 or raw in ("0",):
+        return exact  # type: ignore[return-value]
     low = raw.strip().lower()
+    if not low:
+        return None
     if low in _TRUE:
         return True
     if low in _FALSE:

@@ -19,30 +19,13 @@ from typing import BinaryIO
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: the widest real IRVE row is about 2 KB
 SNIFF_BYTES = 1 << 16
 TOO_LONG_MARKER = "\x1fwattsup-line-too-long\x1f"
+MARKER_BYTES = TOO_LONG_MARKER.encode()
 
 csv.field_size_limit(MAX_LINE_BYTES)
 
 
 class FileRejected(Exception):
     """The whole file cannot be read; the message says why, for the job report."""
-
-
-class CountingReader(io.RawIOBase):
-    """Wraps a binary stream and counts the bytes read (progress, ETA)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.raw.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.bytes_read += n
-        return n
 
 
 def detect_encoding(head: bytes) -> tuple[str, str | None]:
@@ -79,32 +62,76 @@ def detect_delimiter(header_line: str) -> str:
     return best
 
 
-def bounded_lines(text: io.TextIOBase, skipped: list[int]) -> Iterator[str]:
-    """Yield lines, replacing any line over MAX_LINE_BYTES characters by a marker (its line
-    number goes to `skipped`) after draining it in bounded chunks."""
-    number = 0
-    while True:
-        line = text.readline(MAX_LINE_BYTES)
-        if not line:
-            return
-        number += 1
-        if len(line) >= MAX_LINE_BYTES and not line.endswith("\n"):
-            while True:
-                rest = text.readline(MAX_LINE_BYTES)
-                if not rest or rest.endswith("\n"):
-                    break
-            skipped.append(number)
-            yield TOO_LONG_MARKER + "\n"
-            continue
-        yield line
+class LineGuard(io.RawIOBase):
+    """Binary stream filter that cuts any line longer than `limit` bytes: it keeps the first
+    `limit` bytes, appends TOO_LONG_MARKER, and drops the rest of the line as it streams by.
+    The CSV layer then sees one (rejected) row in place of the monster line, and memory stays
+    bounded by the chunk size whatever the file holds. Works on 64 KiB chunks with C-level
+    find()s, so a normal file pays almost nothing for it."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw: BinaryIO, limit: int = MAX_LINE_BYTES) -> None:
+        assert limit > self.CHUNK
+        self.raw = raw
+        self.limit = limit
+        self.run = 0  # bytes of the current line already passed on
+        self.skipping = False
+        self.pending = b""
+        self.bytes_read = 0
+        self.lines_cut = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self.pending:
+            chunk = self.raw.read(self.CHUNK)
+            if not chunk:
+                return 0
+            self.bytes_read += len(chunk)
+            self.pending = self._filter(chunk)
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def _filter(self, chunk: bytes) -> bytes:
+        out: list[bytes] = []
+        start = 0
+        if self.skipping:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                return b""
+            out.append(MARKER_BYTES + b"\n")
+            self.skipping, self.run, start = False, 0, nl + 1
+        first_nl = chunk.find(b"\n", start)
+        end_of_first = len(chunk) if first_nl < 0 else first_nl
+        if self.run + (end_of_first - start) > self.limit:
+            keep = self.limit - self.run
+            out.append(chunk[start : start + keep])
+            self.lines_cut += 1
+            if first_nl < 0:
+                self.skipping = True
+                self.run += keep
+                return b"".join(out)
+            out.append(MARKER_BYTES + b"\n")
+            self.run, start = 0, first_nl + 1
+            first_nl = chunk.find(b"\n", start)
+        last_nl = chunk.rfind(b"\n", start)
+        out.append(chunk[start:])
+        # Lines inside one chunk are shorter than the chunk, hence than the limit: only the
+        # tail after the last newline carries on into the next chunk.
+        self.run = (len(chunk) - last_nl - 1) if last_nl >= 0 else self.run + len(chunk) - start
+        return b"".join(out)
 
 
 class CsvSource:
     """A CSV file opened for import: header, encoding notes and a row iterator."""
 
     def __init__(self, raw: BinaryIO) -> None:
-        self.counter = CountingReader(raw)
-        buffered = io.BufferedReader(self.counter, buffer_size=1 << 16)
+        self.guard = LineGuard(raw)
+        buffered = io.BufferedReader(self.guard, buffer_size=1 << 16)
         head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
         if not head.strip():
             raise FileRejected("empty file")
@@ -113,21 +140,20 @@ class CsvSource:
         # errors="replace": after the sniff, a stray bad byte must not abort a whole import;
         # the replacement character then shows in the stored value and the rejects report.
         self.text = io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
-        self.skipped_lines: list[int] = []
-        lines = bounded_lines(self.text, self.skipped_lines)
-        first = next(lines, "")
-        if first.startswith(TOO_LONG_MARKER):
+        first = self.text.readline()
+        if TOO_LONG_MARKER in first:
             raise FileRejected("the header line is longer than 1 MiB: not an IRVE CSV file")
         self.delimiter = detect_delimiter(first)
         self.header = next(csv.reader([first], delimiter=self.delimiter))
-        self.reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        self.reader = csv.reader(self.text, delimiter=self.delimiter, strict=False)
 
     @property
     def bytes_read(self) -> int:
-        return self.counter.bytes_read
+        return self.guard.bytes_read
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number of the row's first line, cells). Line 1 is the header."""
+        """(line number of the row's first line, cells). Line 1 is the header. A cut line
+        or a CSV syntax error comes out as [TOO_LONG_MARKER, reason]."""
         reader = self.reader
         while True:
             start = reader.line_num + 2
@@ -136,6 +162,9 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, [TOO_LONG_MARKER, str(exc)]
+                yield start, [TOO_LONG_MARKER, f"unreadable CSV line: {exc}"]
+                continue
+            if row and TOO_LONG_MARKER in row[-1]:
+                yield start, [TOO_LONG_MARKER, f"line longer than {MAX_LINE_BYTES} bytes; skipped"]
                 continue
             yield start, row

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from wattsup.importer.normalize import (
@@ -155,13 +156,6 @@ class RowResult:
         self.issues = issues
 
 
-def _getter(i: int | None) -> Callable[[list[str]], str]:
-    """Cell reader for column i; a column the file lacks reads as an empty cell."""
-    if i is None:
-        return lambda row: ""
-    return lambda row: row[i] if i < len(row) else ""
-
-
 def _clean(raw: str) -> str | None:
     text = raw.strip()
     return text or None
@@ -192,24 +186,32 @@ class V2Rows:
             if self.consolidated
             else "IRVE statique v2 (fichier d'opérateur)"
         )
-        # Column getters resolved once: a missing optional column reads as "".
-        self._get: dict[str, Callable[[list[str]], str]] = {
-            name: _getter(self.index.get(name))
-            for name in (
-                *STAGING_COLUMNS,
-                "coordonneesXY",
-                "consolidated_longitude",
-                "consolidated_latitude",
-                "consolidated_commune",
-                "consolidated_code_postal",
-            )
-        }
+        # Every cell the rules read, fetched in one C call per row (operator.itemgetter);
+        # a column the file lacks points at a padding cell that is always "".
+        self._names = (
+            *STAGING_COLUMNS,
+            "coordonneesXY",
+            "consolidated_longitude",
+            "consolidated_latitude",
+            "consolidated_commune",
+            "consolidated_code_postal",
+        )
+        self._fetch = itemgetter(*(self.index.get(n, self.width) for n in self._names))
+        # Loose enum spellings repeat across a file: fold each distinct one once.
+        self._enum_memo: dict[tuple[str, str], str | None] = {}
 
     def parse(self, line: int, row: list[str]) -> RowResult:
-        g = self._get
+        width = self.width
+        if len(row) != width:
+            cells = len(row)
+            row = (row + [""] * width)[:width]
+        else:
+            cells = width
+        row.append("")
+        v: dict[str, str] = dict(zip(self._names, self._fetch(row), strict=True))
         issues: list[Issue] = []
         rejected = False
-        id_pdc = g["id_pdc_itinerance"](row).strip()
+        id_pdc = v["id_pdc_itinerance"].strip()
 
         def reject(field: str, value: str | None, reason: str) -> None:
             nonlocal rejected
@@ -219,14 +221,14 @@ class V2Rows:
         def warn(field: str, value: str | None, reason: str) -> None:
             issues.append((line, "warning", field, value, reason, id_pdc or None))
 
-        if len(row) != self.width:
-            warn("*", None, f"row has {len(row)} columns, header has {self.width}")
+        if cells != width:
+            warn("*", None, f"row has {cells} columns, header has {width}")
 
         if not id_pdc:
             reject("id_pdc_itinerance", None, "required field is empty")
         elif not self.legacy and not id_matches_schema(id_pdc):
             warn("id_pdc_itinerance", id_pdc, "does not match the schema's identifier pattern")
-        id_station = g["id_station_itinerance"](row).strip()
+        id_station = v["id_station_itinerance"].strip()
         if not id_station:
             reject("id_station_itinerance", None, "required field is empty")
         elif not self.legacy and not id_matches_schema(id_station):
@@ -240,12 +242,12 @@ class V2Rows:
         # coordonneesXY "[lon, lat]".
         lon = lat = None
         try:
-            raw_lon = g["consolidated_longitude"](row).strip() if self.consolidated else ""
-            raw_lat = g["consolidated_latitude"](row).strip() if self.consolidated else ""
+            raw_lon = v["consolidated_longitude"].strip() if self.consolidated else ""
+            raw_lat = v["consolidated_latitude"].strip() if self.consolidated else ""
             if raw_lon and raw_lat:
                 x, y = parse_float(raw_lon, "longitude"), parse_float(raw_lat, "latitude")
             else:
-                raw_xy = g["coordonneesXY"](row)
+                raw_xy = v["coordonneesXY"]
                 if not raw_xy.strip():
                     raise FieldError("required field is empty")
                 x, y = parse_xy(raw_xy)
@@ -253,10 +255,10 @@ class V2Rows:
             if note:
                 warn("coordonneesXY", f"[{x}, {y}]", note)
         except FieldError as exc:
-            reject("coordonneesXY", g["coordonneesXY"](row)[:200] or None, str(exc))
+            reject("coordonneesXY", v["coordonneesXY"][:200] or None, str(exc))
 
         power = None
-        raw_power = g["puissance_nominale"](row)
+        raw_power = v["puissance_nominale"]
         if not raw_power.strip():
             reject("puissance_nominale", None, "required field is empty")
         else:
@@ -269,7 +271,7 @@ class V2Rows:
 
         bools: dict[str, bool | None] = {}
         for name in CONNECTOR_FIELDS:
-            raw = g[name](row)
+            raw = v[name]
             try:
                 flag = to_bool(raw)
                 if flag is None:
@@ -278,7 +280,7 @@ class V2Rows:
             except FieldError as exc:
                 reject(name, raw[:200], str(exc))
         for name in OTHER_BOOLEANS:
-            raw = g[name](row)
+            raw = v[name]
             try:
                 bools[name] = to_bool(raw)
             except FieldError as exc:
@@ -287,7 +289,7 @@ class V2Rows:
 
         texts: dict[str, str | None] = {}
         for name in TEXT_FIELDS:
-            text = _clean(g[name](row))
+            text = _clean(v[name])
             if text and len(text) > MAX_TEXT:
                 warn(name, text[:80], f"longer than {MAX_TEXT} characters; cut")
                 text = text[:MAX_TEXT]
@@ -297,30 +299,34 @@ class V2Rows:
         ):
             warn("siren_amenageur", texts["siren_amenageur"], "SIREN must be 9 digits")
 
-        nom_station = _clean(g["nom_station"](row))
+        nom_station = _clean(v["nom_station"])
         if not nom_station:
             reject("nom_station", None, "required field is empty")
 
         enums: dict[str, str | None] = {}
         for name, allowed in ENUMS.items():
-            raw = g[name](row).strip()
+            raw = v[name].strip()
             if not raw:
                 enums[name] = None
                 continue
-            canonical = allowed.get(fold(raw))
+            key = (name, raw)
+            if key in self._enum_memo:
+                canonical = self._enum_memo[key]
+            else:
+                canonical = self._enum_memo[key] = allowed.get(fold(raw))
             if canonical is None:
                 warn(name, raw[:200], f"not one of: {', '.join(allowed.values())}; value dropped")
             enums[name] = canonical
 
         nbre_pdc = None
         try:
-            nbre_pdc = to_int(g["nbre_pdc"](row))
+            nbre_pdc = to_int(v["nbre_pdc"])
         except FieldError as exc:
-            warn("nbre_pdc", g["nbre_pdc"](row)[:40], f"{exc}; value dropped")
+            warn("nbre_pdc", v["nbre_pdc"][:40], f"{exc}; value dropped")
 
         dates: dict[str, date | None] = {}
         for name in ("date_mise_en_service", "date_maj"):
-            raw = g[name](row)
+            raw = v[name]
             try:
                 dates[name], note = to_date(raw)
                 if note and not self.legacy:
@@ -329,12 +335,12 @@ class V2Rows:
                 warn(name, raw[:40], f"{exc}; value dropped")
                 dates[name] = None
 
-        insee = _clean(g["code_insee_commune"](row))
+        insee = _clean(v["code_insee_commune"])
         if insee:
             insee = self.check_insee(insee, warn)
 
-        commune = _clean(g["consolidated_commune"](row)) if self.consolidated else None
-        code_postal = _clean(g["consolidated_code_postal"](row)) if self.consolidated else None
+        commune = _clean(v["consolidated_commune"]) if self.consolidated else None
+        code_postal = _clean(v["consolidated_code_postal"]) if self.consolidated else None
 
         if rejected:
             return RowResult(None, issues)

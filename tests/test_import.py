@@ -1,0 +1,462 @@
+"""The importer against a real PostGIS: row rules, end to end, idempotence, updates,
+withdrawal, a killed import, bounded memory, hostile files."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.conftest import DATA, ROOT, make_test_env
+from wattsup.config import Settings
+from wattsup.importer.engine import ImportAlreadyRunning, claim_job, import_file
+from wattsup.importer.rows import STAGING_COLUMNS, parser_for
+
+HEADER = next(csv.reader((DATA / "exemple-valide-statique.csv").open(encoding="utf-8")))
+GOOD = next(
+    r
+    for r in csv.reader((DATA / "exemple-valide-statique.csv").open(encoding="utf-8"))
+    if r[0] == "Société X"
+)
+
+
+def row_with(**changes: str) -> list[str]:
+    row = list(GOOD)
+    for key, value in changes.items():
+        row[HEADER.index(key)] = value
+    return row
+
+
+def parse(**changes: str):  # type: ignore[no-untyped-def]
+    parser = parser_for(HEADER, frozenset({"75056", "97411"}))
+    return parser.parse(7, row_with(**changes))
+
+
+def reasons(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    out: dict[str, str] = {}
+    for _, sev, field, _, reason, _ in result.issues:
+        out[field] = (out[field] + " | " if field in out else "") + f"{sev}:{reason}"
+    return out
+
+
+# --- row rules (no database) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "needle"),
+    [
+        ({"id_pdc_itinerance": ""}, "id_pdc_itinerance", "rejected:required"),
+        ({"id_station_itinerance": ""}, "id_station_itinerance", "rejected:required"),
+        ({"coordonneesXY": ""}, "coordonneesXY", "rejected:required"),
+        ({"coordonneesXY": "[-73.98, 40.75]"}, "coordonneesXY", "rejected:position"),
+        ({"coordonneesXY": "[NaN, 2]"}, "coordonneesXY", "rejected:coordinates are not finite"),
+        ({"coordonneesXY": "Paris"}, "coordonneesXY", "rejected:expected"),
+        ({"puissance_nominale": ""}, "puissance_nominale", "rejected:required"),
+        ({"puissance_nominale": "beaucoup"}, "puissance_nominale", "rejected:not a number"),
+        ({"puissance_nominale": "5000000"}, "puissance_nominale", "rejected:power out of range"),
+        ({"prise_type_2": "peut-être"}, "prise_type_2", "rejected:not a boolean"),
+        ({"prise_type_ef": ""}, "prise_type_ef", "rejected:required"),
+        ({"nom_station": ""}, "nom_station", "rejected:required"),
+    ],
+)
+def test_unusable_rows_are_rejected_with_field_and_reason(
+    changes: dict[str, str], field: str, needle: str
+) -> None:
+    result = parse(**changes)
+    assert result.record is None
+    assert needle in reasons(result)[field]
+    assert all(issue[0] == 7 for issue in result.issues), "line number kept"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "needle", "column", "value"),
+    [
+        (
+            {"puissance_nominale": "22000"},
+            "puissance_nominale",
+            "read as W",
+            "puissance_nominale",
+            22.0,
+        ),
+        ({"puissance_nominale": "3,7kW"}, None, None, "puissance_nominale", 3.7),
+        ({"coordonneesXY": "[48.85, 2.35]"}, "coordonneesXY", "swapped", "lon", 2.35),
+        ({"date_maj": "31/12/2024"}, "date_maj", "dd/mm/yyyy", "date_maj", "2024-12-31"),
+        ({"gratuit": "OUI"}, None, None, "gratuit", True),
+        ({"paiement_cb": "0"}, None, None, "paiement_cb", False),
+        ({"paiement_cb": "bof"}, "paiement_cb", "not a boolean", "paiement_cb", None),
+        ({"condition_acces": "accès LIBRE"}, None, None, "condition_acces", "Accès libre"),
+        (
+            {"accessibilite_pmr": "oui"},
+            "accessibilite_pmr",
+            "not one of",
+            "accessibilite_pmr",
+            None,
+        ),
+        (
+            {"code_insee_commune": "99999"},
+            "code_insee_commune",
+            "not in the official commune",
+            "code_insee_commune",
+            "99999",
+        ),
+        (
+            {"code_insee_commune": "7505"},
+            "code_insee_commune",
+            "leading zero",
+            "code_insee_commune",
+            "07505",
+        ),
+        ({"horaires": "24/7"}, None, None, "is_24_7", True),
+        ({"horaires": "Mo-Fr 08:00-18:00"}, None, None, "is_24_7", False),
+    ],
+)
+def test_fixable_values_are_normalised_and_kept(  # type: ignore[no-untyped-def]
+    changes, field, needle, column, value
+) -> None:
+    result = parse(**changes)
+    assert result.record is not None, result.issues
+    got = result.record[STAGING_COLUMNS.index(column)]
+    assert (got.isoformat() if hasattr(got, "isoformat") else got) == value
+    if field:
+        assert needle in reasons(result)[field]
+        assert "rejected:" not in reasons(result)[field]
+
+
+def test_legacy_v1_is_recognised_and_mapped() -> None:
+    with (DATA / "bornes-irve-2018-v1.csv").open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter=";")
+        parser = parser_for(next(rows), frozenset())
+        first = parser.parse(2, next(rows))
+    assert "v1" in parser.description and "cable_t2_attache" in parser.description
+    rec = dict(zip(STAGING_COLUMNS, first.record or (), strict=True))
+    assert rec["id_pdc_itinerance"] == "FR*E24*E10166*P1"
+    assert rec["prise_type_2"] is True and rec["prise_type_ef"] is True
+    assert rec["puissance_nominale"] == 22.0
+    assert rec["is_24_7"] is False  # "Accès libre" is not an opening hours text
+
+
+# --- end to end ----------------------------------------------------------------------------
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM stations WHERE withdrawn_at IS NULL) AS stations,"
+        " (SELECT count(*) FROM charge_points WHERE withdrawn_at IS NULL) AS points"
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def test_defects_file_end_to_end(scratch, scratch_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    report = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    assert report.status == "succeeded"
+    assert report.rows_read == 14
+    assert report.rejected == 6
+    assert report.duplicates == 1
+    assert report.inserted == 7
+    assert await counts(scratch) == {"stations": 4, "points": 7}
+    power = await scratch.fetchval(
+        "SELECT puissance_nominale FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0001'"
+    )
+    assert float(power) == 50.0, "the last of the duplicated rows wins"
+    assert (
+        float(
+            await scratch.fetchval(
+                "SELECT puissance_nominale FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0002'"
+            )
+        )
+        == 22.0
+    )
+    x, y = await scratch.fetchrow(
+        "SELECT ST_X(geom_4326), ST_Y(geom_4326) FROM stations "
+        "WHERE id_station_itinerance = 'FRWUPP0002'"
+    )
+    assert (x, y) == (2.352222, 48.856614), "swapped coordinates put back"
+    rejects = await scratch.fetch(
+        "SELECT line, field, reason FROM import_rejects WHERE job_id = $1 AND "
+        "severity = 'rejected' ORDER BY line",
+        report.job_id,
+    )
+    assert [(r["line"], r["field"]) for r in rejects] == [
+        (5, "id_pdc_itinerance"),
+        (6, "coordonneesXY"),
+        (7, "prise_type_2"),
+        (8, "puissance_nominale"),
+        (9, "coordonneesXY"),
+        (10, "nom_station"),
+    ]
+    dup = await scratch.fetchval(
+        "SELECT reason FROM import_rejects WHERE job_id = $1 AND line = 2 AND reason LIKE 'dup%'",
+        report.job_id,
+    )
+    assert "superseded by line 14" in dup
+    job = await scratch.fetchrow("SELECT * FROM import_jobs WHERE id = $1", report.job_id)
+    assert job["status"] == "succeeded" and job["rows_read"] == 14 and job["rejected"] == 6
+    assert job["finished_at"] is not None
+    # Commune and postcode come from the official list when the file only has the code.
+    reunion = await scratch.fetchrow(
+        "SELECT commune, code_postal FROM stations WHERE id_station_itinerance = 'FRWUPP0006'"
+    )
+    assert reunion["commune"] == "Saint-Denis"  # INSEE 97411
+
+
+async def test_reimport_is_idempotent_and_updates_changed_rows(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    first = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    version = await scratch.fetchval("SELECT data_version FROM app_meta")
+    again = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    assert (again.inserted, again.updated, again.withdrawn) == (0, 0, 0)
+    assert again.unchanged == first.inserted
+    assert await scratch.fetchval("SELECT data_version FROM app_meta") == version, (
+        "an import that changes nothing must not invalidate the tile cache"
+    )
+    # One changed power → exactly one updated row.
+    text = (DATA / "irve-v2-defects.csv").read_text(encoding="utf-8").splitlines()
+    rows = list(csv.reader(text))
+    rows[2][HEADER.index("puissance_nominale")] = "11"  # FRWUPE0002
+    changed = tmp_path / "changed.csv"
+    with changed.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    third = await import_file(scratch_settings, changed)
+    assert (third.inserted, third.updated) == (0, 1)
+    assert (
+        float(
+            await scratch.fetchval(
+                "SELECT puissance_nominale FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0002'"
+            )
+        )
+        == 11.0
+    )
+    assert await scratch.fetchval("SELECT data_version FROM app_meta") == version + 1
+
+
+async def test_full_snapshot_withdraws_missing_points_never_deletes(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    rows = list(csv.reader((DATA / "irve-v2-defects.csv").open(encoding="utf-8", newline="")))
+    # Drop FRWUPE0014 (the only point of station FRWUPP0006) and FRWUPE0003.
+    kept = [
+        r for r in rows if r[HEADER.index("id_pdc_itinerance")] not in {"FRWUPE0014", "FRWUPE0003"}
+    ]
+    smaller = tmp_path / "smaller.csv"
+    with smaller.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    partial = await import_file(scratch_settings, smaller)  # not --full: nothing withdrawn
+    assert partial.withdrawn == 0
+    full = await import_file(scratch_settings, smaller, full=True)
+    assert full.withdrawn == 2
+    assert await scratch.fetchval("SELECT count(*) FROM charge_points") == 7, "never deleted"
+    withdrawn = await scratch.fetchval(
+        "SELECT withdrawn_at IS NOT NULL FROM stations WHERE id_station_itinerance = 'FRWUPP0006'"
+    )
+    assert withdrawn, "a station with no point left is withdrawn"
+    back = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    assert back.updated == 2, "a withdrawn point that comes back is restored"
+    assert await counts(scratch) == {"stations": 4, "points": 7}
+
+
+async def test_only_one_import_at_a_time(scratch, scratch_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    job = await claim_job(
+        scratch_settings, file_name="a.csv", file_size=1, full=False, source="cli", created_by=None
+    )
+    with pytest.raises(ImportAlreadyRunning) as exc:
+        await claim_job(
+            scratch_settings,
+            file_name="b.csv",
+            file_size=1,
+            full=False,
+            source="cli",
+            created_by=None,
+        )
+    assert exc.value.job_id == job
+    from wattsup.importer import engine
+
+    await engine._held_locks.pop(job).close()  # the claiming process "dies"
+    nxt = await claim_job(
+        scratch_settings, file_name="c.csv", file_size=1, full=False, source="cli", created_by=None
+    )
+    status = await scratch.fetchval("SELECT status FROM import_jobs WHERE id = $1", job)
+    assert status == "failed", "a job whose process died is marked failed on the next claim"
+    await engine._held_locks.pop(nxt).close()
+
+
+def synth(tmp_path: Path, stations: int) -> Path:
+    out = tmp_path / f"synth-{stations}.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "synth_irve.py"),
+            "--stations",
+            str(stations),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    before = await counts(scratch)
+    big = synth(tmp_path, 12_000)
+    env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattsup.cli", "import", str(big), "--full", "--quiet"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until it is mid-file
+            rows = await scratch.fetchval(
+                "SELECT rows_read FROM import_jobs WHERE status = 'running'"
+            )
+            if rows and rows > 5_000:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the import never got going")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert await counts(scratch) == before, "nothing of the killed import landed"
+    report = await import_file(scratch_settings, big, full=True)
+    assert report.status == "succeeded"
+    statuses = [
+        r["status"]
+        for r in await scratch.fetch("SELECT status FROM import_jobs ORDER BY started_at")
+    ]
+    assert statuses == ["succeeded", "failed", "succeeded"]
+    after = await counts(scratch)
+    assert after["points"] == report.inserted
+
+
+def test_memory_stays_flat_when_the_file_grows(tmp_path: Path, scratch_settings: Settings) -> None:
+    """Peak RSS of an import of N rows vs 5N rows: streaming means (nearly) the same."""
+    env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
+    peaks = []
+    for stations in (3_000, 15_000):
+        path = synth(tmp_path, stations)
+        code = (
+            "import resource, sys; import wattsup.cli as c;"
+            "assert c.main(['import', sys.argv[1], '--quiet']) == 0;"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peaks.append(int(out.stdout.strip().splitlines()[-1]))
+    small, large = peaks
+    assert large < small * 1.5, f"peak RSS grew with the file: {small} KB → {large} KB"
+
+
+# --- hostile files -------------------------------------------------------------------------
+
+
+async def test_hostile_files_give_a_clear_result_and_keep_good_rows(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    good = (DATA / "exemple-valide-statique.csv").read_bytes()
+    head, *lines = good.decode("utf-8").splitlines(keepends=True)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 100)
+    r = await import_file(scratch_settings, binary)
+    assert r.status == "failed" and "binary" in (r.error or "")
+
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(good.decode("utf-8").encode("cp1252"))
+    r = await import_file(scratch_settings, latin)
+    assert r.status == "succeeded" and r.inserted == 2 and r.warnings >= 1
+    name = await scratch.fetchval(
+        "SELECT nom_operateur FROM operators WHERE nom_operateur LIKE 'Soci%' LIMIT 1"
+    )
+    assert name == "Société Y", "transcoded, not mangled"
+
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes(
+        good.decode("utf-8").replace("FRA68E680210015", "FRA68E680210016").encode("utf-16")
+    )
+    r = await import_file(scratch_settings, utf16)
+    assert r.status == "succeeded" and r.inserted == 1
+
+    monster = tmp_path / "monster.csv"
+    with monster.open("wb") as fh:
+        fh.write(head.encode())
+        fh.write(lines[0].replace("FRA68E680210015", "FRA68E680210017").encode())
+        fh.write(b"x" * (8 << 20) + b"\n")  # an 8 MiB line
+        fh.write(b'"unbalanced,quote\n')
+        fh.write(b"\n" * 200_000)
+        fh.write(lines[0].replace("FRA68E680210015", "FRA68E680210018").encode())
+    r = await import_file(scratch_settings, monster)
+    assert r.status == "succeeded", r.error
+    assert r.inserted == 1 and r.rejected >= 1
+    # The line after the unbalanced quote is swallowed by the quoted field: CSV rules.
+    assert (
+        await scratch.fetchval(
+            "SELECT count(*) FROM charge_points WHERE id_pdc_itinerance = 'FRA68E680210017'"
+        )
+        == 1
+    )
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("a;b;c\n1;2;3\n", encoding="utf-8")
+    r = await import_file(scratch_settings, missing)
+    assert r.status == "failed" and "missing required columns" in (r.error or "")
+
+    sql = tmp_path / "sql.csv"
+    evil = (
+        lines[0]
+        .replace("Picpus", "'); DROP TABLE stations; --")
+        .replace("FRA68E680210015", "FRA68E680210019")
+    )
+    sql.write_text(head + evil, encoding="utf-8")
+    r = await import_file(scratch_settings, sql)
+    assert r.status == "succeeded"
+    assert (
+        await scratch.fetchval(
+            "SELECT nom_station FROM stations s JOIN charge_points p ON p.station_id = s.id "
+            "WHERE id_pdc_itinerance = 'FRA68E680210019'"
+        )
+        == "'); DROP TABLE stations; --"
+    )
+
+
+def test_cli_import_prints_the_report(scratch_settings: Settings) -> None:
+    env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
+    out = subprocess.run(
+        [sys.executable, "-m", "wattsup.cli", "import", str(DATA / "bornes-irve-2018-v1.csv")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "import succeeded" in out.stdout and "v1" in out.stdout
+    assert "rejected 2" in out.stdout
+
+
+async def test_imported_sample_fixture(imported_sample, pool) -> None:  # type: ignore[no-untyped-def]
+    assert [r.status for r in imported_sample] == ["succeeded"] * 3
+    assert await pool.fetchval("SELECT count(*) FROM stations WHERE withdrawn_at IS NULL") > 200
