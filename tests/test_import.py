@@ -169,7 +169,8 @@ async def test_defects_file_end_to_end(scratch, scratch_settings: Settings) -> N
     assert (
         float(
             await scratch.fetchval(
-                "SELECT puissance_nominale FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0002'"
+                "SELECT puissance_nominale FROM charge_points "
+                "WHERE id_pdc_itinerance = 'FRWUPE0002'"
             )
         )
         == 22.0
@@ -230,7 +231,8 @@ async def test_reimport_is_idempotent_and_updates_changed_rows(  # type: ignore[
     assert (
         float(
             await scratch.fetchval(
-                "SELECT puissance_nominale FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0002'"
+                "SELECT puissance_nominale FROM charge_points "
+                "WHERE id_pdc_itinerance = 'FRWUPE0002'"
             )
         )
         == 11.0
@@ -313,7 +315,7 @@ async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: igno
     before = await counts(scratch)
     big = synth(tmp_path, 12_000)
     env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started, then watched from the event loop
         [sys.executable, "-m", "wattsup.cli", "import", str(big), "--full", "--quiet"],
         env=env,
         cwd=ROOT,

@@ -8,7 +8,7 @@ import gzip
 import httpx
 import pytest
 
-from tests.stack.harness import API_PORTS, TILE_PORTS, Stack
+from tests.stack.harness import API_PORTS, TILE_PORTS, Stack, wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -75,10 +75,14 @@ def test_a_killed_api_process_is_routed_around(stack: Stack, web: httpx.Client) 
             assert r.json()["app"] == "api"
     finally:
         stack.restart("api2")
+    # nginx tries the restarted process again once its fail_timeout (2 s) is over.
     pos = stack.log_position()
-    for _ in range(4):
+
+    def both_serve() -> bool:
         assert web.get("/health").status_code == 200
-    assert {e.upstream_port for e in stack.log_since(pos)} == set(API_PORTS)
+        return {e.upstream_port for e in stack.log_since(pos)} == set(API_PORTS)
+
+    wait_until(both_serve, 10, "the restarted API process serves again")
 
 
 def test_all_upstreams_down_is_a_problem_json_503(stack: Stack, web: httpx.Client) -> None:
