@@ -7,6 +7,7 @@ and the fixture calls it even when a test or the start-up fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -104,6 +105,9 @@ class Stack:
             api=[f"127.0.0.1:{p}" for p in API_PORTS],
             tiles=[f"127.0.0.1:{p}" for p in TILE_PORTS],
             static_root=STATIC,
+            # The tests play a load balancer: they name the client in X-Forwarded-For, so that
+            # each simulated person has their own address for nginx's and the app's limits.
+            trusted_proxies=["127.0.0.1"],
         )
         for i, port in enumerate(API_PORTS):
             self._add_app(f"api{i + 1}", "api.app:create_app", port)
@@ -245,10 +249,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def _signal_group(popen: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(popen.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_port_free(port: int, timeout: float = 10.0) -> None:

@@ -96,7 +96,9 @@ def test_all_upstreams_down_is_a_problem_json_503(stack: Stack, web: httpx.Clien
     finally:
         for name in ("tiles1", "tiles2"):
             stack.restart(name)
-    assert web.get("/tiles/health").status_code == 200
+    wait_until(
+        lambda: web.get("/tiles/health").status_code == 200, 10, "tile processes back in rotation"
+    )
 
 
 def test_oversized_upload_is_refused_by_nginx(web: httpx.Client) -> None:
