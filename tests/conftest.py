@@ -67,6 +67,10 @@ def migrated_database(settings: Settings) -> Iterator[str]:
     subprocess.run(
         [sys.executable, "-m", "wattsup.cli", "migrate"], check=True, env=make_test_env(), cwd=ROOT
     )
+    # A fresh database restarts data versions at 1: drop the cache entries of earlier runs.
+    import redis
+
+    redis.Redis.from_url(TEST_REDIS).flushdb()
     yield settings.database_url
 
 

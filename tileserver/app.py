@@ -8,6 +8,8 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from tileserver.tilejson import TileJSONController
+from tileserver.tiles import TileController
 from wattsup.config import Settings, get_settings
 from wattsup.db import provide_connection
 from wattsup.health import health_route
@@ -16,7 +18,7 @@ from wattsup.problems import exception_handlers
 
 
 def route_handlers() -> list[object]:
-    return [health_route("tileserver")]
+    return [health_route("tileserver"), TileController, TileJSONController]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -27,7 +29,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[resources_lifespan(settings)],
         dependencies={"db_connection": Provide(provide_connection)},
         exception_handlers=exception_handlers(),
-        openapi_config=OpenAPIConfig(title="Watts Up tiles", version="0.1.0",
-                                     path="/tiles/schema"),
+        openapi_config=OpenAPIConfig(title="Watts Up tiles", version="0.1.0", path="/tiles/schema"),
         debug=False,
     )

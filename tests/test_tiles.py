@@ -1,0 +1,250 @@
+"""Vector tiles on a real PostGIS with the real sample: decoded as a map client would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import mapbox_vector_tile
+import mercantile
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from wattsup import tile_cache
+from wattsup.config import Settings
+
+pytestmark = pytest.mark.usefixtures("imported_sample")
+
+
+async def station_positions(pool, where: str = "true") -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    rows = await pool.fetch(
+        "SELECT ST_X(geom_4326) AS lon, ST_Y(geom_4326) AS lat FROM stations s "
+        f"WHERE withdrawn_at IS NULL AND {where}"
+    )
+    return [(r["lon"], r["lat"]) for r in rows]
+
+
+async def fetch(client, z: int, x: int, y: int, query: str = "") -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    r = await client.get(f"/tiles/stations/{z}/{x}/{y}.pbf{query}")
+    assert r.status_code in (200, 204), r.text
+    if r.status_code == 204:
+        return {}
+    decoded: dict[str, Any] = mapbox_vector_tile.decode(r.content)
+    return decoded
+
+
+async def sum_clusters(client, positions, z: int, query: str = "") -> int:  # type: ignore[no-untyped-def]
+    tiles = {mercantile.tile(lon, lat, z) for lon, lat in positions}
+    total = 0
+    for t in tiles:
+        layer = (await fetch(client, t.z, t.x, t.y, query)).get("clusters")
+        if layer:
+            total += sum(f["properties"]["point_count"] for f in layer["features"])
+    return total
+
+
+@pytest.mark.parametrize("z", [0, 4, 7, 10, 12])
+async def test_cluster_counts_add_up_to_the_stations(tile_client, pool, z: int) -> None:  # type: ignore[no-untyped-def]
+    positions = await station_positions(pool)
+    assert await sum_clusters(tile_client, positions, z) == len(positions)
+
+
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        (
+            "?min_power=40",
+            "EXISTS (SELECT 1 FROM charge_points p WHERE p.station_id = s.id "
+            "AND p.withdrawn_at IS NULL AND p.puissance_nominale >= 40)",
+        ),
+        (
+            "?connectors=autre,chademo",
+            "EXISTS (SELECT 1 FROM charge_points p WHERE "
+            "p.station_id = s.id AND p.withdrawn_at IS NULL AND (p.prise_type_autre OR "
+            "p.prise_type_chademo))",
+        ),
+        (
+            "?free=true",
+            "EXISTS (SELECT 1 FROM charge_points p WHERE p.station_id = s.id "
+            "AND p.withdrawn_at IS NULL AND p.gratuit)",
+        ),
+        (
+            "?open_24_7=false&card=true",
+            "NOT s.is_24_7 AND EXISTS (SELECT 1 FROM charge_points p"
+            " WHERE p.station_id = s.id AND p.withdrawn_at IS NULL AND p.paiement_cb)",
+        ),
+    ],
+)
+async def test_filtered_cluster_counts_respect_the_filters(  # type: ignore[no-untyped-def]
+    tile_client, pool, query: str, where: str
+) -> None:
+    expected = await station_positions(pool, where)
+    everything = await station_positions(pool)
+    assert 0 < len(expected) < len(everything), "the filter must select a real subset"
+    for z in (3, 9):
+        assert await sum_clusters(tile_client, everything, z, query) == len(expected)
+
+
+async def test_cluster_features_carry_what_maplibre_needs(tile_client) -> None:  # type: ignore[no-untyped-def]
+    t = mercantile.tile(2.35, 46.6, 2)
+    layer = (await fetch(tile_client, t.z, t.x, t.y))["clusters"]
+    props = layer["features"][0]["properties"]
+    for key in (
+        "cluster_id",
+        "point_count",
+        "point_count_abbreviated",
+        "expansion_zoom",
+        "stations",
+        "charge_points",
+        "available",
+        "max_power_kw",
+    ):
+        assert key in props
+    assert props["expansion_zoom"] > 2
+    assert layer["extent"] == 4096
+
+
+async def test_station_layer_at_high_zoom(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
+    row = await pool.fetchrow(
+        "SELECT s.id, nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat FROM stations s "
+        "WHERE id_station_itinerance = 'FR*A06*P13047*A'"
+    )
+    t = mercantile.tile(row["lon"], row["lat"], 15)
+    features = (await fetch(tile_client, t.z, t.x, t.y))["stations"]["features"]
+    mine = next(f for f in features if f["properties"]["id"] == str(row["id"]))
+    p = mine["properties"]
+    assert p["name"] == row["nom_station"]
+    assert p["points"] >= 1 and p["status"] == "available" and "type_2" in p["connectors"]
+    x, y = mine["geometry"]["coordinates"]
+    assert 0 <= x <= 4096 and 0 <= y <= 4096, "inside the tile, in tile coordinates"
+
+
+async def test_http_contract(tile_client) -> None:  # type: ignore[no-untyped-def]
+    t = mercantile.tile(2.35, 46.6, 5)
+    r = await tile_client.get(
+        f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf", headers={"Accept-Encoding": "gzip"}
+    )
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert r.headers["cache-control"] == "public, no-cache"
+    etag = r.headers["etag"]
+    again = await tile_client.get(
+        f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": etag},
+    )
+    assert again.status_code == 304 and again.content == b""
+    ocean = mercantile.tile(-30.0, 40.0, 8)
+    empty = await tile_client.get(f"/tiles/stations/8/{ocean.x}/{ocean.y}.pbf")
+    assert empty.status_code == 204 and empty.headers["cache-control"] == "public, no-cache"
+    for bad in (
+        "/tiles/stations/21/0/0.pbf",
+        "/tiles/stations/3/8/0.pbf",
+        "/tiles/stations/3/-1/0.pbf",
+        "/tiles/stations/3/0/0.png",
+        "/tiles/stations/3/0/0.pbf?min_power=lots",
+        "/tiles/stations/3/0/0.pbf?zoom=2",
+        "/tiles/stations/3/0/0.pbf?connectors=tesla",
+        "/tiles/stations/3/0/0.pbf?min_power=" + "9" * 10_000,
+    ):
+        r = await tile_client.get(bad)
+        assert r.status_code in (400, 404), bad
+        assert r.headers["content-type"].startswith("application/problem+json"), bad
+        assert "public" not in r.headers.get("cache-control", ""), bad
+
+
+async def test_every_tile_stays_small(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
+    positions = await station_positions(pool)
+    for z in (0, 3, 6, 9, 12, 13, 16):
+        for t in {mercantile.tile(lon, lat, z) for lon, lat in positions}:
+            r = await tile_client.get(f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf")
+            assert len(r.content) <= 100_000
+
+
+async def test_tilejson_and_style(tile_client) -> None:  # type: ignore[no-untyped-def]
+    r = await tile_client.get(
+        "/tiles/stations.json",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org"},
+    )
+    tj = r.json()
+    assert tj["tilejson"] == "3.0.0"
+    assert tj["tiles"] == ["https://maps.example.org/tiles/stations/{z}/{x}/{y}.pbf"]
+    assert {layer["id"] for layer in tj["vector_layers"]} == {"clusters", "stations"}
+    assert "Licence Ouverte" in tj["attribution"]
+    style = (await tile_client.get("/tiles/style.json")).json()
+    assert style["version"] == 8
+    assert style["sources"]["stations"]["url"].endswith("/tiles/stations.json")
+
+
+async def test_booking_invalidates_exactly_the_tiles_of_that_station(  # type: ignore[no-untyped-def]
+    tile_client, pool, redis_client
+) -> None:
+    station = await pool.fetchrow(
+        "SELECT s.id, ST_X(geom_4326) lon, ST_Y(geom_4326) lat FROM stations s "
+        "WHERE id_station_itinerance = 'FR*A06*P13047*B'"
+    )
+    far = (7.26, 43.70)  # Nice, far from Istres
+    mine = [mercantile.tile(station["lon"], station["lat"], z) for z in (4, 9, 14)]
+    other = mercantile.tile(*far, 14)
+    for t in [*mine, other]:
+        await fetch(tile_client, t.z, t.x, t.y)
+        await fetch(tile_client, t.z, t.x, t.y, "?min_power=3")
+    version = await pool.fetchval("SELECT data_version FROM app_meta")
+    for t in [*mine, other]:
+        assert await redis_client.exists(tile_cache.tile_key(version, t.z, t.x, t.y, "all"))
+    async with pool.acquire() as conn:
+        deleted = await tile_cache.invalidate_stations(redis_client, conn, [station["id"]])
+    assert deleted >= 6
+    for t in mine:
+        assert not await redis_client.exists(tile_cache.tile_key(version, t.z, t.x, t.y, "all"))
+    assert await redis_client.exists(tile_cache.tile_key(version, other.z, other.x, other.y, "all"))
+
+
+async def test_availability_follows_bookings_in_precomputed_clusters(  # type: ignore[no-untyped-def]
+    tile_client, pool, redis_client
+) -> None:
+    point = await pool.fetchrow(
+        "SELECT cp.id, cp.station_id, ST_X(s.geom_4326) lon, ST_Y(s.geom_4326) lat "
+        "FROM charge_points cp JOIN stations s ON s.id = cp.station_id "
+        "WHERE cp.connector_status = 'Available' AND cp.withdrawn_at IS NULL LIMIT 1"
+    )
+    t = mercantile.tile(point["lon"], point["lat"], 6)
+
+    async def available() -> int:
+        layer = (await fetch(tile_client, t.z, t.x, t.y))["clusters"]
+        return int(sum(f["properties"]["available"] for f in layer["features"]))
+
+    before = await available()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE charge_points SET connector_status = 'Reserved' WHERE id = $1", point["id"]
+        )
+        await tile_cache.invalidate_stations(redis_client, conn, [point["station_id"]])
+    assert await available() == before - 1
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE charge_points SET connector_status = 'Available' WHERE id = $1", point["id"]
+        )
+        await tile_cache.invalidate_stations(redis_client, conn, [point["station_id"]])
+    assert await available() == before
+
+
+@pytest.fixture
+async def tiles_without_redis(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    from tileserver.app import create_app
+
+    broken = msgspec.structs.replace(settings, redis_url="redis://127.0.0.1:1/0")
+    async with AsyncTestClient(app=create_app(broken)) as client:
+        yield client
+
+
+async def test_tiles_are_served_when_redis_is_down(tiles_without_redis) -> None:  # type: ignore[no-untyped-def]
+    t = mercantile.tile(2.35, 46.6, 5)
+    r = await tiles_without_redis.get(f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf")
+    assert r.status_code == 200 and r.headers["x-cache"] == "MISS"
+    assert mapbox_vector_tile.decode(r.content)["clusters"]["features"]
+    health = await tiles_without_redis.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["checks"]["redis"]["ok"] is False

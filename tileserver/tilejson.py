@@ -1,0 +1,178 @@
+"""TileJSON 3.0.0 and a MapLibre style, built from the same constants as the tile route, with
+absolute URLs from the forwarded host (so they work behind nginx, a CDN or locally)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+
+ATTRIBUTION = "IRVE, data.gouv.fr, Licence Ouverte"
+MIN_ZOOM, MAX_ZOOM, CLUSTER_MAX_ZOOM = 0, 20, 12
+FRANCE_BOUNDS = [-5.3, 41.2, 9.7, 51.2]
+
+CLUSTER_FIELDS = {
+    "cluster_id": "Number",
+    "point_count": "Number",
+    "point_count_abbreviated": "String",
+    "stations": "Number",
+    "charge_points": "Number",
+    "available": "Number",
+    "max_power_kw": "Number",
+    "expansion_zoom": "Number",
+}
+STATION_FIELDS = {
+    "id": "String",
+    "name": "String",
+    "operator": "String",
+    "points": "Number",
+    "available": "Number",
+    "max_power_kw": "Number",
+    "power_class": "String (slow, normal, fast, rapid, ultra)",
+    "connectors": "String (comma list of ef, type_2, combo_ccs, chademo, autre)",
+    "pricing": "String (free, paid, mixed, unknown)",
+    "is_24_7": "Boolean",
+    "pmr": "Boolean",
+    "status": "String (available, occupied, out_of_service, unknown)",
+}
+POWER_COLOURS = [
+    "slow",
+    "#7b8794",
+    "normal",
+    "#2f80ed",
+    "fast",
+    "#27ae60",
+    "rapid",
+    "#f2994a",
+    "ultra",
+    "#9b51e0",
+]
+
+
+def base_url(request: Request[Any, Any, Any]) -> str:
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or "localhost"
+    return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+
+def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    query = request.url.query
+    suffix = f"?{query}" if query else ""
+    return {
+        "tilejson": "3.0.0",
+        "name": "Watts Up — IRVE charging stations",
+        "description": "French public EV charging network (IRVE): clusters up to zoom 12, "
+        "stations from zoom 13.",
+        "version": "1.0.0",
+        "attribution": ATTRIBUTION,
+        "scheme": "xyz",
+        "tiles": [f"{base_url(request)}/tiles/stations/{{z}}/{{x}}/{{y}}.pbf{suffix}"],
+        "minzoom": MIN_ZOOM,
+        "maxzoom": MAX_ZOOM,
+        "bounds": FRANCE_BOUNDS,
+        "center": [2.35, 46.6, 5],
+        "vector_layers": [
+            {
+                "id": "clusters",
+                "fields": CLUSTER_FIELDS,
+                "minzoom": 0,
+                "maxzoom": CLUSTER_MAX_ZOOM,
+                "description": "Groups of stations (128 px grid anchored to EPSG:3857)",
+            },
+            {
+                "id": "stations",
+                "fields": STATION_FIELDS,
+                "minzoom": CLUSTER_MAX_ZOOM + 1,
+                "maxzoom": MAX_ZOOM,
+                "description": "One feature per charging station",
+            },
+        ],
+    }
+
+
+def style(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    base = base_url(request)
+    return {
+        "version": 8,
+        "name": "Watts Up stations",
+        # Text labels need glyphs; this public font server is used when online (QGIS,
+        # MapLibre). The driver page draws counts without glyphs so it also works offline.
+        "glyphs": "https://demotiles.maplibre.org/font/{fontstack}/{range}.pbf",
+        "sources": {
+            "stations": {
+                "type": "vector",
+                "url": f"{base}/tiles/stations.json",
+                "attribution": ATTRIBUTION,
+            }
+        },
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#f4f1ea"}},
+            {
+                "id": "clusters",
+                "type": "circle",
+                "source": "stations",
+                "source-layer": "clusters",
+                "paint": {
+                    "circle-color": ["case", [">", ["get", "available"], 0], "#1b7f3b", "#6b7280"],
+                    "circle-radius": [
+                        "interpolate",
+                        ["linear"],
+                        ["get", "point_count"],
+                        1,
+                        10,
+                        100,
+                        18,
+                        1000,
+                        28,
+                    ],
+                    "circle-stroke-color": "#ffffff",
+                    "circle-stroke-width": 2,
+                },
+            },
+            {
+                "id": "cluster-count",
+                "type": "symbol",
+                "source": "stations",
+                "source-layer": "clusters",
+                "layout": {
+                    "text-field": ["get", "point_count_abbreviated"],
+                    "text-font": ["Open Sans Bold"],
+                    "text-size": 12,
+                },
+                "paint": {"text-color": "#ffffff"},
+            },
+            {
+                "id": "stations",
+                "type": "circle",
+                "source": "stations",
+                "source-layer": "stations",
+                "paint": {
+                    "circle-color": ["match", ["get", "power_class"], *POWER_COLOURS, "#7b8794"],
+                    "circle-radius": 8,
+                    "circle-stroke-color": [
+                        "match",
+                        ["get", "status"],
+                        "available",
+                        "#1b7f3b",
+                        "occupied",
+                        "#b45309",
+                        "#6b7280",
+                    ],
+                    "circle-stroke-width": 3,
+                },
+            },
+        ],
+    }
+
+
+class TileJSONController(Controller):
+    path = "/tiles"
+    tags = ["tiles"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/stations.json", summary="TileJSON 3.0.0 of the stations tiles")
+    async def stations_tilejson(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return tilejson(request)
+
+    @get("/style.json", summary="MapLibre style (also loads in QGIS)")
+    async def style_json(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return style(request)
