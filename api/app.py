@@ -9,6 +9,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
+from api.auth import AuthController
+from api.me import MeController
+from api.security import CSRFMiddleware, provide_current_user
+from api.stations import StationController
+from api.vehicles import VehicleController
 from wattsup.config import Settings, get_settings
 from wattsup.db import provide_connection
 from wattsup.health import health_route
@@ -18,7 +23,13 @@ from wattsup.problems import exception_handlers
 
 def route_handlers() -> list[object]:
     """Every controller of the API, in one list (tests walk it to check the guards)."""
-    handlers: list[object] = [health_route("api")]
+    handlers: list[object] = [
+        health_route("api"),
+        AuthController,
+        MeController,
+        VehicleController,
+        StationController,
+    ]
     return handlers
 
 
@@ -28,7 +39,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=route_handlers(),  # type: ignore[arg-type]
         lifespan=[resources_lifespan(settings)],
-        dependencies={"db_connection": Provide(provide_connection)},
+        dependencies={
+            "db_connection": Provide(provide_connection),
+            "current_user": Provide(provide_current_user),
+        },
+        middleware=[CSRFMiddleware()],
         exception_handlers=exception_handlers(),
         openapi_config=OpenAPIConfig(
             title="Watts Up API",

@@ -40,6 +40,10 @@ def make_test_env() -> dict[str, str]:
         "DATABASE_URL": f"{BASE_URL}/{TEST_DB}",
         "REDIS_URL": TEST_REDIS,
         "WATTSUP_ENV": "test",
+        "WATTSUP_BCRYPT_ROUNDS": "4",
+        # Every test client comes from one address: per-IP limits would trip across tests.
+        "WATTSUP_RATE_LIMIT_LOGIN_IP": "100000",
+        "WATTSUP_RATE_LIMIT_REGISTER_IP": "100000",
         "WATTSUP_SIM_SPEED": os.environ.get("WATTSUP_SIM_SPEED", "600"),
     }
 
@@ -105,13 +109,18 @@ def tile_app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
+# Each test client runs the app's lifespan (its pool) in its own event loop: one app per client.
 @pytest.fixture
-async def api_client(api_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=api_app) as client:
+async def api_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    from api.app import create_app
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture
-async def tile_client(tile_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=tile_app) as client:
+async def tile_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    from tileserver.app import create_app
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
         yield client

@@ -35,6 +35,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Simulated charger clock: 1 = real time, 60 = one minute per second.
     sim_speed: float = 1.0
     reservation_hold_minutes: int = 30
+    # bcrypt cost; at least 12 outside tests (the test suite lowers it to stay fast).
+    bcrypt_rounds: int = 12
+    access_token_minutes: int = 15
+    # Attempts per client IP (login per 5 min, register per hour); per-account limits are fixed.
+    rate_limit_login_ip: int = 20
+    rate_limit_register_ip: int = 10
+    refresh_token_days: int = 30
     # Public origin used to build absolute URLs when no forwarded host is present.
     public_url: str = ""
     log_level: str = "INFO"
@@ -98,6 +105,8 @@ def _validate(s: Settings) -> None:
             )
         if not s.cookie_secure:
             raise ConfigError("WATTSUP_COOKIE_SECURE must be true in production")
+    if s.bcrypt_rounds < 12 and s.env != "test":
+        raise ConfigError("WATTSUP_BCRYPT_ROUNDS must be at least 12 (only tests may lower it)")
     if s.sim_speed <= 0:
         raise ConfigError("WATTSUP_SIM_SPEED must be > 0")
     if not 1 <= s.db_pool_min <= s.db_pool_max:

@@ -1,1 +1,1 @@
-SELECT 1;
+DROP TABLE IF EXISTS vehicles, email_outbox, password_resets, auth_sessions, users;

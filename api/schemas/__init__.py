@@ -1,0 +1,1 @@
+"""msgspec Structs at the API's edges, one module per domain (Create / Update / Read)."""
