@@ -9,8 +9,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
+from api import admin_dashboard, reports
 from api.auth import AuthController
+from api.irve_dynamic import IrveDynamicController
 from api.me import MeController
+from api.reservations import ReservationController
+from api.scheduler import scheduler_health, sweeper_lifespan
 from api.security import CSRFMiddleware, provide_current_user
 from api.stations import StationController
 from api.vehicles import VehicleController
@@ -24,11 +28,15 @@ from wattsup.problems import exception_handlers
 def route_handlers() -> list[object]:
     """Every controller of the API, in one list (tests walk it to check the guards)."""
     handlers: list[object] = [
-        health_route("api"),
+        health_route("api", {"scheduler": scheduler_health}),
         AuthController,
         MeController,
         VehicleController,
         StationController,
+        ReservationController,
+        IrveDynamicController,
+        *reports.controllers(),
+        *admin_dashboard.controllers(),
     ]
     return handlers
 
@@ -38,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.basicConfig(level=settings.log_level)
     return Litestar(
         route_handlers=route_handlers(),  # type: ignore[arg-type]
-        lifespan=[resources_lifespan(settings)],
+        lifespan=[resources_lifespan(settings), sweeper_lifespan(settings.sweep_interval_s)],
         dependencies={
             "db_connection": Provide(provide_connection),
             "current_user": Provide(provide_current_user),

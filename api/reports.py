@@ -20,7 +20,6 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -36,13 +35,14 @@ from api.schemas.backoffice import (
     MessageRead,
     OpenReportPlace,
     PublicReport,
-    Reporter,
+    ReportCategory,
     ReportCreate,
+    Reporter,
     ReportPage,
     ReportRead,
     StationReports,
 )
-from api.security import CurrentUser, provide_current_user, require_admin, require_user
+from api.security import CurrentUser, require_admin, require_user
 from wattsup.problems import Problem
 
 # A driver may file this many reports and messages an hour (spam guard, per account).
@@ -52,9 +52,6 @@ OPEN_PLACES_MAX = 5000
 
 Kind = Literal["report", "message"]
 QueueStatus = Literal["open", "answered", "closed", "active", "all"]
-
-_CURRENT_USER = {"current_user": Provide(provide_current_user)}
-
 
 # --- shared reads -------------------------------------------------------------------------
 
@@ -180,7 +177,6 @@ class DriverSupportController(Controller):
     path = "/api"
     tags = ["support"]  # noqa: RUF012 - Litestar reads it as a class attribute
     guards = [require_user]  # noqa: RUF012
-    dependencies = _CURRENT_USER  # noqa: RUF012
 
     @post("/reports", status_code=HTTP_201_CREATED, summary="Report a problem on a station")
     async def create_report(
@@ -192,18 +188,14 @@ class DriverSupportController(Controller):
     ) -> ReportRead:
         await hit(request, f"tickets:user:{current_user.id}", TICKETS_PER_HOUR, 3600)
         await _station_exists(db_connection, data.station_id)
-        works = data.category == "works"
         try:
             row = await db_connection.fetchrow(
-                "INSERT INTO problem_reports (station_id, user_id, category, message, status,"
-                " closed_at) VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)"
-                " RETURNING id",
+                "INSERT INTO problem_reports (station_id, user_id, category, message)"
+                " VALUES ($1, $2, $3, $4) RETURNING id",
                 data.station_id,
                 current_user.id,
                 data.category,
                 data.message.strip(),
-                "closed" if works else "open",
-                works,
             )
         except asyncpg.UniqueViolationError:
             raise Problem(
@@ -290,21 +282,17 @@ class PublicReportsController(Controller):
             " WHERE station_id = $1 AND status <> 'closed' ORDER BY created_at DESC LIMIT 50",
             station_id,
         )
-        last_works = await db_connection.fetchval(
-            "SELECT max(created_at) FROM problem_reports"
-            " WHERE station_id = $1 AND category = 'works'",
-            station_id,
-        )
         body = StationReports(
             station_id=station_id,
             open=[
                 PublicReport(
-                    id=r["id"], category=r["category"], status=r["status"],
+                    id=r["id"],
+                    category=r["category"],
+                    status=r["status"],
                     created_at=r["created_at"],
                 )
                 for r in rows
             ],
-            last_works_at=last_works,
         )
         # Short shared cache: a new report shows within a minute, a busy map costs little.
         return Response(body, headers={"Cache-Control": "public, max-age=30"})
@@ -319,11 +307,12 @@ class PublicReportsController(Controller):
             pattern=r"^-?\d+(\.\d+)?(,-?\d+(\.\d+)?){3}$",
         ),
     ) -> Response[list[OpenReportPlace]]:
-        box: list[float] | None = None
+        box: list[float | None] = [None, None, None, None]
         if bbox is not None:
-            box = [float(v) for v in bbox.split(",")]
-            if not (box[0] < box[2] and box[1] < box[3]):
+            w, so, e, n = (float(v) for v in bbox.split(","))
+            if not (w < e and so < n):
                 raise Problem(400, "invalid_bbox", "bbox : ouest,sud,est,nord attendus.")
+            box = [w, so, e, n]
         rows = await db_connection.fetch(
             """
             SELECT s.id, ST_X(s.geom_4326) AS lon, ST_Y(s.geom_4326) AS lat,
@@ -338,13 +327,17 @@ class PublicReportsController(Controller):
             ORDER BY since DESC
             LIMIT $5
             """,
-            *(box or [None, None, None, None]),
+            *box,
             OPEN_PLACES_MAX,
         )
         body = [
             OpenReportPlace(
-                station_id=r["id"], lon=r["lon"], lat=r["lat"], open_reports=r["n"],
-                categories=sorted(r["categories"]), since=r["since"],
+                station_id=r["id"],
+                lon=r["lon"],
+                lat=r["lat"],
+                open_reports=r["n"],
+                categories=sorted(r["categories"]),
+                since=r["since"],
             )
             for r in rows
         ]
@@ -369,7 +362,6 @@ class AdminSupportController(Controller):
     path = "/api/admin"
     tags = ["admin: support"]  # noqa: RUF012
     guards = [require_admin]  # noqa: RUF012
-    dependencies = _CURRENT_USER  # noqa: RUF012
 
     # Reports ----------------------------------------------------------------------------
 
@@ -378,7 +370,7 @@ class AdminSupportController(Controller):
         self,
         db_connection: asyncpg.Connection,
         status: QueueStatus = "active",
-        category: str | None = None,
+        category: ReportCategory | None = None,
         station_id: UUID | None = None,
         limit: int = Parameter(default=50, ge=1, le=QUEUE_PAGE_MAX),
         offset: int = Parameter(default=0, ge=0),
@@ -412,8 +404,11 @@ class AdminSupportController(Controller):
     ) -> AdminReportRead:
         return await self._report(db_connection, report_id)
 
-    @post("/reports/{report_id:uuid}/answers", status_code=HTTP_201_CREATED,
-          summary="Answer a report (and optionally close it)")
+    @post(
+        "/reports/{report_id:uuid}/answers",
+        status_code=HTTP_201_CREATED,
+        summary="Answer a report (and optionally close it)",
+    )
     async def answer_report(
         self,
         db_connection: asyncpg.Connection,
@@ -424,16 +419,25 @@ class AdminSupportController(Controller):
         await self._report(db_connection, report_id, lock=True)
         await db_connection.execute(
             "INSERT INTO support_answers (report_id, author_id, body) VALUES ($1, $2, $3)",
-            report_id, current_user.id, data.body.strip(),
+            report_id,
+            current_user.id,
+            data.body.strip(),
         )
         await _set_status(
-            db_connection, "report", report_id, current_user.id,
-            close=data.close, resolution=data.body.strip(),
+            db_connection,
+            "report",
+            report_id,
+            current_user.id,
+            close=data.close,
+            resolution=data.body.strip(),
         )
         return await self._report(db_connection, report_id)
 
-    @post("/reports/{report_id:uuid}/close", status_code=HTTP_200_OK,
-          summary="Close a report (the reporter sees it resolved)")
+    @post(
+        "/reports/{report_id:uuid}/close",
+        status_code=HTTP_200_OK,
+        summary="Close a report (the reporter sees it resolved)",
+    )
     async def close_report(
         self,
         db_connection: asyncpg.Connection,
@@ -443,8 +447,12 @@ class AdminSupportController(Controller):
     ) -> AdminReportRead:
         await self._report(db_connection, report_id, lock=True)
         await _set_status(
-            db_connection, "report", report_id, current_user.id,
-            close=True, resolution=(data.resolution or "").strip() or None,
+            db_connection,
+            "report",
+            report_id,
+            current_user.id,
+            close=True,
+            resolution=(data.resolution or "").strip() or None,
         )
         return await self._report(db_connection, report_id)
 
@@ -493,8 +501,11 @@ class AdminSupportController(Controller):
     ) -> AdminMessageRead:
         return await self._message(db_connection, message_id)
 
-    @post("/messages/{message_id:uuid}/answers", status_code=HTTP_201_CREATED,
-          summary="Answer a message (and optionally close it)")
+    @post(
+        "/messages/{message_id:uuid}/answers",
+        status_code=HTTP_201_CREATED,
+        summary="Answer a message (and optionally close it)",
+    )
     async def answer_message(
         self,
         db_connection: asyncpg.Connection,
@@ -505,7 +516,9 @@ class AdminSupportController(Controller):
         await self._message(db_connection, message_id, lock=True)
         await db_connection.execute(
             "INSERT INTO support_answers (message_id, author_id, body) VALUES ($1, $2, $3)",
-            message_id, current_user.id, data.body.strip(),
+            message_id,
+            current_user.id,
+            data.body.strip(),
         )
         await _set_status(db_connection, "message", message_id, current_user.id, close=data.close)
         return await self._message(db_connection, message_id)
@@ -522,7 +535,9 @@ class AdminSupportController(Controller):
         if data.resolution and data.resolution.strip():
             await db_connection.execute(
                 "INSERT INTO support_answers (message_id, author_id, body) VALUES ($1, $2, $3)",
-                message_id, current_user.id, data.resolution.strip(),
+                message_id,
+                current_user.id,
+                data.resolution.strip(),
             )
         await _set_status(db_connection, "message", message_id, current_user.id, close=True)
         return await self._message(db_connection, message_id)
@@ -565,14 +580,19 @@ async def _set_status(
             " closed_at = CASE WHEN $2 THEN now() END, closed_by = CASE WHEN $2 THEN $3::uuid END,"
             " resolution = CASE WHEN $2 THEN coalesce($4, resolution) ELSE resolution END"
             " WHERE id = $1",
-            ticket_id, close, admin_id, resolution,
+            ticket_id,
+            close,
+            admin_id,
+            resolution,
         )
     else:
         await conn.execute(
             "UPDATE contact_messages SET status = CASE WHEN $2 THEN 'closed' ELSE 'answered' END,"
             " closed_at = CASE WHEN $2 THEN now() END, closed_by = CASE WHEN $2 THEN $3::uuid END"
             " WHERE id = $1",
-            ticket_id, close, admin_id,
+            ticket_id,
+            close,
+            admin_id,
         )
 
 

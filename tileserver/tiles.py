@@ -89,7 +89,7 @@ class TileController(Controller):
         fkey = filters.cache_key()
         version = await data_version(state, db_connection)
         key = tile_cache.tile_key(version, z, x, y, fkey)
-        packed = await tile_cache.get(state.redis, key)
+        packed, epoch = await tile_cache.get_with_epoch(state.redis, version, key)
         hit = packed is not None
         if packed is None:
             # The pool's jsonb codec encodes Python objects: pass the dict, not JSON text.
@@ -101,7 +101,8 @@ class TileController(Controller):
                 msgspec.to_builtins(filters),
             )
             packed = _pack(raw or b"")
-            await tile_cache.put(state.redis, version, z, x, y, fkey, packed)
+            if epoch is not None:  # None: Redis is down, do not wait for it twice
+                await tile_cache.put(state.redis, version, z, x, y, fkey, packed, epoch=epoch)
         etag_hex, _, body = packed.partition(b"\n")
         gz = "gzip" in request.headers.get("accept-encoding", "")
         etag = f'"{etag_hex.decode()}{"-gz" if gz and body else ""}"'

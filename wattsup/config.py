@@ -34,7 +34,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_timeout: float = 0.25
     # Simulated charger clock: 1 = real time, 60 = one minute per second.
     sim_speed: float = 1.0
-    reservation_hold_minutes: int = 30
+    reservation_hold_minutes: float = 30.0
+    # How often the (single, elected) sweeper expires no-shows and completes charges.
+    sweep_interval_s: float = 1.0
     # bcrypt cost; at least 12 outside tests (the test suite lowers it to stay fast).
     bcrypt_rounds: int = 12
     access_token_minutes: int = 15

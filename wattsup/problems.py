@@ -145,6 +145,29 @@ def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     )
 
 
+def _database_handler(
+    request: Request[Any, Any, Any], exc: asyncpg.PostgresError
+) -> Response[bytes]:
+    """Invariants the database enforces, answered as the conflicts they are."""
+    state = getattr(exc, "sqlstate", None)
+    if state == "WU409":  # raised by our transition triggers
+        return problem_response(
+            409,
+            "invalid_transition",
+            "Changement d'état refusé : " + str(exc),
+            instance=request.url.path,
+        )
+    if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError):
+        return problem_response(
+            409, "conflict", "Conflit avec une donnée existante.", instance=request.url.path
+        )
+    if isinstance(exc, asyncpg.CheckViolationError):
+        return problem_response(
+            422, "constraint_violation", "Valeur refusée par une règle.", instance=request.url.path
+        )
+    return _internal_handler(request, exc)
+
+
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if isinstance(exc, Problem):
         return _problem_handler(request, exc)
@@ -170,6 +193,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         ValidationException: _validation_handler,
         HTTPException: _http_handler,
         HTTP_500_INTERNAL_SERVER_ERROR: _internal_handler,
+        asyncpg.PostgresError: _database_handler,
     }
     for exc_type in unavailable:
         handlers[exc_type] = _unavailable_handler

@@ -2,11 +2,17 @@
 
 Keys:  tile:v{data_version}:{z}:{x}:{y}:{filters}  → ETag + MVT bytes
        tileidx:v{data_version}:{z}:{x}:{y}          → set of the filter keys cached for that tile
+       tileepoch:v{data_version}                     → invalidation counter (see below)
 
 An import bumps the data version, which makes every old key unreachable without a purge (they
 expire by TTL). A booking changes one station's availability: `invalidate_stations` drops the
 cached variants of exactly the tiles that contain that station, at every zoom.
-Redis down or slow is never an error for the user: callers get None / 0 and go on."""
+Redis down or slow is never an error for the user: callers get None / 0 and go on.
+
+A tile rendered from data read before an invalidation must not be cached after it (it would
+stay stale until the TTL): a miss reads the epoch with the tile key, and `put` writes only if
+the epoch has not moved since (one Lua script, atomic); `invalidate_stations` bumps it.
+Call `invalidate_stations` after the commit that changed the data."""
 
 from __future__ import annotations
 
@@ -33,6 +39,36 @@ def index_key(version: int, z: int, x: int, y: int) -> str:
     return f"tileidx:v{version}:{z}:{x}:{y}"
 
 
+def epoch_key(version: int) -> str:
+    return f"tileepoch:v{version}"
+
+
+# KEYS: tile, index, epoch; ARGV: epoch seen at the miss, value, filters key, ttl.
+_PUT_IF_SAME_EPOCH = """
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+async def get_with_epoch(
+    redis: aioredis.Redis, version: int, key: str
+) -> tuple[bytes | None, bytes | None]:
+    """The cached value (None on a miss) and the invalidation epoch, in one round trip.
+    The epoch is None when Redis is unavailable (then `put` is pointless)."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.get(epoch_key(version))
+            value, epoch = await pipe.execute()
+        return (value if isinstance(value, bytes) else None), (epoch or b"")
+    except REDIS_ERRORS as exc:
+        log.warning("tile cache read skipped (Redis unavailable): %r", exc)
+        return None, None
+
+
 async def get(redis: aioredis.Redis, key: str) -> bytes | None:
     try:
         value = await redis.get(key)
@@ -43,9 +79,25 @@ async def get(redis: aioredis.Redis, key: str) -> bytes | None:
 
 
 async def put(
-    redis: aioredis.Redis, version: int, z: int, x: int, y: int, filters: str, value: bytes
+    redis: aioredis.Redis,
+    version: int,
+    z: int,
+    x: int,
+    y: int,
+    filters: str,
+    value: bytes,
+    *,
+    epoch: bytes | None = None,
 ) -> bool:
+    """Cache a tile; with `epoch` (from `get_with_epoch`), only if no invalidation ran since."""
     try:
+        if epoch is not None:
+            script = redis.register_script(_PUT_IF_SAME_EPOCH)
+            keys = [tile_key(version, z, x, y, filters), index_key(version, z, x, y)]
+            done = await script(
+                keys=[*keys, epoch_key(version)], args=[epoch, value, filters, TTL_SECONDS]
+            )
+            return bool(done)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(tile_key(version, z, x, y, filters), value, ex=TTL_SECONDS)
             pipe.sadd(index_key(version, z, x, y), filters)
@@ -74,9 +126,12 @@ async def invalidate_stations(
     try:
         deleted = 0
         async with redis.pipeline(transaction=False) as pipe:
+            # First: tiles rendered before this point may no longer be cached (see `put`).
+            pipe.incr(epoch_key(version))
+            pipe.expire(epoch_key(version), TTL_SECONDS)
             for r in rows:
                 pipe.smembers(index_key(version, r["z"], r["x"], r["y"]))
-            members = await pipe.execute()
+            members = (await pipe.execute())[2:]
         keys: list[str] = []
         for r, filters in zip(rows, members, strict=True):
             if filters:

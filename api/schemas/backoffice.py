@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 
+# "works": works in progress on the site (travaux), not "it works".
 ReportCategory = Literal["not_working", "blocked", "payment_refused", "works", "other"]
 TicketStatus = Literal["open", "answered", "closed"]
 ReportText = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -79,8 +80,6 @@ class PublicReport(msgspec.Struct):
 class StationReports(msgspec.Struct):
     station_id: UUID
     open: list[PublicReport]
-    # The last time a driver said "it works here" (a 'works' report).
-    last_works_at: datetime | None
 
 
 class OpenReportPlace(msgspec.Struct):

@@ -3,16 +3,19 @@
 -- The SQL does all the work; tileserver/ is a thin caching pipe in front of it.
 --
 -- Constants, defined once (tiles.const()): extent 4096, buffer 64, clusters up to zoom 12,
--- individual stations from zoom 13, cluster cells of 128 px, at most 3000 features a tile.
+-- individual stations from zoom 13, 8 cluster cells per tile side (512 tile units, 64 px on
+-- a 512 px tile: the spacing of a supercluster radius), at most 3000 features a tile.
 --
--- Clustering: a grid of 128 px cells anchored to absolute EPSG:3857 coordinates, aligned with
--- the tile grid (32 cells per tile side). A station belongs to exactly one cell per zoom, a
+-- Clustering: a grid of cells anchored to absolute EPSG:3857 coordinates, aligned with
+-- the tile grid (8 cells per tile side). A station belongs to exactly one cell per zoom, a
 -- cell to exactly one tile, and the cluster is drawn ON one of its stations (the one nearest
 -- the members' centroid), so: no cluster jumps across tile borders, no point sits on a grid
 -- corner, and the sum over all tiles of a zoom equals the number of matching stations.
 -- Unfiltered clusters are precomputed per zoom at import time (tiles.refresh_clusters(),
--- called by refresh_after_import()); their "available" counts follow bookings through a
--- trigger. Filtered clusters are computed per tile from the GiST index.
+-- called by refresh_after_import()); their "available" counts are computed live from the
+-- few points that are NOT available (partial index charge_points_not_available), so a booking
+-- writes nothing here: no hot rows shared by every booking in France, no lock order to get
+-- wrong. Filtered clusters are computed per tile from the GiST index.
 
 CREATE SCHEMA IF NOT EXISTS tiles;
 
@@ -23,7 +26,7 @@ CREATE FUNCTION tiles.buffer() RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL S
 CREATE FUNCTION tiles.cluster_max_zoom() RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT 12';
 CREATE FUNCTION tiles.cells_per_tile() RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS 'SELECT 32';
+    AS 'SELECT 8';
 CREATE FUNCTION tiles.max_features() RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT 3000';
 
@@ -78,33 +81,54 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
        AND cp.connector_status = 'Available'
 $$;
 
--- Does a charging point pass the filters? (params validated by tileserver/filters.py)
-CREATE FUNCTION tiles.point_matches(cp charge_points, s stations, f jsonb)
+-- The filters of one request, typed: parsed once per tile from the jsonb the tile server
+-- sends (validated there by tileserver/filters.py), so rows are tested with plain comparisons.
+CREATE TYPE tiles.filter AS (
+    min_power numeric, connectors text[], free boolean, pay_as_you_go boolean, card boolean,
+    t2_cable boolean, available_now boolean, open_24_7 boolean, pmr boolean,
+    free_access boolean, two_wheeler boolean);
+
+CREATE FUNCTION tiles.parse_filter(f jsonb) RETURNS tiles.filter
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ROW((f->>'min_power')::numeric,
+               CASE WHEN f ? 'connectors' THEN
+                   ARRAY(SELECT jsonb_array_elements_text(f->'connectors')) END,
+               (f->>'free')::boolean, (f->>'pay_as_you_go')::boolean, (f->>'card')::boolean,
+               (f->>'t2_cable')::boolean, (f->>'available_now')::boolean,
+               (f->>'open_24_7')::boolean, (f->>'pmr')::boolean, (f->>'free_access')::boolean,
+               (f->>'two_wheeler')::boolean)::tiles.filter
+$$;
+
+-- Does a charging point pass the filters? A NULL filter field means "no condition".
+-- connectors: any of the listed types; booleans: true requires, false excludes.
+CREATE FUNCTION tiles.point_matches(cp charge_points, s stations, f tiles.filter)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT cp.withdrawn_at IS NULL
-       AND (NOT f ? 'min_power' OR cp.puissance_nominale >= (f->>'min_power')::numeric)
-       AND (NOT f ? 'connectors' OR
-            (f->'connectors' ? 'ef' AND cp.prise_type_ef) OR
-            (f->'connectors' ? 'type_2' AND cp.prise_type_2) OR
-            (f->'connectors' ? 'combo_ccs' AND cp.prise_type_combo_ccs) OR
-            (f->'connectors' ? 'chademo' AND cp.prise_type_chademo) OR
-            (f->'connectors' ? 'autre' AND cp.prise_type_autre))
-       AND (NOT f ? 'free' OR cp.gratuit IS NOT DISTINCT FROM (f->>'free')::boolean)
-       AND (NOT f ? 'pay_as_you_go' OR cp.paiement_acte IS NOT DISTINCT FROM
-            (f->>'pay_as_you_go')::boolean)
-       AND (NOT f ? 'card' OR cp.paiement_cb IS NOT DISTINCT FROM (f->>'card')::boolean)
-       AND (NOT f ? 't2_cable' OR cp.cable_t2_attache IS NOT DISTINCT FROM
-            (f->>'t2_cable')::boolean)
-       AND (NOT f ? 'available_now' OR NOT (f->>'available_now')::boolean
-            OR tiles.point_available(cp))
-       AND (NOT f ? 'open_24_7' OR s.is_24_7 = (f->>'open_24_7')::boolean)
-       AND (NOT f ? 'pmr' OR (s.accessibilite_pmr IN ('Réservé PMR',
-            'Accessible mais non réservé PMR')) = (f->>'pmr')::boolean)
-       AND (NOT f ? 'free_access' OR (s.condition_acces = 'Accès libre') =
-            (f->>'free_access')::boolean)
-       AND (NOT f ? 'two_wheeler' OR s.station_deux_roues IS NOT DISTINCT FROM
-            (f->>'two_wheeler')::boolean)
+       AND (f.min_power IS NULL OR cp.puissance_nominale >= f.min_power)
+       AND (f.connectors IS NULL OR
+            ('ef' = ANY (f.connectors) AND cp.prise_type_ef) OR
+            ('type_2' = ANY (f.connectors) AND cp.prise_type_2) OR
+            ('combo_ccs' = ANY (f.connectors) AND cp.prise_type_combo_ccs) OR
+            ('chademo' = ANY (f.connectors) AND cp.prise_type_chademo) OR
+            ('autre' = ANY (f.connectors) AND cp.prise_type_autre))
+       AND (f.free IS NULL OR cp.gratuit IS NOT DISTINCT FROM f.free)
+       AND (f.pay_as_you_go IS NULL OR cp.paiement_acte IS NOT DISTINCT FROM f.pay_as_you_go)
+       AND (f.card IS NULL OR cp.paiement_cb IS NOT DISTINCT FROM f.card)
+       AND (f.t2_cable IS NULL OR cp.cable_t2_attache IS NOT DISTINCT FROM f.t2_cable)
+       AND (f.available_now IS NULL OR NOT f.available_now OR tiles.point_available(cp))
+       AND (f.open_24_7 IS NULL OR s.is_24_7 = f.open_24_7)
+       AND (f.pmr IS NULL OR (s.accessibilite_pmr IN ('Réservé PMR',
+            'Accessible mais non réservé PMR')) IS NOT DISTINCT FROM f.pmr)
+       AND (f.free_access IS NULL OR (s.condition_acces = 'Accès libre')
+            IS NOT DISTINCT FROM f.free_access)
+       AND (f.two_wheeler IS NULL OR s.station_deux_roues IS NOT DISTINCT FROM f.two_wheeler)
 $$;
+
+-- The points that are not available now (booked, charging, faulted, out of service): few,
+-- and what the live "available" count of precomputed clusters subtracts.
+CREATE INDEX charge_points_not_available ON charge_points (station_id)
+WHERE withdrawn_at IS NULL
+  AND (operational_status <> 'in_service' OR connector_status <> 'Available');
 
 -- Precomputed unfiltered clusters, one row per occupied cell per zoom.
 CREATE TABLE tiles.clusters (
@@ -114,7 +138,6 @@ CREATE TABLE tiles.clusters (
     geom           geometry(Point, 3857) NOT NULL,
     stations       integer NOT NULL,
     charge_points  integer NOT NULL,
-    available      integer NOT NULL,
     max_power_kw   numeric NOT NULL,
     expansion_zoom smallint NOT NULL,
     PRIMARY KEY (zoom, cell_x, cell_y)
@@ -128,17 +151,16 @@ BEGIN
     TRUNCATE tiles.clusters;
     CREATE TEMP TABLE IF NOT EXISTS tile_station_agg (
         id uuid, geom geometry, x double precision, y double precision,
-        points integer, available integer, max_power numeric) ON COMMIT DROP;
+        points integer, max_power numeric) ON COMMIT DROP;
     TRUNCATE tile_station_agg;
     INSERT INTO tile_station_agg
-    SELECT s.id, s.geom, ST_X(s.geom), ST_Y(s.geom), count(*),
-           count(*) FILTER (WHERE tiles.point_available(cp)), max(cp.puissance_nominale)
+    SELECT s.id, s.geom, ST_X(s.geom), ST_Y(s.geom), count(*), max(cp.puissance_nominale)
     FROM stations s JOIN charge_points cp ON cp.station_id = s.id AND cp.withdrawn_at IS NULL
     WHERE s.withdrawn_at IS NULL
     GROUP BY s.id;
     FOR zz IN 0 .. tiles.cluster_max_zoom() LOOP
         INSERT INTO tiles.clusters
-        SELECT zz, cx, cy, geom, n, pts, av, mp,
+        SELECT zz, cx, cy, geom, n, pts, mp,
                tiles.expansion_zoom(zz, xmin, ymin, xmax, ymax)
         FROM (
             -- One row per cell: the member nearest the members' centroid.
@@ -146,7 +168,7 @@ BEGIN
             FROM (
                 SELECT a.id, a.geom, a.x, a.y, c.cx, c.cy,
                        count(*) OVER w AS n, sum(a.points) OVER w AS pts,
-                       sum(a.available) OVER w AS av, max(a.max_power) OVER w AS mp,
+                       max(a.max_power) OVER w AS mp,
                        avg(a.x) OVER w AS mx, avg(a.y) OVER w AS my,
                        min(a.x) OVER w AS xmin, min(a.y) OVER w AS ymin,
                        max(a.x) OVER w AS xmax, max(a.y) OVER w AS ymax
@@ -162,36 +184,13 @@ BEGIN
 END;
 $$;
 
--- Bookings and admin changes move a point in or out of "available now": follow them in the
--- precomputed clusters (one row per zoom) instead of recomputing.
-CREATE FUNCTION tiles.follow_availability() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    delta integer := tiles.point_available(NEW)::integer - tiles.point_available(OLD)::integer;
-    px double precision;
-    py double precision;
-BEGIN
-    IF delta <> 0 THEN
-        SELECT ST_X(geom), ST_Y(geom) INTO px, py FROM stations WHERE id = NEW.station_id;
-        UPDATE tiles.clusters c SET available = greatest(c.available + delta, 0)
-        WHERE (c.zoom, c.cell_x, c.cell_y) IN (
-            SELECT zz, tiles.cell_x(px, zz), tiles.cell_y(py, zz)
-            FROM generate_series(0, tiles.cluster_max_zoom()) zz);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER charge_points_follow_availability
-AFTER UPDATE OF connector_status, operational_status, withdrawn_at ON charge_points
-FOR EACH ROW EXECUTE FUNCTION tiles.follow_availability();
-
 -- One MVT for tile z/x/y with the filters in params (jsonb, validated by the tile server).
 CREATE FUNCTION tiles.stations(z integer, x integer, y integer, params jsonb DEFAULT '{}')
 RETURNS bytea
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     f jsonb := coalesce(params, '{}'::jsonb);
+    ff tiles.filter := tiles.parse_filter(coalesce(params, '{}'::jsonb));
     bounds geometry := ST_TileEnvelope(z, x, y);
     n integer := tiles.cells_per_tile();
     mvt bytea;
@@ -202,9 +201,21 @@ BEGIN
                    ((z::bigint << 40) | (c.cell_x::bigint << 20) | c.cell_y) AS cluster_id,
                    c.stations AS point_count,
                    tiles.abbreviate(c.stations) AS point_count_abbreviated,
-                   c.stations, c.charge_points, c.available,
+                   c.stations, c.charge_points,
+                   c.charge_points - coalesce(u.unavailable, 0) AS available,
                    c.max_power_kw::float8 AS max_power_kw, c.expansion_zoom
             FROM tiles.clusters c
+            LEFT JOIN (
+                -- Live: the tile's points that are not available now, per cell.
+                SELECT tiles.cell_x(ST_X(s.geom), z) AS cx, tiles.cell_y(ST_Y(s.geom), z) AS cy,
+                       count(*)::integer AS unavailable
+                FROM charge_points cp JOIN stations s ON s.id = cp.station_id
+                WHERE cp.withdrawn_at IS NULL
+                  AND (cp.operational_status <> 'in_service'
+                       OR cp.connector_status <> 'Available')
+                  AND s.withdrawn_at IS NULL AND s.geom && bounds
+                GROUP BY 1, 2
+            ) u ON u.cx = c.cell_x AND u.cy = c.cell_y
             WHERE c.zoom = z
               AND c.cell_x BETWEEN x * n AND x * n + n - 1
               AND c.cell_y BETWEEN y * n AND y * n + n - 1
@@ -220,7 +231,7 @@ BEGIN
                 FROM stations s
                 JOIN charge_points cp ON cp.station_id = s.id
                 WHERE s.geom && bounds AND s.withdrawn_at IS NULL
-                  AND tiles.point_matches(cp, s, f)
+                  AND tiles.point_matches(cp, s, ff)
                 GROUP BY s.id
             ), cells AS (
                 SELECT tiles.cell_x(px, z) AS cx, tiles.cell_y(py, z) AS cy, count(*) AS k,
@@ -280,7 +291,7 @@ BEGIN
             WHERE s.geom && ST_TileEnvelope(z, x, y,
                       margin => tiles.buffer()::double precision / tiles.extent())
               AND s.withdrawn_at IS NULL
-              AND tiles.point_matches(cp, s, f)
+              AND tiles.point_matches(cp, s, ff)
             GROUP BY s.id, o.id
             LIMIT tiles.max_features()
         ) t;

@@ -1,0 +1,200 @@
+"""/api/reservations: book a point for 30 minutes, start, stop, cancel, follow, history."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api import booking
+from api.schemas.reservations import (
+    ChargerEvent,
+    ReservationCreate,
+    ReservationPage,
+    ReservationRead,
+)
+from api.security import CurrentUser
+from wattsup import tile_cache
+from wattsup.problems import Problem
+
+log = logging.getLogger("wattsup.reservations")
+
+SELECT = """
+SELECT r.*, cp.id_pdc_itinerance, cp.station_id, s.nom_station
+FROM reservations r
+JOIN charge_points cp ON cp.id = r.charge_point_id
+JOIN stations s ON s.id = cp.station_id
+"""
+
+
+async def _read(conn: asyncpg.Connection, row: asyncpg.Record, *, events: bool) -> ReservationRead:
+    now = datetime.now(UTC)
+    evs = None
+    if events:
+        evs = [
+            ChargerEvent(at=e["at"], message=e["message"], payload=e["payload"])
+            for e in await conn.fetch(
+                "SELECT at, message, payload FROM reservation_events "
+                "WHERE reservation_id = $1 ORDER BY at, id",
+                row["id"],
+            )
+        ]
+    return ReservationRead(
+        id=row["id"],
+        status=booking.live_state(row, now)["status"],
+        charge_point_id=row["charge_point_id"],
+        id_pdc_itinerance=row["id_pdc_itinerance"],
+        station_id=row["station_id"],
+        station_name=row["nom_station"],
+        vehicle_id=row["vehicle_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
+        live=booking.live_state(row, now),
+        receipt=row["receipt"],
+        events=evs,
+    )
+
+
+async def _invalidate(state: State, conn: asyncpg.Connection, point_id: UUID) -> None:
+    station = await conn.fetchval("SELECT station_id FROM charge_points WHERE id = $1", point_id)
+    if station is not None:
+        await tile_cache.invalidate_stations(state.redis, conn, [station])
+
+
+class ReservationController(Controller):
+    path = "/api/reservations"
+    tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/terms", summary="Booking terms, shown before confirming")
+    async def terms(self, state: State) -> dict[str, Any]:
+        return booking.booking_terms(state.settings)
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Book a free point for 30 minutes")
+    async def create(
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        data: ReservationCreate,
+    ) -> ReservationRead:
+        rid = await booking.create_reservation(
+            db_connection,
+            state.settings,
+            current_user.id,
+            data.charge_point_id,
+            data.vehicle_id,
+        )
+        await _invalidate(state, db_connection, data.charge_point_id)
+        row = await db_connection.fetchrow(SELECT + " WHERE r.id = $1", rid)
+        assert row is not None
+        return await _read(db_connection, row, events=True)
+
+    @get("/current", summary="My open reservation or charge, live")
+    async def current(
+        self, db_connection: asyncpg.Connection, current_user: CurrentUser
+    ) -> ReservationRead | None:
+        row = await db_connection.fetchrow(
+            SELECT + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT 1",
+            current_user.id,
+        )
+        if row is None:
+            return None
+        read = await _read(db_connection, row, events=True)
+        if read.status in ("reserved", "charging") or (
+            read.ended_at is None and read.status in ("completed", "expired")
+        ):
+            return read
+        # Just ended (by the sweeper or the driver): still "current" for a few minutes so
+        # the page can show the receipt.
+        if read.ended_at and (datetime.now(UTC) - read.ended_at).total_seconds() < 600:
+            return read
+        return None
+
+    @get("/", summary="My reservations and charges (paged)")
+    async def history(
+        self,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        page: Annotated[int, Parameter(ge=1, le=10_000)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> ReservationPage:
+        rows = await db_connection.fetch(
+            SELECT + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT $2 OFFSET $3",
+            current_user.id,
+            page_size,
+            (page - 1) * page_size,
+        )
+        total = await db_connection.fetchval(
+            "SELECT count(*) FROM reservations WHERE user_id = $1", current_user.id
+        )
+        return ReservationPage(
+            items=[await _read(db_connection, r, events=False) for r in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+
+    @get("/{reservation_id:uuid}", summary="One of my reservations, with the charger log")
+    async def read(
+        self,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        reservation_id: UUID,
+    ) -> ReservationRead:
+        row = await db_connection.fetchrow(
+            SELECT + " WHERE r.id = $1 AND r.user_id = $2", reservation_id, current_user.id
+        )
+        if row is None:
+            raise Problem(404, "reservation_not_found", "Réservation introuvable.")
+        return await _read(db_connection, row, events=True)
+
+    async def _after(
+        self, state: State, conn: asyncpg.Connection, user: CurrentUser, rid: UUID
+    ) -> ReservationRead:
+        row = await conn.fetchrow(SELECT + " WHERE r.id = $1 AND r.user_id = $2", rid, user.id)
+        assert row is not None
+        await _invalidate(state, conn, row["charge_point_id"])
+        return await _read(conn, row, events=True)
+
+    @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
+    async def start(
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        reservation_id: UUID,
+    ) -> ReservationRead:
+        await booking.start_charge(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id)
+
+    @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
+    async def stop(
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        reservation_id: UUID,
+    ) -> ReservationRead:
+        await booking.stop_charge(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id)
+
+    @post("/{reservation_id:uuid}/cancel", status_code=HTTP_200_OK, summary="Cancel booking")
+    async def cancel(
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        reservation_id: UUID,
+    ) -> ReservationRead:
+        await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id)

@@ -1,0 +1,109 @@
+"""The sweeper: expires no-shows and completes finished charges on time, even when nobody is
+looking. Every API process runs this loop; exactly one of them is the leader at a time, the
+one holding a session advisory lock on its own connection. If that process dies, PostgreSQL
+drops the lock with the connection and another process takes over within one period.
+
+Reads never depend on it being on time: they compute the true state from timestamps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.datastructures import State
+
+from api import booking
+from wattsup import tile_cache
+from wattsup.db import connect
+from wattsup.health import HealthCheck
+
+log = logging.getLogger("wattsup.scheduler")
+LEADER_LOCK_KEY = 0x1AB0_0002
+
+
+class Sweeper:
+    def __init__(self, app: Litestar, period_s: float) -> None:
+        self.app = app
+        self.period_s = period_s
+        self.leader = False
+        self.last_run: float | None = None
+        self.runs = 0
+        self.conn: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a lost connection or a failed sweep: retry next period
+                log.warning("sweeper tick failed: %r", exc)
+                self.leader = False
+                if self.conn is not None and not self.conn.is_closed():
+                    self.conn.terminate()
+                self.conn = None
+            await asyncio.sleep(self.period_s)
+
+    async def _tick(self) -> None:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await connect(self.app.state.settings)
+            self.leader = False
+        if not self.leader:
+            self.leader = bool(
+                await self.conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
+            )
+            if self.leader:
+                log.info("this process now runs the reservation sweeper")
+        if not self.leader:
+            return
+        async with self.conn.transaction():
+            stations = await booking.sweep(self.conn)
+        if stations:
+            await tile_cache.invalidate_stations(self.app.state.redis, self.conn, stations)
+            log.info("sweep: %d station(s) changed", len(stations))
+        self.last_run = time.time()
+        self.runs += 1
+
+    async def close(self) -> None:
+        if self.conn is not None and not self.conn.is_closed():
+            await self.conn.close()
+
+
+def sweeper_lifespan(period_s: float):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        sweeper = Sweeper(app, period_s)
+        app.state.sweeper = sweeper
+        task = asyncio.create_task(sweeper.run(), name="reservation-sweeper")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await sweeper.close()
+
+    return lifespan
+
+
+async def scheduler_health(state: State) -> HealthCheck:
+    sweeper: Any = getattr(state, "sweeper", None)
+    if sweeper is None:
+        return HealthCheck(ok=False, detail="not started")
+    age = None if sweeper.last_run is None else time.time() - sweeper.last_run
+    if sweeper.leader:
+        ok = age is not None and age < max(10 * sweeper.period_s, 10)
+        return HealthCheck(
+            ok=ok,
+            detail=f"leader; last sweep {age:.1f} s ago"
+            if age is not None
+            else "leader; no sweep yet",
+        )
+    return HealthCheck(ok=True, detail="standby (another process leads)")

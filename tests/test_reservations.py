@@ -1,0 +1,433 @@
+"""Reservations and the simulated charger on real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import DATA, ROOT, make_test_env
+from tests.fixtures_accounts import PASSWORD, create_user, sign_in
+from wattsup.config import Settings
+
+pytestmark = pytest.mark.usefixtures("imported_sample")
+
+
+async def free_points(pool, n: int, where: str = "true") -> list[asyncpg.Record]:  # type: ignore[no-untyped-def]
+    return list(
+        await pool.fetch(
+            "SELECT cp.id, cp.station_id FROM charge_points cp "
+            "WHERE cp.withdrawn_at IS NULL AND cp.operational_status = 'in_service' "
+            "AND cp.connector_status = 'Available' AND cp.prise_type_2 "
+            "AND cp.reservation IS DISTINCT FROM false AND NOT EXISTS (SELECT 1 FROM reservations r"
+            " WHERE r.charge_point_id = cp.id AND r.status IN ('reserved', 'charging')) "
+            f"AND {where} ORDER BY cp.id_pdc_itinerance LIMIT $1",
+            n,
+        )
+    )
+
+
+async def vehicle(client, connectors: list[str] | None = None, **extra: Any) -> str:  # type: ignore[no-untyped-def]
+    r = await client.post(
+        "/api/vehicles",
+        json={
+            "name": "Zoé",
+            "connectors": connectors or ["type_2"],
+            "battery_kwh": 52,
+            "max_ac_kw": 22,
+            **extra,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+@pytest.fixture
+async def fast_client(settings: Settings, pool) -> AsyncIterator[AsyncTestClient[Litestar]]:  # type: ignore[no-untyped-def]
+    """A signed-in driver on an app whose charger runs 3,000× and whose hold lasts 1.5 s."""
+    from api.app import create_app
+
+    fast = msgspec.structs.replace(
+        settings, sim_speed=3000.0, reservation_hold_minutes=0.025, sweep_interval_s=0.2
+    )
+    user = await create_user(pool)
+    async with AsyncTestClient(app=create_app(fast)) as client:
+        await sign_in(client, user["email"], PASSWORD)
+        client.user = user  # type: ignore[attr-defined]
+        yield client
+
+
+async def test_terms_are_data(api_client) -> None:  # type: ignore[no-untyped-def]
+    terms = (await api_client.get("/api/reservations/terms")).json()
+    assert terms["hold_minutes"] == 30 and terms["noshow_timeout"] == 1800
+    assert terms["free_cancellation"] is True and "cancel_until_minutes" in terms
+
+
+async def test_book_then_every_refusal_code(driver_client, pool, settings) -> None:  # type: ignore[no-untyped-def]
+    from api.app import create_app
+
+    p1, p2, p3, p4 = await free_points(pool, 4)
+    v = await vehicle(driver_client)
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p1["id"]), "vehicle_id": v}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "reserved" and 1790 <= body["live"]["remaining_hold_seconds"] <= 1800
+    assert [e["message"] for e in body["events"]] == ["ReserveNow", "StatusNotification"]
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p1["id"])
+        == "Reserved"
+    )
+    # One at a time for a driver.
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p2["id"]), "vehicle_id": v}
+    )
+    assert r.status_code == 409 and r.json()["code"] == "already_has_reservation"
+    # Another driver on the same point.
+    other = await create_user(pool)
+    async with AsyncTestClient(app=create_app(settings)) as c2:
+        await sign_in(c2, other["email"], PASSWORD)
+        v2 = await vehicle(c2)
+        r = await c2.post(
+            "/api/reservations", json={"charge_point_id": str(p1["id"]), "vehicle_id": v2}
+        )
+        assert r.status_code == 409 and r.json()["code"] == "point_unavailable"
+        assert "réservé" in r.json()["detail"]
+        # Not mine: 404, never 403.
+        r = await c2.post(f"/api/reservations/{body['id']}/cancel")
+        assert r.status_code == 404 and r.json()["code"] == "reservation_not_found"
+        r = await c2.get(f"/api/reservations/{body['id']}")
+        assert r.status_code == 404
+        # Someone else's vehicle.
+        r = await c2.post(
+            "/api/reservations", json={"charge_point_id": str(p2["id"]), "vehicle_id": v}
+        )
+        assert r.status_code == 404 and r.json()["code"] == "vehicle_not_found"
+        # Incompatible connector.
+        chademo = await vehicle(c2, ["chademo"], max_dc_kw=50)
+        r = await c2.post(
+            "/api/reservations", json={"charge_point_id": str(p2["id"]), "vehicle_id": chademo}
+        )
+        assert r.status_code == 422 and r.json()["code"] == "connector_incompatible"
+        # Out of service.
+        await pool.execute(
+            "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1", p3["id"]
+        )
+        r = await c2.post(
+            "/api/reservations", json={"charge_point_id": str(p3["id"]), "vehicle_id": v2}
+        )
+        assert r.status_code == 409 and r.json()["code"] == "point_out_of_service"
+        await pool.execute(
+            "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p3["id"]
+        )
+        # The operator does not take reservations.
+        await pool.execute("UPDATE charge_points SET reservation = false WHERE id = $1", p4["id"])
+        r = await c2.post(
+            "/api/reservations", json={"charge_point_id": str(p4["id"]), "vehicle_id": v2}
+        )
+        assert r.status_code == 409 and r.json()["code"] == "point_not_reservable"
+        await pool.execute("UPDATE charge_points SET reservation = NULL WHERE id = $1", p4["id"])
+    # Cancel, then illegal transitions.
+    r = await driver_client.post(f"/api/reservations/{body['id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p1["id"])
+        == "Available"
+    )
+    for action in ("start", "stop", "cancel"):
+        r = await driver_client.post(f"/api/reservations/{body['id']}/{action}")
+        assert r.status_code == 409 and r.json()["code"] == "invalid_transition", action
+
+
+async def test_admin_out_of_service_cancels_the_booking(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
+    (p,) = await free_points(pool, 1)
+    v = await vehicle(driver_client)
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+    )
+    rid = r.json()["id"]
+    await pool.execute(
+        "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1", p["id"]
+    )
+    row = await pool.fetchrow("SELECT status, end_reason FROM reservations WHERE id = $1", rid)
+    assert (row["status"], row["end_reason"]) == ("cancelled", "point_out_of_service")
+    await pool.execute(
+        "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p["id"]
+    )
+
+
+async def test_database_refuses_double_booking_and_illegal_transitions(pool) -> None:  # type: ignore[no-untyped-def]
+    """Bypass the application: the constraints alone must hold."""
+    p1, p2 = await free_points(pool, 2)
+    a, b = await create_user(pool), await create_user(pool)
+    insert = (
+        "INSERT INTO reservations (user_id, charge_point_id, expires_at, sim_speed) "
+        "VALUES ($1, $2, now() + interval '30 min', 1) RETURNING id"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        rid = await conn.fetchval(insert, a["id"], p1["id"])
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with conn.transaction():
+                await conn.fetchval(insert, b["id"], p1["id"])  # same point
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with conn.transaction():
+                await conn.fetchval(insert, a["id"], p2["id"])  # same driver
+        with pytest.raises(asyncpg.PostgresError) as exc:
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE reservations SET status = 'completed', ended_at = now() WHERE id = $1",
+                    rid,
+                )
+        assert exc.value.sqlstate == "WU409"
+        await conn.execute(
+            "UPDATE reservations SET status = 'cancelled', ended_at = now() WHERE id = $1", rid
+        )
+        with pytest.raises(asyncpg.PostgresError):
+            async with conn.transaction():
+                await conn.execute("UPDATE reservations SET status = 'reserved' WHERE id = $1", rid)
+
+
+async def test_a_full_charge_in_ocpp_order_with_receipt(fast_client, pool) -> None:  # type: ignore[no-untyped-def]
+    (p,) = await free_points(pool, 1, "cp.puissance_nominale >= 22")
+    v = await vehicle(fast_client)
+    rid = (
+        await fast_client.post(
+            "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+        )
+    ).json()["id"]
+    r = await fast_client.post(f"/api/reservations/{rid}/start")
+    assert r.status_code == 200 and r.json()["status"] == "charging"
+    live = r.json()["live"]
+    assert 10 <= live["start_soc"] <= 40 and live["target_soc"] in (80, 100)
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        == "Charging"
+    )
+    deadline = time.monotonic() + 20
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = (await fast_client.get(f"/api/reservations/{rid}")).json()
+        if body["receipt"]:
+            break
+        await asyncio.sleep(0.2)
+    assert body["status"] == "completed", "the sweeper completes the charge on time"
+    receipt = body["receipt"]
+    assert receipt["end_soc"] == pytest.approx(live["target_soc"], abs=0.2)
+    expected_kwh = 52 * (receipt["end_soc"] - receipt["start_soc"]) / 100
+    assert receipt["energy_kwh"] == pytest.approx(expected_kwh, abs=0.05)
+    assert receipt["average_power_kw"] <= 22.01
+    messages = [
+        e["message"] + ("/" + e["payload"]["status"] if "status" in e["payload"] else "")
+        for e in body["events"]
+    ]
+    core = [m for m in messages if m != "MeterValues"]
+    assert core == [
+        "ReserveNow",
+        "StatusNotification/Reserved",
+        "RemoteStartTransaction",
+        "StatusNotification/Preparing",
+        "StartTransaction",
+        "StatusNotification/Charging",
+        "StatusNotification/SuspendedEV",
+        "StopTransaction",
+        "StatusNotification/Finishing",
+        "StatusNotification/Available",
+    ]
+    meters = [e["payload"] for e in body["events"] if e["message"] == "MeterValues"]
+    assert len(meters) >= 3
+    assert all(a["energy_wh"] <= b["energy_wh"] for a, b in itertools.pairwise(meters))
+    history = (await fast_client.get("/api/reservations")).json()
+    assert history["items"][0]["id"] == rid and history["total"] >= 1
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        == "Available"
+    )
+
+
+async def test_no_show_expires_on_time_and_frees_the_point(fast_client, pool) -> None:  # type: ignore[no-untyped-def]
+    (p,) = await free_points(pool, 1)
+    v = await vehicle(fast_client)
+    rid = (
+        await fast_client.post(
+            "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+        )
+    ).json()["id"]
+    await asyncio.sleep(2.0)
+    row = await pool.fetchrow(
+        "SELECT status, ended_at = expires_at AS on_time, end_reason "
+        "FROM reservations WHERE id = $1",
+        rid,
+    )
+    assert row["status"] == "expired" and row["on_time"] and row["end_reason"] == "noshow_timeout"
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        == "Available"
+    )
+
+
+async def test_driver_stop_gives_a_partial_receipt(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
+    (p,) = await free_points(pool, 1)
+    v = await vehicle(driver_client)
+    rid = (
+        await driver_client.post(
+            "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+        )
+    ).json()["id"]
+    await driver_client.post(f"/api/reservations/{rid}/start")
+    await asyncio.sleep(0.3)
+    current = (await driver_client.get("/api/reservations/current")).json()
+    assert current["status"] == "charging" and current["live"]["energy_kwh"] >= 0
+    r = await driver_client.post(f"/api/reservations/{rid}/stop")
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+    assert r.json()["receipt"]["stop_reason"] == "Remote"
+
+
+async def test_dynamic_export_follows_the_official_schema(api_client) -> None:  # type: ignore[no-untyped-def]
+    schema = json.loads((DATA / "schema-dynamique.json").read_text(encoding="utf-8"))
+    fields = {f["name"]: f for f in schema["fields"]}
+    rows = (await api_client.get("/api/irve/dynamique.json")).json()
+    assert rows
+    for row in rows[:200]:
+        for name, value in row.items():
+            assert name in fields, name
+            enum = fields[name].get("constraints", {}).get("enum")
+            if enum and value is not None:
+                assert value in enum, (name, value)
+        for f in schema["fields"]:
+            if f.get("constraints", {}).get("required"):
+                assert row.get(f["name"]) is not None, f["name"]
+    csv_text = (await api_client.get("/api/irve/dynamique.csv")).text
+    header = csv_text.splitlines()[0].split(",")
+    assert set(header) <= set(fields)
+
+
+# --- two API processes over HTTP ----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def two_api_processes(migrated_database: str) -> Iterator[list[str]]:
+    env = {**make_test_env(), "WATTSUP_LOG_LEVEL": "WARNING"}
+    procs, urls = [], []
+    for _ in range(2):
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.app:create_app",
+                    "--factory",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=ROOT,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        for url in urls:
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "API process did not start"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+
+
+async def signed_in_http(url: str, pool) -> tuple[httpx.AsyncClient, str]:  # type: ignore[no-untyped-def]
+    user = await create_user(pool)
+    client = httpx.AsyncClient(base_url=url, timeout=30)
+    r = await client.post("/api/auth/login", json={"email": user["email"], "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = client.cookies["wattsup_csrf"]
+    v = await client.post("/api/vehicles", json={"name": "EV", "connectors": ["type_2"]})
+    return client, v.json()["id"]
+
+
+async def test_fifty_drivers_race_for_one_point_across_two_processes(  # type: ignore[no-untyped-def]
+    two_api_processes, pool
+) -> None:
+    (p,) = await free_points(pool, 1)
+    drivers = [await signed_in_http(two_api_processes[i % 2], pool) for i in range(50)]
+    try:
+        results = await asyncio.gather(
+            *[
+                c.post("/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v})
+                for c, v in drivers
+            ]
+        )
+        codes = sorted(r.status_code for r in results)
+        assert codes.count(201) == 1, codes
+        assert all(r.json()["code"] == "point_unavailable" for r in results if r.status_code != 201)
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM reservations WHERE charge_point_id = $1 AND status IN "
+                "('reserved', 'charging')",
+                p["id"],
+            )
+            == 1
+        )
+    finally:
+        for c, _ in drivers:
+            await c.aclose()
+
+
+async def test_one_driver_races_for_twenty_points(two_api_processes, pool) -> None:  # type: ignore[no-untyped-def]
+    points = await free_points(pool, 20)
+    assert len(points) == 20
+    clients = []
+    first, v = await signed_in_http(two_api_processes[0], pool)
+    second = httpx.AsyncClient(
+        base_url=two_api_processes[1], timeout=30, cookies=first.cookies, headers=first.headers
+    )
+    clients = [first, second]
+    try:
+        results = await asyncio.gather(
+            *[
+                clients[i % 2].post(
+                    "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+                )
+                for i, p in enumerate(points)
+            ]
+        )
+        codes = [r.status_code for r in results]
+        assert codes.count(201) == 1, codes
+        assert {r.json()["code"] for r in results if r.status_code != 201} == {
+            "already_has_reservation"
+        }
+    finally:
+        for c in clients:
+            await c.aclose()

@@ -1,0 +1,74 @@
+"""Exactness of the tiles a station invalidates: the SQL `tiles.tiles_of_station` against an
+independent computation with mercantile (buffered tile envelopes, cluster cells)."""
+
+from __future__ import annotations
+
+import mercantile
+import pytest
+
+pytestmark = pytest.mark.usefixtures("imported_sample")
+
+EXTENT, BUFFER, CLUSTER_MAX_ZOOM = 4096, 64, 12
+
+
+def expected_tiles(x3857: float, y3857: float, z: int) -> set[tuple[int, int, int]]:
+    """Tiles that draw a station: its own tile at cluster zooms (a cluster sits on a member
+    inside a cell of that tile), plus every tile whose buffered envelope holds it after."""
+    lon, lat = mercantile.lnglat(x3857, y3857)
+    own = mercantile.tile(lon, lat, z)
+    if z <= CLUSTER_MAX_ZOOM:
+        return {(z, own.x, own.y)}
+    found = set()
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            t = mercantile.Tile(own.x + dx, own.y + dy, z)
+            b = mercantile.xy_bounds(t)
+            margin = (b.right - b.left) * BUFFER / EXTENT
+            if (
+                b.left - margin <= x3857 <= b.right + margin
+                and b.bottom - margin <= y3857 <= b.top + margin
+            ):
+                found.add((z, t.x, t.y))
+    return found
+
+
+async def test_tiles_of_station_are_exactly_the_tiles_that_draw_it(pool) -> None:  # type: ignore[no-untyped-def]
+    stations = await pool.fetch(
+        "SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM stations "
+        "WHERE withdrawn_at IS NULL ORDER BY id LIMIT 80"
+    )
+    near_edges = 0
+    for s in stations:
+        rows = await pool.fetch("SELECT z, x, y FROM tiles.tiles_of_station($1, 20)", s["id"])
+        got = {(r["z"], r["x"], r["y"]) for r in rows}
+        want = set().union(*(expected_tiles(s["x"], s["y"], z) for z in range(21)))
+        assert got == want, s["id"]
+        near_edges += len(want) > 21
+    assert near_edges > 0, "the sample must include stations drawn by a neighbour's buffer"
+
+
+async def test_a_tile_rendered_before_an_invalidation_is_not_cached_after_it(  # type: ignore[no-untyped-def]
+    pool, redis_client
+) -> None:
+    from wattsup import tile_cache
+
+    station = await pool.fetchrow(
+        "SELECT id, ST_X(geom_4326) lon, ST_Y(geom_4326) lat FROM stations "
+        "WHERE withdrawn_at IS NULL ORDER BY id LIMIT 1"
+    )
+    t = mercantile.tile(station["lon"], station["lat"], 15)
+    version = await pool.fetchval("SELECT data_version FROM app_meta")
+    key = tile_cache.tile_key(version, t.z, t.x, t.y, "race")
+    value, epoch = await tile_cache.get_with_epoch(redis_client, version, key)
+    assert value is None and epoch is not None
+    # ... the tile is being rendered from the old data when a booking invalidates it ...
+    async with pool.acquire() as conn:
+        await tile_cache.invalidate_stations(redis_client, conn, [station["id"]])
+    assert not await tile_cache.put(
+        redis_client, version, t.z, t.x, t.y, "race", b"stale", epoch=epoch
+    )
+    assert not await redis_client.exists(key)
+    # A miss that starts after the invalidation caches normally.
+    _, fresh = await tile_cache.get_with_epoch(redis_client, version, key)
+    assert await tile_cache.put(redis_client, version, t.z, t.x, t.y, "race", b"new", epoch=fresh)
+    assert await redis_client.get(key) == b"new"
