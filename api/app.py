@@ -10,6 +10,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
 from api import admin_dashboard, reports
+from api.admin_imports import AdminImportController
+from api.admin_network import AdminNetworkController
+from api.admin_users import AdminUserController
 from api.auth import AuthController
 from api.irve_dynamic import IrveDynamicController
 from api.me import MeController
@@ -37,6 +40,9 @@ def route_handlers() -> list[object]:
         IrveDynamicController,
         *reports.controllers(),
         *admin_dashboard.controllers(),
+        AdminUserController,
+        AdminNetworkController,
+        AdminImportController,
     ]
     return handlers
 

@@ -9,6 +9,7 @@ import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 
+from api.admin_users import erase_user
 from api.auth import check_password_policy
 from api.schemas.accounts import Message, PasswordChangeIn, ProfileUpdate, UserRead
 from api.security import CurrentUser, check_password, clear_cookies, hash_password
@@ -109,12 +110,5 @@ class MeController(Controller):
         self, state: State, db_connection: asyncpg.Connection, current_user: CurrentUser
     ) -> Response[Message]:
         # GDPR: personal data goes; the booking history stays, attached to an anonymous row.
-        await db_connection.execute("DELETE FROM vehicles WHERE user_id = $1", current_user.id)
-        await db_connection.execute(
-            "UPDATE users SET email = 'deleted-' || id || '@invalid', first_name = NULL, "
-            "last_name = NULL, password_hash = '!', deleted_at = now(), "
-            "token_version = token_version + 1 WHERE id = $1",
-            current_user.id,
-        )
-        await db_connection.execute("DELETE FROM auth_sessions WHERE user_id = $1", current_user.id)
+        await erase_user(db_connection, current_user.id)
         return Response(Message(detail="Compte supprimé."), cookies=clear_cookies(state.settings))

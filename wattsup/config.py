@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Public origin used to build absolute URLs when no forwarded host is present.
     public_url: str = ""
     log_level: str = "INFO"
+    # Imports over HTTP: the largest accepted upload (the national file is ~70 MB) and where
+    # it is spooled while the import runs (empty: the system's temporary directory).
+    import_max_mb: int = 200
+    upload_dir: str = ""
 
 
 def _bool(name: str, raw: str) -> bool:

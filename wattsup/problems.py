@@ -62,8 +62,11 @@ class Problem(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
+        # Extension members (RFC 9457 §3.2), e.g. the running job's id on 409 import_running.
+        self.extra = extra or {}
         self.status = status
         self.code = code
         self.detail = detail
@@ -79,6 +82,7 @@ def problem_response(
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response[bytes]:
     body = ProblemBody(
         type=f"https://wattsup.fr/problems/{code}",
@@ -91,8 +95,11 @@ def problem_response(
     )
     # Errors are never cacheable, whatever route produced them.
     all_headers = {"Cache-Control": "no-store", **(headers or {})}
+    content = msgspec.json.encode(body)
+    if extra:
+        content = msgspec.json.encode({**extra, **msgspec.to_builtins(body)})
     return Response(
-        content=msgspec.json.encode(body),
+        content=content,
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=all_headers,
@@ -107,6 +114,7 @@ def _problem_handler(request: Request[Any, Any, Any], exc: Problem) -> Response[
         instance=request.url.path,
         errors=exc.errors,
         headers=exc.headers,
+        extra=exc.extra,
     )
 
 

@@ -109,6 +109,23 @@ async def put(
         return False
 
 
+Tile = tuple[int, int, int]
+
+
+async def tiles_of_stations(conn: asyncpg.Connection, station_ids: Sequence[UUID]) -> set[Tile]:
+    """Every tile, at every zoom, whose content depends on one of these stations (where they
+    are now: call it before a move too, to drop the tiles of the old position)."""
+    if not station_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT t.z, t.x, t.y FROM unnest($1::uuid[]) AS sid, "
+        "LATERAL tiles.tiles_of_station(sid, $2) AS t",
+        list(station_ids),
+        MAX_ZOOM,
+    )
+    return {(r["z"], r["x"], r["y"]) for r in rows}
+
+
 async def invalidate_stations(
     redis: aioredis.Redis, conn: asyncpg.Connection, station_ids: Sequence[UUID]
 ) -> int:
@@ -116,27 +133,31 @@ async def invalidate_stations(
     every zoom. Returns the number of keys deleted (0 when Redis is down)."""
     if not station_ids:
         return 0
+    return await invalidate_tiles(redis, conn, await tiles_of_stations(conn, station_ids))
+
+
+async def invalidate_tiles(
+    redis: aioredis.Redis, conn: asyncpg.Connection, tiles: set[Tile]
+) -> int:
+    """Drop every cached filter variant of these tiles (see `invalidate_stations`)."""
+    if not tiles:
+        return 0
     version = await conn.fetchval("SELECT data_version FROM app_meta")
-    rows = await conn.fetch(
-        "SELECT DISTINCT t.z, t.x, t.y FROM unnest($1::uuid[]) AS sid, "
-        "LATERAL tiles.tiles_of_station(sid, $2) AS t",
-        list(station_ids),
-        MAX_ZOOM,
-    )
+    rows = sorted(tiles)
     try:
         deleted = 0
         async with redis.pipeline(transaction=False) as pipe:
             # First: tiles rendered before this point may no longer be cached (see `put`).
             pipe.incr(epoch_key(version))
             pipe.expire(epoch_key(version), TTL_SECONDS)
-            for r in rows:
-                pipe.smembers(index_key(version, r["z"], r["x"], r["y"]))
+            for z, x, y in rows:
+                pipe.smembers(index_key(version, z, x, y))
             members = (await pipe.execute())[2:]
         keys: list[str] = []
-        for r, filters in zip(rows, members, strict=True):
+        for (z, x, y), filters in zip(rows, members, strict=True):
             if filters:
-                keys += [tile_key(version, r["z"], r["x"], r["y"], f.decode()) for f in filters]
-                keys.append(index_key(version, r["z"], r["x"], r["y"]))
+                keys += [tile_key(version, z, x, y, f.decode()) for f in filters]
+                keys.append(index_key(version, z, x, y))
         if keys:
             deleted = int(await redis.delete(*keys))
         return deleted

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -270,7 +271,7 @@ def test_booking_in_one_api_process_is_not_served_stale_by_any_tile_process(
 def test_import_in_one_process_is_followed_over_sse_from_the_other(
     stack: Stack, web: httpx.Client, network: str, people: list[Person]
 ) -> None:
-    require(web, "POST /api/admin/imports", "GET /api/admin/imports/{id}/events",
+    require(web, "POST /api/admin/imports", "GET /api/admin/imports/{job_id}/events",
             issue="accounts/admin #4")  # fmt: skip
     (admin,) = _drivers(stack, people, 1)
     promoted = subprocess.run(
@@ -308,7 +309,12 @@ def test_import_in_one_process_is_followed_over_sse_from_the_other(
                     break
     assert events, "the feed sent the job's state"
     assert '"succeeded"' in events[-1][1], events[-1]
-    log = stack.log_since(pos)
+    # nginx logs a request when it completes: the feed's line lands just after its last event.
+    for _ in range(50):
+        log = stack.log_since(pos)
+        if any(e.path.endswith("/events") for e in log):
+            break
+        time.sleep(0.1)
     upload = next(e for e in log if e.method == "POST" and e.path == "/api/admin/imports")
     feed = next(e for e in log if e.path.endswith("/events"))
     assert upload.upstream_port != feed.upstream_port, "upload and feed on different processes"

@@ -17,12 +17,21 @@ def main(src: str) -> None:
     out = Path(__file__).with_name("communes.csv.gz")
     with gzip.open(out, "wt", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["code_insee", "nom", "type", "departement", "region", "codes_postaux",
-                    "population"])
+        w.writerow(
+            ["code_insee", "nom", "type", "departement", "region", "codes_postaux", "population"]
+        )
         for r in sorted(rows, key=lambda r: (r["code"], r["type"])):
-            w.writerow([r["code"], r["nom"], r["type"], r.get("departement", ""),
-                        r.get("region", ""), " ".join(r.get("codesPostaux", [])),
-                        r.get("population", "")])
+            w.writerow(
+                [
+                    r["code"],
+                    r["nom"],
+                    r["type"],
+                    r.get("departement", ""),
+                    r.get("region", ""),
+                    " ".join(r.get("codesPostaux", [])),
+                    r.get("population", ""),
+                ]
+            )
     print(f"{len(rows)} communes -> {out}")
 
 

@@ -1,0 +1,265 @@
+"""The admin API: every admin route guarded (found by walking the route table), users,
+stations and points with the importer's validation and exact tile refresh."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import mapbox_vector_tile
+import mercantile
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.fixtures_accounts import create_user, sign_in
+from wattsup.config import Settings
+
+pytestmark = pytest.mark.usefixtures("imported_sample")
+
+
+def _concrete(path: str) -> str:
+    """A route template with every path parameter filled in."""
+    return re.sub(r"\{[^}]+\}", lambda m: str(uuid.uuid4()) if "uuid" in m.group() else "x", path)
+
+
+def admin_routes(app: Litestar) -> list[tuple[str, str]]:
+    routes = []
+    for route in app.routes:
+        if not route.path.startswith("/api/admin"):
+            continue
+        for method in sorted(getattr(route, "methods", ())):
+            if method not in {"HEAD", "OPTIONS"}:
+                routes.append((method, route.path))
+    return routes
+
+
+async def test_every_admin_route_refuses_anonymous_and_drivers(
+    settings: Settings, driver_client: AsyncTestClient[Litestar]
+) -> None:
+    from api.app import create_app
+
+    app = create_app(settings)
+    routes = admin_routes(app)
+    # The walk must see the whole admin surface, or it proves nothing.
+    paths = {p for _, p in routes}
+    for expected in ("/api/admin/users", "/api/admin/stations", "/api/admin/imports"):
+        assert any(p.startswith(expected) for p in paths), expected
+    assert len(routes) >= 20, routes
+    async with AsyncTestClient(app=app) as anonymous:
+        for method, path in routes:
+            url = _concrete(path)
+            r = await anonymous.request(method, url, json={} if method != "GET" else None)
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.json()["code"] == "not_authenticated"
+            r = await driver_client.request(method, url, json={} if method != "GET" else None)
+            assert r.status_code == 403, (method, path, r.status_code)
+            assert r.json()["code"] == "forbidden"
+
+
+# ---------------------------------------------------------------------------------- users
+
+
+async def test_users_search_view_role_disable_enable_delete(
+    settings: Settings, pool: Any, admin_client: AsyncTestClient[Litestar]
+) -> None:
+    from api.app import create_app
+
+    tag = uuid.uuid4().hex[:8]
+    victim = await create_user(pool, email=f"zoé-{tag}@example.org")
+    await pool.execute(
+        "INSERT INTO vehicles (user_id, name, connectors) VALUES ($1, 'Zoé', '{type_2}')",
+        victim["id"],
+    )
+    r = await admin_client.get("/api/admin/users", params={"q": f"zoé-{tag}"})
+    assert r.status_code == 200
+    page = r.json()
+    assert page["total"] == 1 and page["items"][0]["email"] == victim["email"]
+    assert (await admin_client.get("/api/admin/users", params={"q": "nobody-" + tag})).json()[
+        "total"
+    ] == 0
+
+    detail = (await admin_client.get(f"/api/admin/users/{victim['id']}")).json()
+    assert [v["name"] for v in detail["vehicles"]] == ["Zoé"]
+    assert detail["user"]["role"] == "driver"
+
+    async with AsyncTestClient(app=create_app(settings)) as victim_client:
+        await sign_in(victim_client, victim["email"], victim["password"])
+        assert (await victim_client.get("/api/me")).status_code == 200
+
+        r = await admin_client.patch(f"/api/admin/users/{victim['id']}", json={"disabled": True})
+        assert r.status_code == 200 and r.json()["disabled"] is True
+        # Their session ends at once: the access token and the refresh path are both dead.
+        assert (await victim_client.get("/api/me")).status_code == 401
+        assert (await victim_client.post("/api/auth/refresh")).status_code == 401
+        r = await victim_client.post(
+            "/api/auth/login", json={"email": victim["email"], "password": victim["password"]}
+        )
+        assert r.status_code == 403 and r.json()["code"] == "account_disabled"
+
+        r = await admin_client.patch(f"/api/admin/users/{victim['id']}", json={"disabled": False})
+        assert r.json()["disabled"] is False
+        await sign_in(victim_client, victim["email"], victim["password"])
+        r = await admin_client.patch(f"/api/admin/users/{victim['id']}", json={"role": "admin"})
+        assert r.json()["role"] == "admin"
+        # The role travels in the token: the old one is refused, a new login sees the role.
+        assert (await victim_client.get("/api/me")).status_code == 401
+        await sign_in(victim_client, victim["email"], victim["password"])
+        assert (await victim_client.get("/api/admin/users")).status_code == 200
+
+    r = await admin_client.patch(f"/api/admin/users/{victim['id']}", json={"role": "superuser"})
+    assert r.status_code == 400
+    me = admin_client.user  # type: ignore[attr-defined]
+    r = await admin_client.patch(f"/api/admin/users/{me['id']}", json={"disabled": True})
+    assert r.status_code == 409 and r.json()["code"] == "cannot_modify_self"
+
+    r = await admin_client.delete(f"/api/admin/users/{victim['id']}")
+    assert r.status_code == 204
+    row = await pool.fetchrow("SELECT email, first_name FROM users WHERE id = $1", victim["id"])
+    assert row["email"].startswith("deleted-") and row["first_name"] is None
+    vehicles = await pool.fetchval("SELECT count(*) FROM vehicles WHERE user_id = $1", victim["id"])
+    assert vehicles == 0
+    assert (await admin_client.delete(f"/api/admin/users/{victim['id']}")).status_code == 404
+    assert (await admin_client.get(f"/api/admin/users/{uuid.uuid4()}")).status_code == 404
+
+
+# ------------------------------------------------------------------------------- stations
+
+
+def _station_body(tag: str, **over: Any) -> dict[str, Any]:
+    body = {
+        "id_station_itinerance": f"FRWUT{tag.upper()}",
+        "nom_station": f"Station d'essai {tag}",
+        "implantation_station": "voirie",
+        "adresse_station": "1 rue de l'Essai 29200 Brest",
+        "code_insee_commune": "29019",
+        "commune": "Brest",
+        "code_postal": "29200",
+        "condition_acces": "Accès libre",
+        "horaires": "24/7",
+        "accessibilite_pmr": "Accessible mais non réservé PMR",
+        "nom_operateur": "Opérateur d'essai",
+        "nom_enseigne": f"Enseigne {tag}",
+        "lon": -4.48,
+        "lat": 48.39,
+    }
+    body.update(over)
+    return body
+
+
+async def _tile_names(tiles: AsyncTestClient[Litestar], lon: float, lat: float, z: int) -> set[str]:
+    t = mercantile.tile(lon, lat, z)
+    r = await tiles.get(f"/tiles/stations/{z}/{t.x}/{t.y}.pbf")
+    if r.status_code == 204:
+        return set()
+    assert r.status_code == 200, r.text
+    decoded = mapbox_vector_tile.decode(r.content)
+    return {
+        f["properties"].get("name", "") for f in decoded.get("stations", {}).get("features", [])
+    }
+
+
+async def test_station_crud_validates_like_the_importer_and_refreshes_tiles(
+    admin_client: AsyncTestClient[Litestar], tile_client: AsyncTestClient[Litestar], pool: Any
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    # Every bad field is named, with its reason, in one answer.
+    r = await admin_client.post(
+        "/api/admin/stations",
+        json=_station_body(
+            tag, implantation_station="Sur la lune", code_postal="2920", lon=-74.0, lat=40.7
+        ),
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["code"] == "validation_failed"
+    assert {e["field"] for e in problem["errors"]} == {"implantation_station", "code_postal", "lon"}
+    r = await admin_client.post("/api/admin/stations", json={"nom_station": "x"})
+    assert {e["field"] for e in r.json()["errors"]} >= {"id_station_itinerance", "lon", "lat"}
+
+    # Warm the cache for the tile where the station will appear: it must not stay stale.
+    assert f"Station d'essai {tag}" not in await _tile_names(tile_client, -4.48, 48.39, 15)
+
+    r = await admin_client.post("/api/admin/stations", json=_station_body(tag))
+    assert r.status_code == 201, r.text
+    station = r.json()
+    assert station["implantation_station"] == "Voirie"  # loose spelling, canonical value
+    assert station["is_24_7"] is True and station["nom_enseigne"] == f"Enseigne {tag}"
+    sid = station["id"]
+    r = await admin_client.post("/api/admin/stations", json=_station_body(tag))
+    assert r.status_code == 409  # same id_station_itinerance
+
+    r = await admin_client.post(
+        f"/api/admin/stations/{sid}/points",
+        json={"id_pdc_itinerance": f"FRWUTE{tag.upper()}", "puissance_nominale": 22},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "prise_type_2"
+    r = await admin_client.post(
+        f"/api/admin/stations/{sid}/points",
+        json={
+            "id_pdc_itinerance": f"FRWUTE{tag.upper()}",
+            "puissance_nominale": 22,
+            "prise_type_2": True,
+            "gratuit": False,
+        },
+    )
+    assert r.status_code == 201, r.text
+    point = r.json()
+    assert point["operational_status"] == "in_service"
+
+    # A station with a point is on the map at once (cluster cells and tiles refreshed).
+    assert f"Station d'essai {tag}" in await _tile_names(tile_client, -4.48, 48.39, 15)
+    clusters = await pool.fetchval("SELECT sum(stations) FROM tiles.clusters WHERE zoom = 5")
+    live = await pool.fetchval(
+        "SELECT count(DISTINCT s.id) FROM stations s JOIN charge_points cp "
+        "ON cp.station_id = s.id AND cp.withdrawn_at IS NULL WHERE s.withdrawn_at IS NULL"
+    )
+    assert clusters == live
+
+    # Move it to Lyon: gone from Brest's tile, present in Lyon's.
+    r = await admin_client.patch(f"/api/admin/stations/{sid}", json={"lon": 4.835, "lat": 45.764})
+    assert r.status_code == 200 and abs(r.json()["lon"] - 4.835) < 1e-9
+    assert f"Station d'essai {tag}" not in await _tile_names(tile_client, -4.48, 48.39, 15)
+    assert f"Station d'essai {tag}" in await _tile_names(tile_client, 4.835, 45.764, 15)
+    r = await admin_client.patch(f"/api/admin/stations/{sid}", json={"code_insee_commune": "ABCDE"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code_insee_commune"
+
+    r = await admin_client.get(
+        "/api/admin/stations", params={"q": f"essai {tag}", "sort": "power", "order": "desc"}
+    )
+    rows = r.json()["items"]
+    assert [row["id"] for row in rows] == [sid]
+    assert rows[0]["points"] == 1 and rows[0]["max_power_kw"] == 22
+
+    # Out of service, then withdrawn.
+    r = await admin_client.patch(
+        f"/api/admin/points/{point['id']}", json={"operational_status": "out_of_service"}
+    )
+    assert r.json()["operational_status"] == "out_of_service"
+    r = await admin_client.get("/api/admin/stations", params={"q": tag, "status": "out_of_service"})
+    assert r.json()["total"] == 1
+    r = await admin_client.delete(f"/api/admin/stations/{sid}")
+    assert r.status_code == 200 and r.json()["withdrawn"] is True
+    assert all(p["withdrawn"] for p in r.json()["points"])
+    assert f"Station d'essai {tag}" not in await _tile_names(tile_client, 4.835, 45.764, 15)
+    assert (await admin_client.get(f"/api/admin/stations/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_list_filters_on_real_data(admin_client: AsyncTestClient[Litestar]) -> None:
+    page1 = (await admin_client.get("/api/admin/stations", params={"per_page": 5})).json()
+    assert len(page1["items"]) == 5 and page1["total"] > 100
+    page2 = (
+        await admin_client.get("/api/admin/stations", params={"per_page": 5, "page": 2})
+    ).json()
+    assert not {r["id"] for r in page1["items"]} & {r["id"] for r in page2["items"]}
+    fast = (
+        await admin_client.get(
+            "/api/admin/stations", params={"min_power": 50, "sort": "power", "per_page": 200}
+        )
+    ).json()
+    assert fast["items"] and all(r["max_power_kw"] >= 50 for r in fast["items"])
+    powers = [r["max_power_kw"] for r in fast["items"]]
+    assert powers == sorted(powers)
+    r = await admin_client.get("/api/admin/stations", params={"sort": "nonsense"})
+    assert r.status_code == 400
