@@ -1,0 +1,481 @@
+"""Reservations benchmark: many drivers booking over HTTP, then a SQL audit for doubles.
+
+    .venv/bin/python bench/reservations.py                  # 200 drivers, 2 API processes
+    .venv/bin/python bench/reservations.py --drivers 50 --rounds 2 --workers 1
+
+What it does, on its own database (`wattsup_bench_resa`, dropped, created, migrated and
+loaded with the real sample files tests/data/*.csv at each run) and Redis db 13:
+
+1. Starts the API (`uvicorn api.app:create_app --factory --workers N` on a free port). The
+   server runs with WATTSUP_ENV=test, WATTSUP_BCRYPT_ROUNDS=4 and per-IP rate limits of
+   1,000,000 so that signing 200 drivers up from one address is quick; nothing of that is on
+   the booking path being measured.
+2. Set-up (not measured): each driver registers, logs in (session + CSRF cookies) and adds a
+   vehicle that fits every connector.
+3. distinct: every driver, concurrently, `--rounds` times: book its own point → start the
+   charge → stop it (POST /api/reservations, /{id}/start, /{id}/stop).
+4. hot: `--hot-attempts` booking attempts (default 1,000) by all drivers at once on 10 hot
+   points; a driver who wins a point cancels it at once, so the points keep changing hands.
+5. Audit in SQL: two reservations of one point (or of one driver) whose hold intervals
+   overlap. A hold runs from its ReserveNow event to its last charger event (both stamped
+   with clock_timestamp() inside the transactions that take and release it), so a correct
+   hand-over never overlaps and any overlap is a real double booking.
+
+The measuring client is a minimal keep-alive HTTP/1.1 client on asyncio streams (httpx would
+spend more CPU than the server on a 2-core machine and measure itself); httpx is used for the
+set-up only. Prints bookings/s, p50/p95/p99 latency per request kind, refusals by `code`, and
+the doubles found, against the targets of issue 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = ROOT / ".venv/bin/python"
+if not PY.exists():
+    PY = Path(sys.executable)
+PG = "postgresql://postgres@127.0.0.1:5432"
+DB = "wattsup_bench_resa"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SAMPLES = (
+    "tests/data/bornes-irve-2018-v1.csv",
+    "tests/data/exemple-valide-statique.csv",
+    "tests/data/irve-v2-defects.csv",
+)
+PASSWORD = "bench horse battery staple 2026"
+ALL_CONNECTORS = ["ef", "type_2", "combo_ccs", "chademo", "autre"]
+TARGET_BOOKINGS_PER_S = 500.0
+TARGET_P99_MS = 50.0
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection sending JSON POSTs with fixed headers."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        payload = json.dumps(body or {}).encode()
+        for attempt in (1, 2):  # a server may close an idle keep-alive connection
+            try:
+                return await self._post(path, payload)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _post(self, path: str, payload: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.extra}"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            ).encode()
+            + payload
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                hdrs[k.strip().lower()] = v.strip()
+        if "content-length" in hdrs:
+            body = await self.reader.readexactly(int(hdrs["content-length"]))
+        elif hdrs.get("transfer-encoding") == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                parts.append(chunk[:-2])
+            body = b"".join(parts)
+        else:
+            body = b""
+        if hdrs.get("connection") == "close":
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    codes: collections.Counter[str] = field(default_factory=collections.Counter)
+    bookings: int = 0
+    elapsed: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    async def call(
+        self, kind: str, conn: Conn, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        t0 = time.perf_counter()
+        try:
+            status, raw = await conn.post(path, body)
+        except Exception as exc:
+            self.codes[f"{kind}: transport error"] += 1
+            self.errors.append(repr(exc))
+            await conn.close()
+            return 0, {}
+        self.latencies[kind].append(time.perf_counter() - t0)
+        data = json.loads(raw) if raw else {}
+        if status >= 400:
+            self.codes[f"{kind}: {status} {data.get('code', '?')}"] += 1
+        return status, data
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+@dataclass
+class Driver:
+    conn: Conn
+    vehicle: str
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(dsn: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "WATTSUP_ENV": "test",
+        "WATTSUP_BCRYPT_ROUNDS": "4",
+        "WATTSUP_RATE_LIMIT_LOGIN_IP": "1000000",
+        "WATTSUP_RATE_LIMIT_REGISTER_IP": "1000000",
+        "WATTSUP_LOG_LEVEL": "WARNING",
+    }
+
+
+async def prepare_database(dsn: str) -> None:
+    admin = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DB}"')
+    finally:
+        await admin.close()
+    env = server_env(dsn)
+    quiet = {"check": True, "env": env, "cwd": ROOT, "stdout": subprocess.DEVNULL}
+    subprocess.run([str(PY), "-m", "wattsup.cli", "migrate"], **quiet)  # type: ignore[call-overload]  # noqa: ASYNC221
+    for sample in SAMPLES:
+        subprocess.run(  # type: ignore[call-overload]  # noqa: ASYNC221
+            [str(PY), "-m", "wattsup.cli", "import", sample, "--quiet"], **quiet
+        )
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str], port: int, workers: int, log: Path):  # type: ignore[no-untyped-def]
+    cmd = [
+        str(PY), "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"API exited: see {log}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"API did not start: see {log}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def sign_up(base: str, i: int, run: str) -> Driver:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        email = f"bench-{run}-{i}@example.org"
+        r = await c.post(
+            "/api/auth/register",
+            json={"email": email, "password": PASSWORD, "first_name": "Bench", "last_name": "D"},
+        )
+        assert r.status_code == 201, r.text
+        c.headers["X-CSRF-Token"] = c.cookies["wattsup_csrf"]  # register signs in already
+        r = await c.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        csrf = c.cookies["wattsup_csrf"]
+        c.headers["X-CSRF-Token"] = csrf
+        r = await c.post(
+            "/api/vehicles",
+            json={"name": "EV", "connectors": ALL_CONNECTORS, "battery_kwh": 60, "max_ac_kw": 22},
+        )
+        assert r.status_code == 201, r.text
+        jar = SimpleCookie()
+        for name, value in c.cookies.items():
+            jar[name] = value
+        cookie = "; ".join(f"{k}={m.value}" for k, m in jar.items())
+        port = int(base.rsplit(":", 1)[1])
+        conn = Conn("127.0.0.1", port, {"Cookie": cookie, "X-CSRF-Token": csrf})
+        return Driver(conn, r.json()["id"])
+
+
+async def bookable_points(dsn: str) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT id FROM charge_points WHERE withdrawn_at IS NULL AND operational_status = "
+            "'in_service' AND connector_status = 'Available' AND reservation IS DISTINCT FROM "
+            "false AND (prise_type_ef OR prise_type_2 OR prise_type_combo_ccs OR "
+            "prise_type_chademo OR prise_type_autre) ORDER BY id_pdc_itinerance"
+        )
+        return [str(r["id"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- load
+
+
+async def distinct_phase(drivers: list[Driver], points: list[str], rounds: int) -> Stats:
+    """Each driver books, starts and stops on its own point, `rounds` times."""
+    st = Stats()
+
+    async def one(d: Driver, point: str) -> None:
+        for _ in range(rounds):
+            status, body = await st.call(
+                "book",
+                d.conn,
+                "/api/reservations",
+                {"charge_point_id": point, "vehicle_id": d.vehicle},
+            )
+            if status != 201:
+                continue
+            st.bookings += 1
+            rid = body["id"]
+            status, _ = await st.call("start", d.conn, f"/api/reservations/{rid}/start")
+            if status == 200:
+                await st.call("stop", d.conn, f"/api/reservations/{rid}/stop")
+            else:
+                await st.call("cancel", d.conn, f"/api/reservations/{rid}/cancel")
+
+    st.elapsed = await timed(
+        asyncio.gather(*[one(d, p) for d, p in zip(drivers, points, strict=True)])
+    )
+    return st
+
+
+async def hot_phase(drivers: list[Driver], hot: list[str], attempts: int, seed: int) -> Stats:
+    """`attempts` bookings by all drivers at once on a few points; winners cancel at once."""
+    st = Stats()
+    rng = random.Random(seed)
+    plan = [rng.choice(hot) for _ in range(attempts)]
+
+    async def worker(d: Driver) -> None:
+        while plan:
+            point = plan.pop()
+            status, body = await st.call(
+                "hot book",
+                d.conn,
+                "/api/reservations",
+                {"charge_point_id": point, "vehicle_id": d.vehicle},
+            )
+            if status == 201:
+                st.bookings += 1
+                await st.call("cancel", d.conn, f"/api/reservations/{body['id']}/cancel")
+
+    st.elapsed = await timed(asyncio.gather(*[worker(d) for d in drivers]))
+    return st
+
+
+async def timed(aw: Any) -> float:
+    t0 = time.perf_counter()
+    await aw
+    return time.perf_counter() - t0
+
+
+AUDIT = """
+WITH holds AS (
+    SELECT r.id, r.charge_point_id, r.user_id, r.status,
+           (SELECT min(at) FROM reservation_events e
+             WHERE e.reservation_id = r.id AND e.message = 'ReserveNow') AS t0,
+           CASE WHEN r.status IN ('reserved', 'charging') THEN 'infinity'::timestamptz
+                ELSE (SELECT max(at) FROM reservation_events e WHERE e.reservation_id = r.id)
+           END AS t1
+    FROM reservations r
+)
+SELECT
+    (SELECT count(*) FROM holds a JOIN holds b ON a.charge_point_id = b.charge_point_id
+       AND a.id < b.id AND a.t0 < b.t1 AND b.t0 < a.t1) AS point_doubles,
+    (SELECT count(*) FROM holds a JOIN holds b ON a.user_id = b.user_id
+       AND a.id < b.id AND a.t0 < b.t1 AND b.t0 < a.t1) AS driver_doubles,
+    (SELECT count(*) FROM (SELECT charge_point_id FROM reservations
+       WHERE status IN ('reserved', 'charging') GROUP BY 1 HAVING count(*) > 1) x) AS open_doubles,
+    (SELECT count(*) FROM reservations) AS reservations
+"""
+
+
+def print_stats(name: str, st: Stats) -> None:
+    elapsed = st.elapsed
+    n = sum(len(v) for v in st.latencies.values())
+    print(
+        f"\n{name}: {st.bookings:,} bookings in {elapsed:.2f} s = {st.bookings / elapsed:,.0f} "
+        f"bookings/s; {n:,} requests = {n / elapsed:,.0f} req/s"
+    )
+    print(f"  {'request':<10} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for kind, lat in st.latencies.items():
+        print(
+            f"  {kind:<10} {len(lat):>7,} {pct(lat, 0.50):>8.1f} {pct(lat, 0.95):>8.1f} "
+            f"{pct(lat, 0.99):>8.1f} {max(lat) * 1000:>8.1f}"
+        )
+    if st.codes:
+        print(
+            "  refusals by code: " + ", ".join(f"{k} × {v:,}" for k, v in sorted(st.codes.items()))
+        )
+    else:
+        print("  refusals by code: none")
+    if st.errors:
+        print(f"  transport errors, first: {st.errors[0]}")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--drivers", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=5, help="book/start/stop cycles per driver")
+    ap.add_argument("--hot-points", type=int, default=10)
+    ap.add_argument("--hot-attempts", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2, help="API processes")
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args()
+
+    dsn = f"{PG}/{DB}"
+    print(f"preparing {DB}: migrate + import {', '.join(SAMPLES)} …", flush=True)
+    await prepare_database(dsn)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    points = await bookable_points(dsn)
+    need = args.drivers + args.hot_points
+    if len(points) < need:
+        raise SystemExit(f"only {len(points)} bookable points in the sample; need {need}")
+    rng = random.Random(args.seed)
+    rng.shuffle(points)
+    own, hot = points[: args.drivers], points[args.drivers : need]
+
+    port = free_port()
+    env = server_env(dsn)
+    log = ROOT / "bench/out/reservations-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with api_server(env, port, args.workers, log):
+        t0 = time.perf_counter()
+        run = f"{int(time.time())}"
+        sem = asyncio.Semaphore(20)
+
+        async def signed(i: int) -> Driver:
+            async with sem:
+                return await sign_up(f"http://127.0.0.1:{port}", i, run)
+
+        drivers = await asyncio.gather(*[signed(i) for i in range(args.drivers)])
+        print(
+            f"\nbench/reservations.py: {args.drivers} drivers signed up in "
+            f"{time.perf_counter() - t0:.1f} s against `uvicorn api.app:create_app --factory "
+            f"--workers {args.workers}` ({os.cpu_count()} CPUs, db {DB}, real sample data: "
+            f"{len(points)} bookable points)\n  server env for a fast set-up only: "
+            "WATTSUP_ENV=test, WATTSUP_BCRYPT_ROUNDS=4, WATTSUP_RATE_LIMIT_LOGIN_IP="
+            "WATTSUP_RATE_LIMIT_REGISTER_IP=1000000",
+            flush=True,
+        )
+        try:
+            dist = await distinct_phase(drivers, own, args.rounds)
+            print_stats(
+                f"distinct points ({args.drivers} drivers × {args.rounds} × book→start→stop)", dist
+            )
+            hotst = await hot_phase(drivers, hot, args.hot_attempts, args.seed)
+            print_stats(
+                f"hot points ({args.hot_attempts:,} attempts on {args.hot_points} points, "
+                "winners cancel at once)",
+                hotst,
+            )
+        finally:
+            for d in drivers:
+                await d.conn.close()
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        audit = await conn.fetchrow(AUDIT)
+    finally:
+        await conn.close()
+    assert audit is not None
+    doubles = audit["point_doubles"] + audit["driver_doubles"] + audit["open_doubles"]
+    print(
+        f"\nSQL audit over {audit['reservations']:,} reservations: overlapping holds of one point "
+        f"{audit['point_doubles']}, of one driver {audit['driver_doubles']}, open doubles "
+        f"{audit['open_doubles']}"
+    )
+    book_lat = dist.latencies["book"] + hotst.latencies["hot book"]
+    rate = dist.bookings / dist.elapsed
+    p99 = pct(book_lat, 0.99)
+    print("\ntargets (issue 5):")
+    print(
+        f"  bookings/s (distinct phase): {rate:,.0f} (target >= {TARGET_BOOKINGS_PER_S:.0f}): "
+        f"{'MET' if rate >= TARGET_BOOKINGS_PER_S else 'NOT MET'}"
+    )
+    print(
+        f"  booking p99 (both phases): {p99:.1f} ms (target <= {TARGET_P99_MS:.0f}): "
+        f"{'MET' if p99 <= TARGET_P99_MS else 'NOT MET'}"
+    )
+    print(f"  double bookings: {doubles} (target 0): {'MET' if doubles == 0 else 'NOT MET'}")
+    if doubles:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
