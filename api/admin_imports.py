@@ -27,6 +27,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage, Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api import import_worker
+from api.openapi_errors import problem_spec
 from api.schemas.admin import ImportJob, ImportPage, ImportReject, RejectPage
 from api.security import CurrentUser, require_admin
 from api.upload import save_upload
@@ -112,6 +113,7 @@ class AdminImportController(Controller):
         status_code=HTTP_202_ACCEPTED,
         # Litestar's 10 MB default would refuse the national file; save_upload enforces ours.
         request_max_body_size=None,
+        responses={413: problem_spec("The file is larger than WATTSUP_IMPORT_MAX_MB")},
         summary="Upload an IRVE CSV (multipart field `file`, or a raw text/csv body)",
         description=(
             "The body is streamed to disk, never held in memory; at most WATTSUP_IMPORT_MAX_MB "

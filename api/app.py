@@ -16,6 +16,7 @@ from api.admin_users import AdminUserController
 from api.auth import AuthController
 from api.irve_dynamic import IrveDynamicController
 from api.me import MeController
+from api.openapi_errors import document_errors
 from api.reservations import ReservationController
 from api.scheduler import scheduler_health, sweeper_lifespan
 from api.security import CSRFMiddleware, provide_current_user
@@ -50,7 +51,7 @@ def route_handlers() -> list[object]:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level)
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),  # type: ignore[arg-type]
         lifespan=[resources_lifespan(settings), sweeper_lifespan(settings.sweep_interval_s)],
         dependencies={
@@ -67,3 +68,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    document_errors(app)
+    return app

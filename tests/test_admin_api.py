@@ -263,3 +263,22 @@ async def test_list_filters_on_real_data(admin_client: AsyncTestClient[Litestar]
     assert powers == sorted(powers)
     r = await admin_client.get("/api/admin/stations", params={"sort": "nonsense"})
     assert r.status_code == 400
+
+
+async def test_openapi_documents_every_route_and_its_errors(
+    api_client: AsyncTestClient[Litestar],
+) -> None:
+    doc = (await api_client.get("/api/schema/openapi.json")).json()
+    operations = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+    assert len(operations) >= 60
+    for path, method, op in operations:
+        errors = {c for c in op["responses"] if c.startswith(("4", "5"))}
+        assert {"400", "503"} <= errors, (method, path)
+        for code in errors:
+            content = op["responses"][code].get("content", {})
+            assert "application/problem+json" in content, (method, path, code)
+        if path.startswith("/api/admin"):
+            assert {"401", "403"} <= errors, (method, path)
+        if "{" in path:
+            assert "404" in errors, (method, path)
+    assert "413" in doc["paths"]["/api/admin/imports"]["post"]["responses"]
