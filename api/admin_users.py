@@ -29,6 +29,7 @@ def _not_found() -> Problem:
 async def erase_user(conn: asyncpg.Connection, user_id: UUID) -> None:
     """GDPR erasure: personal data goes, the booking history stays on an anonymous row, and
     every session dies (token_version bump + refresh sessions deleted)."""
+    await conn.execute("DELETE FROM filter_profiles WHERE user_id = $1", user_id)
     await conn.execute("DELETE FROM vehicles WHERE user_id = $1", user_id)
     await conn.execute(
         "UPDATE users SET email = 'deleted-' || id || '@invalid', first_name = NULL, "

@@ -14,6 +14,7 @@ from api.admin_imports import AdminImportController
 from api.admin_network import AdminNetworkController
 from api.admin_users import AdminUserController
 from api.auth import AuthController
+from api.filter_profiles import FilterProfileController
 from api.irve_dynamic import IrveDynamicController
 from api.me import MeController
 from api.openapi_errors import document_errors
@@ -35,6 +36,7 @@ def route_handlers() -> list[object]:
         health_route("api", {"scheduler": scheduler_health}),
         AuthController,
         MeController,
+        FilterProfileController,
         VehicleController,
         StationController,
         ReservationController,
