@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import secrets
 import statistics
 import subprocess
@@ -99,12 +100,17 @@ async def load_targets(dsn: str) -> tuple[list[str], list[str], list[str]]:
     return tiles, [s["id"] for s in stations], [p["id"] for p in points]
 
 
+def template(route: str) -> str:
+    """"GET /api/stations/{station_id}" → "GET /api/stations/{}": parameter names don't matter."""
+    return re.sub(r"\{[^}]*\}", "{}", route)
+
+
 async def served(client: httpx.AsyncClient) -> set[str]:
     r = await client.get("/api/schema/openapi.json")
     paths = r.json().get("paths", {}) if r.status_code == 200 else {}
-    routes = {f"{m.upper()} {p}" for p, ops in paths.items() for m in ops}
+    routes = {template(f"{m.upper()} {p}") for p, ops in paths.items() for m in ops}
     if (await client.get("/tiles/stations.json")).status_code == 200:
-        routes.add("GET /tiles/stations/{z}/{x}/{y}.pbf")
+        routes.add(template("GET /tiles/stations/{z}/{x}/{y}.pbf"))
     return routes
 
 
@@ -153,7 +159,7 @@ async def run(args: argparse.Namespace, base: str, dsn: str) -> None:
                         "POST /api/reservations/{id}/cancel"],
         }  # fmt: skip
         for route, routes in needs.items():
-            missing = [r for r in routes if r not in have]
+            missing = [r for r in routes if template(r) not in have]
             if missing:
                 print(f"[{route}] not served ({', '.join(missing)}): its share is dropped")
                 mix[route] = 0
