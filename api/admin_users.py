@@ -26,6 +26,21 @@ def _not_found() -> Problem:
     return Problem(404, "user_not_found", "Utilisateur introuvable.")
 
 
+async def _lock_other_user(
+    conn: asyncpg.Connection, current_user: CurrentUser, user_id: UUID, verb: str
+) -> None:
+    """Lock a live account that is not the caller's (an admin cannot lock themself out)."""
+    if user_id == current_user.id:
+        raise Problem(
+            409, "cannot_modify_self", f"Vous ne pouvez pas {verb} votre propre compte ici."
+        )
+    exists = await conn.fetchval(
+        "SELECT deleted_at IS NULL FROM users WHERE id = $1 FOR UPDATE", user_id
+    )
+    if not exists:
+        raise _not_found()
+
+
 async def erase_user(conn: asyncpg.Connection, user_id: UUID) -> None:
     """GDPR erasure: personal data goes, the booking history stays on an anonymous row, and
     every session dies (token_version bump + refresh sessions deleted)."""
@@ -119,15 +134,7 @@ class AdminUserController(Controller):
         user_id: UUID,
         data: UserUpdate,
     ) -> AdminUser:
-        if user_id == current_user.id:
-            raise Problem(
-                409, "cannot_modify_self", "Vous ne pouvez pas modifier votre propre compte ici."
-            )
-        exists = await db_connection.fetchval(
-            "SELECT deleted_at IS NULL FROM users WHERE id = $1 FOR UPDATE", user_id
-        )
-        if not exists:
-            raise _not_found()
+        await _lock_other_user(db_connection, current_user, user_id, "modifier")
         if isinstance(data.role, str):
             # A role change re-issues tokens: the role travels in the access token.
             await db_connection.execute(
@@ -169,15 +176,7 @@ class AdminUserController(Controller):
     async def delete_user(
         self, db_connection: asyncpg.Connection, current_user: CurrentUser, user_id: UUID
     ) -> Response[None]:
-        if user_id == current_user.id:
-            raise Problem(
-                409, "cannot_modify_self", "Vous ne pouvez pas supprimer votre propre compte ici."
-            )
-        exists = await db_connection.fetchval(
-            "SELECT deleted_at IS NULL FROM users WHERE id = $1 FOR UPDATE", user_id
-        )
-        if not exists:
-            raise _not_found()
+        await _lock_other_user(db_connection, current_user, user_id, "supprimer")
         # An open booking would outlive its driver: cancel it first (the trigger frees the
         # connector).
         await db_connection.execute(
