@@ -123,7 +123,13 @@ def to_date(raw: str) -> tuple[date | None, str | None]:
     raise FieldError(f"not a date (expected YYYY-MM-DD): {raw[:40]!r}")
 
 
+_METRO = FRANCE_BOXES[0]
+
+
 def in_france(lon: float, lat: float) -> bool:
+    # Most points are in metropolitan France: test that box first, without a generator.
+    if _METRO[1] <= lon <= _METRO[3] and _METRO[2] <= lat <= _METRO[4]:
+        return True
     return any(x0 <= lon <= x1 and y0 <= lat <= y1 for _, x0, y0, x1, y1 in FRANCE_BOXES)
 
 

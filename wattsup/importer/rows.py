@@ -146,6 +146,70 @@ TEXT_FIELDS = (
 MAX_TEXT = 2000  # longer cells are cut, with a warning: nothing legitimate is that long
 
 
+# Cells a v2 row is read into, in this order (one itemgetter call per row), and where
+# each rule finds its cell.
+FETCH_NAMES: tuple[str, ...] = (
+    *STAGING_COLUMNS,
+    "coordonneesXY",
+    "consolidated_longitude",
+    "consolidated_latitude",
+    "consolidated_commune",
+    "consolidated_code_postal",
+)
+_IX = {name: i for i, name in enumerate(FETCH_NAMES)}
+_I_ID_PDC = _IX["id_pdc_itinerance"]
+_I_ID_STATION = _IX["id_station_itinerance"]
+_I_XY = _IX["coordonneesXY"]
+_I_CONS_LON = _IX["consolidated_longitude"]
+_I_CONS_LAT = _IX["consolidated_latitude"]
+_I_CONS_COMMUNE = _IX["consolidated_commune"]
+_I_CONS_CP = _IX["consolidated_code_postal"]
+_I_POWER = _IX["puissance_nominale"]
+_I_NOM_STATION = _IX["nom_station"]
+_I_NBRE_PDC = _IX["nbre_pdc"]
+_I_INSEE = _IX["code_insee_commune"]
+_CONNECTOR_IX = tuple((name, _IX[name]) for name in CONNECTOR_FIELDS)
+_OTHER_BOOL_IX = tuple((name, _IX[name]) for name in OTHER_BOOLEANS)
+_TEXT_IX = tuple((name, _IX[name]) for name in TEXT_FIELDS)
+_ENUM_IX = tuple((name, _IX[name], allowed) for name, allowed in ENUMS.items())
+_DATE_IX = tuple((name, _IX[name]) for name in ("date_mise_en_service", "date_maj"))
+
+# Memoised converters keep at most this many distinct values each: memory stays bounded
+# whatever the file (real files repeat a few hundred powers, dates and hours).
+MEMO_MAX = 50_000
+_MISSING = object()
+_BOOL_EXACT: dict[str, bool | None] = {
+    "true": True,
+    "false": False,
+    "": None,
+    "1": True,
+    "0": False,
+}
+_BAD_ID = "does not match the schema's identifier pattern"
+
+
+def _power(raw: str) -> tuple[float | None, str | None, str | None, str | None]:
+    """(kW, issue severity, issue value, issue reason) for one distinct raw power."""
+    if not raw.strip():
+        return None, "rejected", None, "required field is empty"
+    try:
+        power, note = to_power_kw(raw)
+    except FieldError as exc:
+        return None, "rejected", raw[:200], str(exc)
+    if note:
+        return power, "warning", raw, note
+    return power, None, None, None
+
+
+def _date(raw: str) -> tuple[date | None, str | None, str | None]:
+    """(date, issue value or None for a format note, issue reason) for one raw date."""
+    try:
+        day, note = to_date(raw)
+    except FieldError as exc:
+        return None, raw[:40], f"{exc}; value dropped"
+    return day, None, note
+
+
 class RowResult:
     """Outcome of one row: a staging record (or None when rejected) and its issues."""
 
@@ -154,11 +218,6 @@ class RowResult:
     def __init__(self, record: tuple[Any, ...] | None, issues: list[Issue]) -> None:
         self.record = record
         self.issues = issues
-
-
-def _clean(raw: str) -> str | None:
-    text = raw.strip()
-    return text or None
 
 
 class V2Rows:
@@ -188,210 +247,274 @@ class V2Rows:
         )
         # Every cell the rules read, fetched in one C call per row (operator.itemgetter);
         # a column the file lacks points at a padding cell that is always "".
-        self._names = (
-            *STAGING_COLUMNS,
-            "coordonneesXY",
-            "consolidated_longitude",
-            "consolidated_latitude",
-            "consolidated_commune",
-            "consolidated_code_postal",
-        )
-        self._fetch = itemgetter(*(self.index.get(n, self.width) for n in self._names))
+        self._fetch = itemgetter(*(self.index.get(n, self.width) for n in FETCH_NAMES))
         # Loose enum spellings repeat across a file: fold each distinct one once.
         self._enum_memo: dict[tuple[str, str], str | None] = {}
+        self._power_memo: dict[str, tuple[float | None, str | None, str | None, str | None]] = {}
+        self._date_memo: dict[str, tuple[date | None, str | None, str | None]] = {}
+        self._insee_memo: dict[str, tuple[str | None, list[tuple[str, str | None, str]]]] = {}
+        self._hours_memo: dict[str, bool] = {}
 
     def parse(self, line: int, row: list[str]) -> RowResult:
+        # One pass over the fetched cells with plain locals: this runs once per row of a
+        # national file, so no per-row dicts or closures, and the converters of values that
+        # repeat across a file (power, dates, INSEE codes, opening hours) are memoised.
         width = self.width
-        if len(row) != width:
-            cells = len(row)
+        cells = len(row)
+        if cells != width:
             row = (row + [""] * width)[:width]
-        else:
-            cells = width
         row.append("")
-        v: dict[str, str] = dict(zip(self._names, self._fetch(row), strict=True))
+        f = self._fetch(row)
         issues: list[Issue] = []
         rejected = False
-        id_pdc = v["id_pdc_itinerance"].strip()
-
-        def reject(field: str, value: str | None, reason: str) -> None:
-            nonlocal rejected
-            rejected = True
-            issues.append((line, "rejected", field, value, reason, id_pdc or None))
-
-        def warn(field: str, value: str | None, reason: str) -> None:
-            issues.append((line, "warning", field, value, reason, id_pdc or None))
+        id_pdc = f[_I_ID_PDC].strip()
+        ref = id_pdc or None
+        legacy = self.legacy
 
         if cells != width:
-            warn("*", None, f"row has {cells} columns, header has {width}")
+            issues.append(
+                (line, "warning", "*", None, f"row has {cells} columns, header has {width}", ref)
+            )
 
         if not id_pdc:
-            reject("id_pdc_itinerance", None, "required field is empty")
-        elif not self.legacy and not id_matches_schema(id_pdc):
-            warn("id_pdc_itinerance", id_pdc, "does not match the schema's identifier pattern")
-        id_station = v["id_station_itinerance"].strip()
-        if not id_station:
-            reject("id_station_itinerance", None, "required field is empty")
-        elif not self.legacy and not id_matches_schema(id_station):
-            warn(
-                "id_station_itinerance",
-                id_station,
-                "does not match the schema's identifier pattern",
+            rejected = True
+            issues.append(
+                (line, "rejected", "id_pdc_itinerance", None, "required field is empty", ref)
             )
+        elif not legacy and not id_matches_schema(id_pdc):
+            issues.append((line, "warning", "id_pdc_itinerance", id_pdc, _BAD_ID, ref))
+        id_station = f[_I_ID_STATION].strip()
+        if not id_station:
+            rejected = True
+            issues.append(
+                (line, "rejected", "id_station_itinerance", None, "required field is empty", ref)
+            )
+        elif not legacy and not id_matches_schema(id_station):
+            issues.append((line, "warning", "id_station_itinerance", id_station, _BAD_ID, ref))
 
         # Position: the consolidated columns when present (Etalab corrected them), else
         # coordonneesXY "[lon, lat]".
         lon = lat = None
         try:
-            raw_lon = v["consolidated_longitude"].strip() if self.consolidated else ""
-            raw_lat = v["consolidated_latitude"].strip() if self.consolidated else ""
+            raw_lon = f[_I_CONS_LON].strip() if self.consolidated else ""
+            raw_lat = f[_I_CONS_LAT].strip() if self.consolidated else ""
             if raw_lon and raw_lat:
                 x, y = parse_float(raw_lon, "longitude"), parse_float(raw_lat, "latitude")
             else:
-                raw_xy = v["coordonneesXY"]
+                raw_xy = f[_I_XY]
                 if not raw_xy.strip():
                     raise FieldError("required field is empty")
                 x, y = parse_xy(raw_xy)
             lon, lat, note = check_position(x, y)
             if note:
-                warn("coordonneesXY", f"[{x}, {y}]", note)
+                issues.append((line, "warning", "coordonneesXY", f"[{x}, {y}]", note, ref))
         except FieldError as exc:
-            reject("coordonneesXY", v["coordonneesXY"][:200] or None, str(exc))
+            rejected = True
+            issues.append(
+                (line, "rejected", "coordonneesXY", f[_I_XY][:200] or None, str(exc), ref)
+            )
 
-        power = None
-        raw_power = v["puissance_nominale"]
-        if not raw_power.strip():
-            reject("puissance_nominale", None, "required field is empty")
-        else:
-            try:
-                power, note = to_power_kw(raw_power)
-                if note:
-                    warn("puissance_nominale", raw_power, note)
-            except FieldError as exc:
-                reject("puissance_nominale", raw_power[:200], str(exc))
+        raw_power = f[_I_POWER]
+        hit = self._power_memo.get(raw_power)
+        if hit is None:
+            hit = _power(raw_power)
+            if len(self._power_memo) < MEMO_MAX:
+                self._power_memo[raw_power] = hit
+        power, severity, value, reason = hit
+        if reason:
+            rejected = rejected or severity == "rejected"
+            issues.append((line, severity or "warning", "puissance_nominale", value, reason, ref))
 
-        bools: dict[str, bool | None] = {}
-        for name in CONNECTOR_FIELDS:
-            raw = v[name]
-            try:
-                flag = to_bool(raw)
-                if flag is None:
-                    reject(name, None, "required field is empty")
-                bools[name] = flag
-            except FieldError as exc:
-                reject(name, raw[:200], str(exc))
-        for name in OTHER_BOOLEANS:
-            raw = v[name]
-            try:
-                bools[name] = to_bool(raw)
-            except FieldError as exc:
-                warn(name, raw[:200], f"{exc}; value dropped")
-                bools[name] = None
+        flags: list[bool | None] = []
+        for name, i in _CONNECTOR_IX:
+            raw = f[i]
+            flag = _BOOL_EXACT.get(raw, _MISSING)
+            if flag is _MISSING:
+                try:
+                    flag = to_bool(raw)
+                except FieldError as exc:
+                    rejected = True
+                    issues.append((line, "rejected", name, raw[:200], str(exc), ref))
+                    flag = None
+                    flags.append(flag)
+                    continue
+            if flag is None:
+                rejected = True
+                issues.append((line, "rejected", name, None, "required field is empty", ref))
+            flags.append(flag)  # type: ignore[arg-type]
+        others: list[bool | None] = []
+        for name, i in _OTHER_BOOL_IX:
+            raw = f[i]
+            flag = _BOOL_EXACT.get(raw, _MISSING)
+            if flag is _MISSING:
+                try:
+                    flag = to_bool(raw)
+                except FieldError as exc:
+                    issues.append((line, "warning", name, raw[:200], f"{exc}; value dropped", ref))
+                    flag = None
+            others.append(flag)  # type: ignore[arg-type]
 
-        texts: dict[str, str | None] = {}
-        for name in TEXT_FIELDS:
-            text = _clean(v[name])
-            if text and len(text) > MAX_TEXT:
-                warn(name, text[:80], f"longer than {MAX_TEXT} characters; cut")
+        texts: list[str | None] = []
+        for name, i in _TEXT_IX:
+            text = f[i].strip()
+            if not text:
+                texts.append(None)
+                continue
+            if len(text) > MAX_TEXT:
+                issues.append(
+                    (
+                        line,
+                        "warning",
+                        name,
+                        text[:80],
+                        f"longer than {MAX_TEXT} characters; cut",
+                        ref,
+                    )
+                )
                 text = text[:MAX_TEXT]
-            texts[name] = text
-        if texts["siren_amenageur"] and not (
-            len(texts["siren_amenageur"]) == 9 and texts["siren_amenageur"].isdigit()
-        ):
-            warn("siren_amenageur", texts["siren_amenageur"], "SIREN must be 9 digits")
+            texts.append(text)
+        siren = texts[3]
+        if siren and not (len(siren) == 9 and siren.isdigit()):
+            issues.append(
+                (line, "warning", "siren_amenageur", siren, "SIREN must be 9 digits", ref)
+            )
 
-        nom_station = _clean(v["nom_station"])
+        nom_station = f[_I_NOM_STATION].strip() or None
         if not nom_station:
-            reject("nom_station", None, "required field is empty")
+            rejected = True
+            issues.append((line, "rejected", "nom_station", None, "required field is empty", ref))
 
-        enums: dict[str, str | None] = {}
-        for name, allowed in ENUMS.items():
-            raw = v[name].strip()
+        enums: list[str | None] = []
+        memo = self._enum_memo
+        for name, i, allowed in _ENUM_IX:
+            raw = f[i].strip()
             if not raw:
-                enums[name] = None
+                enums.append(None)
                 continue
             key = (name, raw)
-            if key in self._enum_memo:
-                canonical = self._enum_memo[key]
+            if key in memo:
+                canonical = memo[key]
             else:
-                canonical = self._enum_memo[key] = allowed.get(fold(raw))
+                canonical = memo[key] = allowed.get(fold(raw))
             if canonical is None:
-                warn(name, raw[:200], f"not one of: {', '.join(allowed.values())}; value dropped")
-            enums[name] = canonical
+                issues.append(
+                    (
+                        line,
+                        "warning",
+                        name,
+                        raw[:200],
+                        f"not one of: {', '.join(allowed.values())}; value dropped",
+                        ref,
+                    )
+                )
+            enums.append(canonical)
 
         nbre_pdc = None
+        raw_nbre = f[_I_NBRE_PDC]
         try:
-            nbre_pdc = to_int(v["nbre_pdc"])
+            nbre_pdc = to_int(raw_nbre)
         except FieldError as exc:
-            warn("nbre_pdc", v["nbre_pdc"][:40], f"{exc}; value dropped")
+            issues.append(
+                (line, "warning", "nbre_pdc", raw_nbre[:40], f"{exc}; value dropped", ref)
+            )
 
-        dates: dict[str, date | None] = {}
-        for name in ("date_mise_en_service", "date_maj"):
-            raw = v[name]
-            try:
-                dates[name], note = to_date(raw)
-                if note and not self.legacy:
-                    warn(name, raw, note)
-            except FieldError as exc:
-                warn(name, raw[:40], f"{exc}; value dropped")
-                dates[name] = None
+        dates: list[date | None] = []
+        for name, i in _DATE_IX:
+            raw = f[i]
+            dhit = self._date_memo.get(raw)
+            if dhit is None:
+                dhit = _date(raw)
+                if len(self._date_memo) < MEMO_MAX:
+                    self._date_memo[raw] = dhit
+            day, dvalue, dreason = dhit
+            if dreason and not (legacy and dvalue is None):
+                # A dd/mm/yyyy note (dvalue None) is normal in a legacy v1 file.
+                issues.append((line, "warning", name, dvalue or raw, dreason, ref))
+            dates.append(day)
 
-        insee = _clean(v["code_insee_commune"])
-        if insee:
-            insee = self.check_insee(insee, warn)
-
-        commune = _clean(v["consolidated_commune"]) if self.consolidated else None
-        code_postal = _clean(v["consolidated_code_postal"]) if self.consolidated else None
+        insee = None
+        raw_insee = f[_I_INSEE]
+        if raw_insee:
+            ihit = self._insee_memo.get(raw_insee)
+            if ihit is None:
+                ihit = self._insee(raw_insee)
+                if len(self._insee_memo) < MEMO_MAX:
+                    self._insee_memo[raw_insee] = ihit
+            insee, notes = ihit
+            for field, value, reason in notes:
+                issues.append((line, "warning", field, value, reason, ref))
 
         if rejected:
             return RowResult(None, issues)
+        horaires = texts[10]
+        if horaires is None:
+            always = False
+        else:
+            always = self._hours_memo.get(horaires)  # type: ignore[assignment]
+            if always is None:
+                always = is_24_7(horaires)
+                if len(self._hours_memo) < MEMO_MAX:
+                    self._hours_memo[horaires] = always
+        if self.consolidated:
+            commune = f[_I_CONS_COMMUNE].strip() or None
+            code_postal = f[_I_CONS_CP].strip() or None
+        else:
+            commune = code_postal = None
         record = (
             line,
             id_pdc,
-            texts["id_pdc_local"],
+            texts[0],  # id_pdc_local
             id_station,
-            texts["id_station_local"],
-            texts["nom_amenageur"],
-            texts["siren_amenageur"],
-            texts["contact_amenageur"],
-            texts["nom_operateur"],
-            texts["contact_operateur"],
-            texts["telephone_operateur"],
-            texts["nom_enseigne"],
+            texts[1],  # id_station_local
+            texts[2],  # nom_amenageur
+            siren,
+            texts[4],  # contact_amenageur
+            texts[5],  # nom_operateur
+            texts[6],  # contact_operateur
+            texts[7],  # telephone_operateur
+            texts[8],  # nom_enseigne
             nom_station,
-            enums["implantation_station"],
-            texts["adresse_station"],
+            enums[0],  # implantation_station
+            texts[9],  # adresse_station
             insee,
             commune,
             code_postal,
             nbre_pdc,
-            enums["condition_acces"],
-            texts["horaires"],
-            is_24_7(texts["horaires"]),
-            enums["accessibilite_pmr"],
-            texts["restriction_gabarit"],
-            bools["station_deux_roues"],
-            enums["raccordement"],
-            texts["num_pdl"],
-            dates["date_mise_en_service"],
-            dates["date_maj"],
+            enums[1],  # condition_acces
+            horaires,
+            always,
+            enums[2],  # accessibilite_pmr
+            texts[11],  # restriction_gabarit
+            others[6],  # station_deux_roues
+            enums[3],  # raccordement
+            texts[12],  # num_pdl
+            dates[0],  # date_mise_en_service
+            dates[1],  # date_maj
             lon,
             lat,
             power,
-            bools["prise_type_ef"],
-            bools["prise_type_2"],
-            bools["prise_type_combo_ccs"],
-            bools["prise_type_chademo"],
-            bools["prise_type_autre"],
-            bools["gratuit"],
-            bools["paiement_acte"],
-            bools["paiement_cb"],
-            bools["paiement_autre"],
-            texts["tarification"],
-            bools["reservation"],
-            bools["cable_t2_attache"],
-            texts["observations"],
+            *flags,
+            others[0],  # gratuit
+            others[1],  # paiement_acte
+            others[2],  # paiement_cb
+            others[3],  # paiement_autre
+            texts[13],  # tarification
+            others[4],  # reservation
+            others[5],  # cable_t2_attache
+            texts[14],  # observations
         )
         return RowResult(record, issues)
+
+    def _insee(self, code: str) -> tuple[str | None, list[tuple[str, str | None, str]]]:
+        """check_insee for one distinct raw value: (code kept, warnings)."""
+        notes: list[tuple[str, str | None, str]] = []
+        text = code.strip()
+        if not text:
+            return None, notes
+        kept = self.check_insee(
+            text, lambda field, value, reason: notes.append((field, value, reason))
+        )
+        return kept, notes
 
     def check_insee(self, code: str, warn: Callable[[str, str | None, str], None]) -> str | None:
         """Check an INSEE code against the official commune list (not a regex alone)."""
