@@ -101,7 +101,7 @@ async def load_targets(dsn: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def template(route: str) -> str:
-    """"GET /api/stations/{station_id}" → "GET /api/stations/{}": parameter names don't matter."""
+    """ "GET /api/stations/{station_id}" → "GET /api/stations/{}": parameter names don't matter."""
     return re.sub(r"\{[^}]*\}", "{}", route)
 
 
