@@ -74,6 +74,10 @@ async def _invalidate(state: State, conn: asyncpg.Connection, point_id: UUID) ->
 class ReservationController(Controller):
     path = "/api/reservations"
     tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    # api/booking.py commits each change in its own transaction; the cached tiles of the
+    # point are dropped after that commit (before it, a tile server could re-cache the old
+    # state between the invalidation and the commit).
+    opt = {"own_transactions": True}  # noqa: RUF012
 
     @get("/terms", summary="Booking terms, shown before confirming")
     async def terms(self, state: State) -> dict[str, Any]:

@@ -61,7 +61,9 @@ async def provide_connection(
     # The pool hands out a proxy that behaves as a Connection; typed as one for handlers.
     conn: asyncpg.Connection
     async with pool.acquire() as conn:  # type: ignore[assignment]
-        if request.method in SAFE_METHODS:
+        # Handlers that commit on their own (opt "own_transactions") get a plain connection:
+        # what they do after their commit (dropping cached tiles) must see it committed.
+        if request.method in SAFE_METHODS or request.route_handler.opt.get("own_transactions"):
             yield conn
         else:
             async with conn.transaction():
