@@ -1,0 +1,102 @@
+// Calls to the API: JSON in and out, the CSRF header on every state-changing request, and
+// RFC 9457 problems turned into ApiError (with the French `detail` the page shows as is).
+
+const CSRF_COOKIE = "wattsup_csrf";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`);
+    this.status = status;
+    this.code = problem?.code || "error";
+    this.problem = problem || {};
+  }
+
+  /** Field errors as {field: message}, from a problem's `errors` list when there is one. */
+  get fields() {
+    const out = {};
+    for (const e of this.problem.errors || []) {
+      const key = e.field || e.key || e.name;
+      if (key) out[String(key).replace(/^\$\./, "")] = e.message || e.reason || e.detail || "";
+    }
+    return out;
+  }
+}
+
+export function csrfToken() {
+  const match = document.cookie.split("; ").find((c) => c.startsWith(`${CSRF_COOKIE}=`));
+  return match ? decodeURIComponent(match.slice(CSRF_COOKIE.length + 1)) : "";
+}
+
+/** Listeners told when a call comes back 401 (the session ended: disabled, logged out…). */
+const onUnauthorized = new Set();
+export function whenUnauthorized(fn) { onUnauthorized.add(fn); }
+
+export async function api(path, options = {}) {
+  const { method = "GET", body, query, signal, retried = false } = options;
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const headers = { Accept: "application/json, application/problem+json" };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+    signal,
+  });
+  const type = response.headers.get("content-type") || "";
+  const data = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (response.status === 401 && !retried && !path.startsWith("/api/auth/")) {
+    // The access cookie is short-lived: renew it from the refresh cookie once, then retry.
+    const renewed = await fetch("/api/auth/refresh", {
+      method: "POST", headers: { "X-CSRF-Token": csrfToken() }, credentials: "same-origin",
+    }).then((r) => r.ok, () => false);
+    if (renewed) return api(path, { ...options, retried: true });
+  }
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 401 && !path.startsWith("/api/auth/")) {
+      for (const fn of onUnauthorized) fn(error);
+    }
+    throw error;
+  }
+  return data;
+}
+
+/** A list answer as {items, total}, whether the route pages ({items,total}) or not ([…]). */
+export function asPage(data) {
+  if (Array.isArray(data)) return { items: data, total: data.length };
+  const items = data?.items ?? data?.results ?? data?.data ?? [];
+  return { items, total: data?.total ?? data?.count ?? items.length };
+}
+
+/**
+ * Upload a file with XHR (fetch has no upload progress): onProgress(loaded, total) as bytes
+ * leave the browser. Resolves with the parsed JSON answer; rejects with ApiError.
+ */
+export function upload(path, file, { query, onProgress, fieldName = "file", fields = {} } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) url.searchParams.set(k, v);
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append(fieldName, file, file.name);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    xhr.setRequestHeader("Accept", "application/json, application/problem+json");
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (e) => {
+      if (onProgress) onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.response);
+      else reject(new ApiError(xhr.status, xhr.response));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, { detail: null, code: "network" })));
+    xhr.send(form);
+  });
+}

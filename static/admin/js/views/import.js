@@ -1,0 +1,370 @@
+// Import: send the national IRVE CSV (XHR, byte progress), then follow the job live over
+// SSE (phase, counts, rows/s, ETA, elapsed). A reload finds the running job again
+// (GET /api/admin/imports?per_page=1) and re-attaches; EventSource itself resends
+// Last-Event-ID when the connection drops. #/import/{id} shows one past job's report.
+import { api, upload, ApiError } from "../api.js";
+import { h, clear, announce } from "../dom.js";
+import { num, bytes, duration, dateTime, pct } from "../fmt.js";
+import { t } from "../i18n.js";
+
+const COUNTS = ["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected",
+  "duplicates", "warnings"];
+const REJECTS_PER_PAGE = 50;
+
+/** The share of the work done, 0..1: bytes read over the file size, 1 once finished. */
+function fraction(job) {
+  if (job.status === "succeeded") return 1;
+  if (!job.file_size) return 0;
+  return Math.min(job.bytes_read / job.file_size, job.status === "running" ? 0.99 : 1);
+}
+
+const phaseLabel = (phase) => (t.has(`import.phase.${phase}`) ? t(`import.phase.${phase}`) : phase);
+
+function statusPill(status) {
+  return h("span", { class: `pill ${status}` }, t(`import.status.${status}`));
+}
+
+// --- the live panel ---------------------------------------------------------------------
+
+function progressPanel() {
+  const bar = h("progress", { id: "import-progress", max: 100, value: 0,
+    "aria-labelledby": "import-progress-label" });
+  const label = h("span", { id: "import-progress-label" }, t("import.progress"));
+  const percent = h("span", { class: "percent", id: "import-percent" }, "0 %");
+  const phase = h("span", { id: "import-phase", class: "phase" });
+  const counts = Object.fromEntries(COUNTS.map((k) => [k, h("dd", { dataset: { count: k } }, "—")]));
+  const rate = h("dd", { id: "import-rate" }, "—");
+  const eta = h("dd", { id: "import-eta" }, "—");
+  const elapsed = h("dd", { id: "import-elapsed" }, "—");
+  const file = h("p", { class: "muted", id: "import-file" });
+  const error = h("p", { class: "form-error", role: "alert", hidden: true, id: "import-error" });
+  const root = h("section", { class: "card", id: "import-live", "aria-labelledby": "live-h",
+    dataset: { status: "" } },
+  h("div", { class: "section-head" }, h("h2", { id: "live-h" }, t("import.live")), phase),
+  file,
+  h("div", { class: "progress-row" }, label, bar, percent),
+  h("dl", { class: "stats" },
+    COUNTS.map((k) => h("div", { class: `stat stat-${k}` }, h("dt", {}, t(`import.count.${k}`)),
+      counts[k])),
+    h("div", { class: "stat" }, h("dt", {}, t("import.rate")), rate),
+    h("div", { class: "stat" }, h("dt", {}, t("import.eta")), eta),
+    h("div", { class: "stat" }, h("dt", {}, t("import.elapsed")), elapsed)),
+  error);
+
+  let lastPhase = null;
+  function update(job) {
+    const done = fraction(job);
+    bar.value = Math.round(done * 1000) / 10;
+    bar.setAttribute("aria-valuetext", pct(done, 0));
+    percent.textContent = pct(done, 0);
+    root.dataset.status = job.status;
+    root.dataset.jobId = job.id;
+    clear(phase).append(statusPill(job.status), " ", phaseLabel(job.phase));
+    file.textContent = `${job.file_name} · ${bytes(job.file_size)} · ${t("import.started_at",
+      { at: dateTime(job.started_at) })}${job.full_snapshot ? ` · ${t("import.full")}` : ""}`;
+    for (const k of COUNTS) counts[k].textContent = num(job[k]);
+    rate.textContent = t("import.rate_value", { n: num(job.rate) });
+    eta.textContent = job.status === "running" ? duration(job.eta_s) : "—";
+    elapsed.textContent = duration(job.elapsed_s);
+    error.hidden = !job.error;
+    error.textContent = job.error || "";
+    // Speak phase changes, not every tick.
+    if (job.phase !== lastPhase) {
+      lastPhase = job.phase;
+      announce(`${t("import.live")} : ${phaseLabel(job.phase)}`);
+    }
+  }
+  return { root, update };
+}
+
+/**
+ * Follow a job's SSE feed. onEvent(job) for each event; resolves with the final job.
+ * EventSource reconnects by itself with Last-Event-ID; if the browser gives up (a 401 once the
+ * access cookie expired, a server restart), we renew the session with a plain call and reopen.
+ */
+function follow(jobId, onEvent, signal) {
+  return new Promise((resolve, reject) => {
+    let source = null;
+    let retry = null;
+    const open = () => {
+      source = new EventSource(`/api/admin/imports/${jobId}/events`);
+      source.addEventListener("progress", (e) => onEvent(JSON.parse(e.data)));
+      source.addEventListener("done", (e) => {
+        const job = JSON.parse(e.data);
+        source.close();
+        onEvent(job);
+        resolve(job);
+      });
+      source.addEventListener("error", () => {
+        if (source.readyState !== EventSource.CLOSED) return; // the browser retries itself
+        retry = setTimeout(async () => {
+          try {
+            const job = await api(`/api/admin/imports/${jobId}`);
+            if (job.status === "running") open();
+            else { onEvent(job); resolve(job); }
+          } catch (error) { reject(error); }
+        }, 1000);
+      });
+    };
+    signal.addEventListener("abort", () => {
+      if (source) source.close();
+      clearTimeout(retry);
+    });
+    open();
+  });
+}
+
+// --- report, rejects, history ------------------------------------------------------------
+
+function rejectsSection(job) {
+  const body = h("tbody", {});
+  const pager = h("div", { class: "pager" });
+  const csv = h("a", { href: `/api/admin/imports/${job.id}/rejects.csv`, class: "button secondary",
+    download: `import-${job.id}-rejets.csv`, id: "rejects-csv" }, t("import.rejects_csv"));
+  const summary = h("p", { class: "muted", id: "rejects-summary" });
+  const table = h("table", { class: "data", id: "rejects" },
+    h("caption", { class: "visually-hidden" }, t("import.rejects")),
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col", class: "num" }, t("import.line")),
+      h("th", { scope: "col" }, t("import.severity")),
+      h("th", { scope: "col" }, t("import.field")),
+      h("th", { scope: "col" }, t("import.reason")),
+      h("th", { scope: "col" }, t("import.value")),
+      h("th", { scope: "col" }, "id_pdc_itinerance"))),
+    body);
+  let page = 1;
+  async function load() {
+    const data = await api(`/api/admin/imports/${job.id}/rejects`,
+      { query: { page, per_page: REJECTS_PER_PAGE } });
+    clear(body);
+    for (const r of data.items) {
+      body.append(h("tr", { class: `severity-${r.severity}` },
+        h("td", { class: "num" }, num(r.line)),
+        h("td", {}, t(`import.sev.${r.severity}`)),
+        h("td", {}, h("code", {}, r.field)),
+        h("td", {}, r.reason),
+        h("td", { class: "value" }, r.value ?? "—"),
+        h("td", {}, r.id_pdc_itinerance ?? "—")));
+    }
+    if (!data.items.length) {
+      body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("import.no_rejects"))));
+    }
+    summary.textContent = t("import.rejects_summary", { rejected: num(job.rejected),
+      warnings: num(job.warnings), total: num(data.total) });
+    const last = Math.max(1, Math.ceil(data.total / REJECTS_PER_PAGE));
+    clear(pager).append(
+      h("span", {}, t("pager.page", { page, last })),
+      h("button", { type: "button", class: "secondary", disabled: page === 1,
+        onclick: async () => { page -= 1; await load(); } }, t("pager.prev")),
+      h("button", { type: "button", class: "secondary", disabled: page >= last,
+        onclick: async () => { page += 1; await load(); } }, t("pager.next")));
+  }
+  const section = h("section", { class: "card", "aria-labelledby": "rejects-h" },
+    h("div", { class: "section-head" }, h("h2", { id: "rejects-h" }, t("import.rejects")), csv),
+    summary, h("div", { class: "table-wrap" }, table), pager);
+  return { section, load };
+}
+
+function reportSection(job) {
+  const ok = job.status === "succeeded";
+  return h("section", { class: `card report ${job.status}`, id: "import-report",
+    "aria-labelledby": "report-h", dataset: { status: job.status } },
+  h("h2", { id: "report-h" }, t("import.report")),
+  h("p", { class: ok ? "success" : "form-error", role: ok ? null : "alert" },
+    ok ? t("import.report_ok", { rows: num(job.rows_read), time: duration(job.elapsed_s) })
+      : t("import.report_failed", { error: job.error || "—" })),
+  h("ul", { class: "report-list" },
+    h("li", {}, t("import.report_line", { inserted: num(job.inserted), updated: num(job.updated),
+      unchanged: num(job.unchanged), withdrawn: num(job.withdrawn) })),
+    h("li", {}, t("import.report_rejects", { rejected: num(job.rejected),
+      duplicates: num(job.duplicates), warnings: num(job.warnings) })),
+    job.schema_detected ? h("li", {}, t("import.schema", { s: job.schema_detected })) : null));
+}
+
+async function historySection(currentId) {
+  const data = await api("/api/admin/imports", { query: { per_page: 20 } });
+  const rows = data.items.map((j) => h("tr", { dataset: { job: j.id },
+    "aria-current": j.id === currentId ? "true" : null },
+  h("td", {}, h("a", { href: `#/import/${j.id}` }, dateTime(j.started_at))),
+  h("td", { class: "file" }, j.file_name),
+  h("td", {}, statusPill(j.status)),
+  h("td", {}, t.has(`import.source.${j.source}`) ? t(`import.source.${j.source}`) : j.source),
+  ...["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected"].map((k) =>
+    h("td", { class: "num" }, num(j[k]))),
+  h("td", { class: "num" }, duration(j.elapsed_s))));
+  return h("section", { class: "card", "aria-labelledby": "history-h" },
+    h("h2", { id: "history-h" }, t("import.history")),
+    data.items.length
+      ? h("div", { class: "table-wrap" }, h("table", { class: "data", id: "import-history" },
+          h("caption", { class: "visually-hidden" }, t("import.history")),
+          h("thead", {}, h("tr", {},
+            h("th", { scope: "col" }, t("import.started")),
+            h("th", { scope: "col" }, t("import.file")),
+            h("th", { scope: "col" }, t("import.status")),
+            h("th", { scope: "col" }, t("import.source")),
+            ...["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected"].map((k) =>
+              h("th", { scope: "col", class: "num" }, t(`import.count.${k}`))),
+            h("th", { scope: "col", class: "num" }, t("import.elapsed")))),
+          h("tbody", {}, rows)))
+      : h("p", { class: "muted" }, t("import.no_history")),
+    data.total > data.items.length
+      ? h("p", { class: "muted" }, t("import.history_more", { n: num(data.total) })) : null);
+}
+
+// --- the upload form ---------------------------------------------------------------------
+
+function uploadForm(onUploaded, onRunning) {
+  const input = h("input", { type: "file", id: "import-file-input", name: "file",
+    accept: ".csv,text/csv", class: "file-input", "aria-describedby": "drop-help" });
+  const chosen = h("p", { id: "import-chosen", class: "chosen", "aria-live": "polite" },
+    t("import.none_chosen"));
+  const full = h("input", { type: "checkbox", id: "import-full" });
+  const send = h("button", { type: "submit", id: "import-send", disabled: true }, t("import.send"));
+  const bar = h("progress", { id: "upload-progress", max: 100, value: 0,
+    "aria-labelledby": "upload-label" });
+  const barText = h("span", { id: "upload-text" });
+  const uploadRow = h("div", { class: "progress-row", hidden: true, id: "upload-row" },
+    h("span", { id: "upload-label" }, t("import.uploading")), bar, barText);
+  const error = h("p", { class: "form-error", role: "alert", hidden: true, id: "upload-error" });
+  let file = null;
+
+  const choose = (f) => {
+    file = f || null;
+    send.disabled = !file;
+    chosen.textContent = file ? t("import.chosen", { name: file.name, size: bytes(file.size) })
+      : t("import.none_chosen");
+  };
+  input.addEventListener("change", () => choose(input.files[0]));
+
+  const zone = h("label", { for: "import-file-input", class: "dropzone", id: "dropzone" },
+    h("span", { class: "dropzone-title" }, t("import.drop")),
+    h("span", { class: "muted", id: "drop-help" }, t("import.drop_help")));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const f = e.dataTransfer?.files?.[0];
+    if (f) choose(f);
+  });
+
+  const form = h("form", { class: "card", id: "import-form", "aria-labelledby": "new-h",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      if (!file) return;
+      error.hidden = true;
+      send.disabled = true;
+      input.disabled = true;
+      uploadRow.hidden = false;
+      try {
+        const job = await upload("/api/admin/imports", file, {
+          query: full.checked ? { full_snapshot: "true" } : {},
+          onProgress: (loaded, total) => {
+            const ratio = total ? loaded / total : 0;
+            bar.value = Math.round(ratio * 1000) / 10;
+            barText.textContent = `${bytes(loaded)} / ${bytes(total)} (${pct(ratio, 0)})`;
+          },
+        });
+        bar.value = 100;
+        announce(t("import.uploaded"));
+        onUploaded(job);
+      } catch (err) {
+        if (err instanceof ApiError && err.code === "import_running" && err.problem.running_job_id) {
+          onRunning(err.problem.running_job_id, err.message);
+        } else {
+          error.textContent = err.status === 0 ? t("import.network_error") : err.message;
+          error.hidden = false;
+        }
+        uploadRow.hidden = true;
+        send.disabled = false;
+        input.disabled = false;
+      }
+    } },
+  h("h2", { id: "new-h" }, t("import.new")),
+  zone, input, chosen,
+  h("div", { class: "check" }, full,
+    h("label", { for: "import-full" }, t("import.full_label"))),
+  h("p", { class: "muted help" }, t("import.full_help")),
+  h("div", { class: "actions" }, send),
+  uploadRow, error);
+  return { form, reset: () => { choose(null); input.value = ""; uploadRow.hidden = true;
+    bar.value = 0; barText.textContent = ""; input.disabled = false; } };
+}
+
+// --- the screen --------------------------------------------------------------------------
+
+export async function render(main, [jobParam]) {
+  const abort = new AbortController();
+  const live = progressPanel();
+  const after = h("div", { id: "import-after" });
+  const historySlot = h("div", { id: "history-slot" });
+  const notice = h("p", { class: "notice", role: "status", hidden: true, id: "import-notice" });
+
+  async function showFinished(job) {
+    clear(after).append(reportSection(job));
+    if (job.rejected || job.warnings) {
+      const rejects = rejectsSection(job);
+      after.append(rejects.section);
+      await rejects.load();
+    }
+    await refreshHistory(job.id);
+  }
+
+  async function refreshHistory(currentId) {
+    clear(historySlot).append(await historySection(currentId));
+  }
+
+  async function attach(jobId) {
+    clear(after);
+    live.root.hidden = false;
+    const job = await follow(jobId, live.update, abort.signal).catch((e) => {
+      if (!abort.signal.aborted) throw e;
+      return null;
+    });
+    if (!job || abort.signal.aborted) return;
+    announce(job.status === "succeeded" ? t("import.finished") : t("import.failed"));
+    form.reset();
+    await showFinished(job);
+  }
+
+  const { form: formEl, reset } = uploadForm(
+    (job) => { live.update(job); attach(job.id); refreshHistory(job.id); },
+    (runningId, message) => {
+      notice.textContent = `${message} ${t("import.reattached")}`;
+      notice.hidden = false;
+      attach(runningId);
+    },
+  );
+  const form = { reset };
+  live.root.hidden = true;
+
+  main.append(
+    h("div", { class: "page-head" }, h("h1", {}, t("import.title")),
+      h("p", { class: "muted" }, t("import.intro"))),
+    notice,
+    jobParam ? h("p", {}, h("a", { href: "#/import" }, `← ${t("import.back_new")}`)) : formEl,
+    live.root,
+    after,
+    historySlot,
+  );
+
+  if (jobParam) {
+    const job = await api(`/api/admin/imports/${jobParam}`);
+    live.update(job);
+    live.root.hidden = false;
+    if (job.status === "running") attach(job.id);
+    else await showFinished(job);
+  } else {
+    // A job running (from this page before a reload, another admin, or the CLI): follow it.
+    const latest = await api("/api/admin/imports", { query: { per_page: 1 } });
+    const running = latest.items.find((j) => j.status === "running");
+    await refreshHistory(running?.id);
+    if (running) {
+      live.update(running);
+      notice.textContent = t("import.reattached");
+      notice.hidden = false;
+      attach(running.id);
+    }
+  }
+  return () => abort.abort();
+}

@@ -1,0 +1,236 @@
+// One station: a small map (click to move it), the edit form (importer's validation, errors
+// inline), its charging points (edit, in/out of service, withdraw, add) and the withdrawal
+// of the whole station. Every destructive step asks first, in the confirmation dialog.
+import { api } from "../api.js";
+import { confirmAction } from "../dialog.js";
+import { h, clear, announce } from "../dom.js";
+import { num, dateTime } from "../fmt.js";
+import { t } from "../i18n.js";
+import { createMap, loadMapLibre } from "../map.js";
+import {
+  CONNECTORS, POINT_FIELDS, STATION_FIELDS, STATION_GROUPS, fieldsForm, formError, showFormError,
+} from "./station_form.js";
+
+function connectorsOf(p) {
+  const names = CONNECTORS.filter((c) => p[c]).map((c) => t(`connector.${c}`));
+  return names.length ? names.join(", ") : "—";
+}
+
+function pointEditor(point, stationId, done) {
+  const creating = !point;
+  const form = fieldsForm(POINT_FIELDS, point || { prise_type_2: true },
+    { prefix: creating ? "new-point" : `pt-${point.id}`, creating });
+  const box = formError();
+  const el = h("form", { class: "point-form", novalidate: true,
+    "aria-label": creating ? t("point.new") : t("point.edit_of", { id: point.id_pdc_itinerance }),
+    onsubmit: async (e) => {
+      e.preventDefault();
+      form.clearErrors();
+      box.hidden = true;
+      const body = creating ? form.values(false) : form.values(true);
+      if (!creating && !Object.keys(body).length) { done(null); return; }
+      try {
+        const saved = creating
+          ? await api(`/api/admin/stations/${stationId}/points`, { method: "POST", body })
+          : await api(`/api/admin/points/${point.id}`, { method: "PATCH", body });
+        announce(creating ? t("point.created") : t("point.saved"));
+        done(saved);
+      } catch (error) {
+        showFormError(box, error, form);
+      }
+    } },
+  box,
+  h("div", { class: "grid-fields" }, form.body),
+  h("div", { class: "actions" },
+    h("button", { type: "submit" }, creating ? t("point.add") : t("form.save")),
+    h("button", { type: "button", class: "secondary", onclick: () => done(null) }, t("form.cancel"))));
+  return { el, form };
+}
+
+export async function render(main, [stationId]) {
+  let map = null;
+  let marker = null;
+
+  async function draw() {
+    const s = await api(`/api/admin/stations/${stationId}`);
+    if (map) { map.remove(); map = null; marker = null; }
+    clear(main);
+    const form = fieldsForm(STATION_FIELDS, s, { prefix: "station", groups: STATION_GROUPS });
+    const box = formError();
+    const saved = h("p", { class: "success", role: "status", id: "station-saved", hidden: true });
+    const mapBox = h("div", { class: "map small-map", id: "station-map", role: "region",
+      "aria-label": t("station.map_label") });
+
+    const stationForm = h("form", { class: "card", id: "station-form", novalidate: true,
+      "aria-labelledby": "edit-h",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        form.clearErrors();
+        box.hidden = true;
+        saved.hidden = true;
+        const body = form.values(true);
+        if (!Object.keys(body).length) {
+          saved.textContent = t("form.nothing_changed");
+          saved.hidden = false;
+          return;
+        }
+        // A position goes as a pair: the API refuses one coordinate alone.
+        if ("lon" in body || "lat" in body) {
+          body.lon = form.values(false).lon ?? null;
+          body.lat = form.values(false).lat ?? null;
+        }
+        try {
+          await api(`/api/admin/stations/${stationId}`, { method: "PATCH", body });
+          await draw();
+          const again = document.getElementById("station-saved");
+          again.textContent = t("station.saved");
+          again.hidden = false;
+          announce(t("station.saved"));
+        } catch (error) {
+          showFormError(box, error, form);
+        }
+      } },
+    h("h2", { id: "edit-h" }, t("station.edit")),
+    box,
+    form.body,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "station-save",
+      disabled: s.withdrawn }, t("form.save"))));
+
+    // Points ---------------------------------------------------------------------------
+    const pointsBody = h("tbody", {});
+    const editorSlot = h("div", { id: "point-editor" });
+    const addButton = h("button", { type: "button", id: "add-point", disabled: s.withdrawn,
+      onclick: () => {
+        const editor = pointEditor(null, stationId, async (p) => {
+          clear(editorSlot);
+          addButton.hidden = false;
+          if (p) await draw(); else addButton.focus();
+        });
+        clear(editorSlot).append(h("h3", {}, t("point.new")), editor.el);
+        addButton.hidden = true;
+        editor.form.controls.id_pdc_itinerance.focus();
+      } }, t("point.add"));
+
+    for (const p of s.points) {
+      const inService = p.operational_status === "in_service";
+      const row = h("tr", { dataset: { point: p.id }, class: p.withdrawn ? "withdrawn" : null },
+        h("th", { scope: "row" }, p.id_pdc_itinerance),
+        h("td", { class: "num" }, `${num(p.puissance_nominale, 1)} kW`),
+        h("td", {}, connectorsOf(p)),
+        h("td", {}, p.withdrawn
+          ? h("span", { class: "pill withdrawn" }, t("stations.withdrawn"))
+          : h("span", { class: `pill ${p.operational_status}` }, t(`point.status.${p.operational_status}`))),
+        h("td", {}, p.connector_status),
+        h("td", { class: "row-actions" }, p.withdrawn ? null : [
+          h("button", { type: "button", class: "secondary small", dataset: { action: "edit" },
+            "aria-label": t("point.edit_of", { id: p.id_pdc_itinerance }),
+            onclick: (e) => {
+              const opener = e.currentTarget;
+              const editor = pointEditor(p, stationId, async (savedPoint) => {
+                clear(editorSlot);
+                if (savedPoint) await draw(); else opener.focus();
+              });
+              clear(editorSlot).append(h("h3", {}, t("point.edit_of", { id: p.id_pdc_itinerance })),
+                editor.el);
+              editor.form.controls.puissance_nominale.focus();
+            } }, t("form.edit")),
+          h("button", { type: "button", class: inService ? "danger-outline small" : "secondary small",
+            dataset: { action: inService ? "out" : "in" },
+            "aria-label": t(inService ? "point.set_out_of" : "point.set_in_of", { id: p.id_pdc_itinerance }),
+            onclick: async () => {
+              if (inService && !(await confirmAction({ title: t("point.out_title"),
+                text: t("point.out_text", { id: p.id_pdc_itinerance }), ok: t("point.set_out") }))) return;
+              try {
+                await api(`/api/admin/points/${p.id}`, { method: "PATCH",
+                  body: { operational_status: inService ? "out_of_service" : "in_service" } });
+                announce(t(inService ? "point.now_out" : "point.now_in"));
+                await draw();
+              } catch (error) { showFormError(box, error); }
+            } }, t(inService ? "point.set_out" : "point.set_in")),
+          h("button", { type: "button", class: "danger-outline small", dataset: { action: "withdraw" },
+            "aria-label": t("point.withdraw_of", { id: p.id_pdc_itinerance }),
+            onclick: async () => {
+              if (!(await confirmAction({ title: t("point.withdraw_title"),
+                text: t("point.withdraw_text", { id: p.id_pdc_itinerance }),
+                ok: t("point.withdraw") }))) return;
+              try {
+                await api(`/api/admin/points/${p.id}`, { method: "DELETE" });
+                announce(t("point.withdrawn"));
+                await draw();
+              } catch (error) { showFormError(box, error); }
+            } }, t("point.withdraw")),
+        ]));
+      pointsBody.append(row);
+    }
+    if (!s.points.length) {
+      pointsBody.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("point.none"))));
+    }
+
+    const withdrawButton = h("button", { type: "button", class: "danger", id: "withdraw-station",
+      onclick: async () => {
+        if (!(await confirmAction({ title: t("station.withdraw_title"),
+          text: t("station.withdraw_text", { name: s.nom_station }), ok: t("station.withdraw") }))) return;
+        try {
+          await api(`/api/admin/stations/${stationId}`, { method: "DELETE" });
+          announce(t("station.withdrawn"));
+          await draw();
+        } catch (error) { showFormError(box, error); }
+      } }, t("station.withdraw"));
+
+    main.append(
+      h("p", { class: "crumbs" }, h("a", { href: "#/stations" }, `← ${t("stations.title")}`)),
+      h("div", { class: "page-head" },
+        h("h1", {}, s.nom_station),
+        s.withdrawn ? h("span", { class: "pill withdrawn", id: "station-withdrawn" }, t("stations.withdrawn")) : null),
+      h("p", { class: "muted" }, `${s.id_station_itinerance} · ${t("station.updated", { at: dateTime(s.updated_at) })}`),
+      saved,
+      h("div", { class: "split station-top" },
+        h("section", { class: "card", "aria-labelledby": "map-h" },
+          h("h2", { id: "map-h" }, t("station.position")),
+          mapBox,
+          h("p", { class: "muted help", id: "map-help" }, t("station.map_help"))),
+        h("section", { class: "card", "aria-labelledby": "points-h" },
+          h("h2", { id: "points-h" }, t("station.points", { n: s.points.length })),
+          h("div", { class: "table-wrap" }, h("table", { class: "data", id: "points-table" },
+            h("caption", { class: "visually-hidden" }, t("station.points", { n: s.points.length })),
+            h("thead", {}, h("tr", {},
+              h("th", { scope: "col" }, "id_pdc_itinerance"),
+              h("th", { scope: "col", class: "num" }, t("field.puissance_nominale")),
+              h("th", { scope: "col" }, t("point.connectors")),
+              h("th", { scope: "col" }, t("point.status")),
+              h("th", { scope: "col" }, t("point.connector_status")),
+              h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("form.actions"))))),
+            pointsBody)),
+          editorSlot,
+          h("div", { class: "actions" }, addButton))),
+      stationForm,
+      s.withdrawn ? null : h("section", { class: "card danger-zone", "aria-labelledby": "danger-h" },
+        h("h2", { id: "danger-h" }, t("station.danger")),
+        h("p", { class: "muted" }, t("station.withdraw_help")),
+        withdrawButton),
+    );
+
+    // The map: the station's marker; a click moves it and fills lon/lat (saved with the form).
+    map = await createMap(mapBox, { center: [s.lon, s.lat], zoom: 15 });
+    if (!map) {
+      mapBox.replaceWith(h("p", { class: "muted" }, t("map.unavailable")));
+      return;
+    }
+    const maplibregl = await loadMapLibre();
+    marker = new maplibregl.Marker({ color: s.withdrawn ? "#6b7280" : "#c2410c" })
+      .setLngLat([s.lon, s.lat]).addTo(map);
+    if (!s.withdrawn) {
+      map.on("click", (e) => {
+        const lon = Math.round(e.lngLat.lng * 1e6) / 1e6;
+        const lat = Math.round(e.lngLat.lat * 1e6) / 1e6;
+        marker.setLngLat([lon, lat]);
+        form.set("lon", lon);
+        form.set("lat", lat);
+        announce(t("station.moved", { lon, lat }));
+      });
+    }
+  }
+
+  await draw();
+  return () => { if (map) map.remove(); };
+}

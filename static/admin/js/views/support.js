@@ -1,0 +1,146 @@
+// Customer service queue: drivers' problem reports and messages. Answer, answer and close,
+// close (final: asks for confirmation). The reporter sees the answers and the resolution on
+// the driver page (GET /api/me/reports, /api/me/messages).
+import { api } from "../api.js";
+import { refreshBadge } from "../app.js";
+import { confirmAction } from "../dialog.js";
+import { h, clear, announce, nextId } from "../dom.js";
+import { dateTime, num } from "../fmt.js";
+import { t } from "../i18n.js";
+
+const PAGE = 25;
+
+function ticketCard(kind, item, reload) {
+  const id = nextId("answer");
+  const error = h("p", { class: "form-error", role: "alert", hidden: true });
+  const text = h("textarea", { id, rows: 3, maxlength: 5000, required: true });
+  const closed = item.status === "closed";
+  const base = `/api/admin/${kind === "report" ? "reports" : "messages"}/${item.id}`;
+
+  async function send(close) {
+    error.hidden = true;
+    const body = text.value.trim();
+    if (!body) {
+      error.textContent = t("support.empty_answer");
+      error.hidden = false;
+      text.focus();
+      return;
+    }
+    if (close && !(await confirmAction({ title: t("support.close_title"),
+      text: t("support.close_text"), ok: t("support.answer_close") }))) return;
+    try {
+      await api(`${base}/answers`, { method: "POST", body: { body, close } });
+      announce(close ? t("support.closed_done") : t("support.answered_done"));
+      refreshBadge();
+      await reload();
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    }
+  }
+
+  async function closeOnly() {
+    if (!(await confirmAction({ title: t("support.close_title"), text: t("support.close_text"),
+      ok: t("support.close") }))) return;
+    try {
+      await api(`${base}/close`, { method: "POST", body: {} });
+      announce(t("support.closed_done"));
+      refreshBadge();
+      await reload();
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    }
+  }
+
+  const who = item.reporter?.name || item.reporter?.email || t("support.deleted_user");
+  const headline = kind === "report"
+    ? `${t(`category.${item.category}`)} — ${item.station_name}`
+    : item.subject;
+  return h(
+    "article",
+    { class: `ticket status-${item.status}`, dataset: { ticket: item.id } },
+    h("header", {},
+      h("h3", {}, headline),
+      h("span", { class: `pill ${item.status}` }, t(`status.${item.status}`))),
+    h("p", { class: "meta" },
+      `${dateTime(item.created_at)} · `, who,
+      item.reporter?.email && item.reporter?.name ? ` <${item.reporter.email}>` : "",
+      item.station_id
+        ? [" · ", h("a", { href: `#/stations/${item.station_id}` },
+            item.station_name || t("support.station"))]
+        : null,
+      item.commune ? ` (${item.commune})` : ""),
+    item.message ? h("blockquote", {}, item.message) : h("p", { class: "muted" }, t("support.no_text")),
+    item.answers.length
+      ? h("ol", { class: "answers", "aria-label": t("support.answers") }, item.answers.map((a) =>
+          h("li", {}, h("p", { class: "meta" }, `${dateTime(a.created_at)} · ${a.author || "—"}`),
+            h("p", {}, a.body))))
+      : null,
+    item.resolution ? h("p", { class: "resolution" }, h("strong", {}, `${t("support.resolution")} : `),
+      item.resolution) : null,
+    closed
+      ? h("p", { class: "muted" }, t("support.closed_on", { at: dateTime(item.closed_at) }))
+      : h("form", { class: "answer-form", onsubmit: (e) => { e.preventDefault(); send(false); } },
+          h("label", { for: id }, t("support.your_answer")),
+          text,
+          error,
+          h("div", { class: "actions" },
+            h("button", { type: "submit" }, t("support.answer")),
+            h("button", { type: "button", class: "secondary", onclick: () => send(true) },
+              t("support.answer_close")),
+            h("button", { type: "button", class: "danger-outline", onclick: closeOnly },
+              t("support.close")))),
+  );
+}
+
+export async function render(main) {
+  let kind = sessionStorage.getItem("support.kind") || "report";
+  let status = "active";
+  let offset = 0;
+  const list = h("div", { class: "tickets", id: "tickets", "aria-live": "polite" });
+  const pager = h("div", { class: "pager" });
+
+  const tabs = ["report", "message"].map((k) => h("button", {
+    type: "button", role: "tab", id: `tab-${k}`, "aria-controls": "tickets",
+    "aria-selected": String(k === kind),
+    onclick: async () => {
+      kind = k;
+      offset = 0;
+      sessionStorage.setItem("support.kind", k);
+      for (const b of tabs) b.setAttribute("aria-selected", String(b.id === `tab-${k}`));
+      await load();
+    },
+  }, t(k === "report" ? "support.reports" : "support.messages")));
+
+  const statusSelect = h("select", { id: "ticket-status",
+    onchange: async (e) => { status = e.target.value; offset = 0; await load(); } },
+    ["active", "open", "answered", "closed", "all"].map((s) =>
+      h("option", { value: s, selected: s === status }, t(`status.${s}`))));
+
+  async function load() {
+    const page = await api(`/api/admin/${kind === "report" ? "reports" : "messages"}`,
+      { query: { status, limit: PAGE, offset } });
+    clear(list);
+    if (!page.items.length) list.append(h("p", { class: "muted" }, t("support.empty")));
+    for (const item of page.items) list.append(ticketCard(kind, item, load));
+    clear(pager).append(
+      h("span", {}, t("pager.range", { from: page.total ? offset + 1 : 0,
+        to: Math.min(offset + PAGE, page.total), total: num(page.total) })),
+      h("button", { type: "button", class: "secondary", disabled: offset === 0,
+        onclick: async () => { offset = Math.max(0, offset - PAGE); await load(); } }, t("pager.prev")),
+      h("button", { type: "button", class: "secondary", disabled: offset + PAGE >= page.total,
+        onclick: async () => { offset += PAGE; await load(); } }, t("pager.next")));
+  }
+
+  main.append(
+    h("div", { class: "page-head" }, h("h1", {}, t("support.title"))),
+    h("div", { class: "toolbar" },
+      h("div", { role: "tablist", "aria-label": t("support.kind") }, tabs),
+      h("div", { class: "field inline" }, h("label", { for: "ticket-status" }, t("support.status")),
+        statusSelect)),
+    list,
+    pager,
+  );
+  await load();
+}

@@ -1,0 +1,262 @@
+"""Admin page in Chromium: log in, the dashboard's charts and their totals, the refusal of a
+driver, the language switch. The page is served with the production CSP (nginx's), so an
+inline script or style, or a call to another origin, fails the test.
+
+Helpers here (accounts, CSP, login) are shared by the other test_admin_*.py files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import make_test_env
+from tests.fixtures_accounts import _HASH, PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self' blob:"
+)
+ADMIN_HTML = re.compile(r"/admin/(index\.html)?(\?[^#]*)?$")
+
+
+def psql(sql: str) -> str:
+    """Run SQL on the test database (psql: no event loop, so it works beside Playwright)."""
+    out = subprocess.run(
+        ["psql", make_test_env()["DATABASE_URL"], "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def make_user(role: str = "driver", first_name: str = "Test") -> dict[str, Any]:
+    email = f"{role}-{uuid.uuid4().hex[:10]}@example.org"
+    user_id = psql(
+        "INSERT INTO users (email, password_hash, role, first_name, last_name) VALUES "
+        f"('{email}', '{_HASH}', '{role}', '{first_name}', 'Essai') RETURNING id"
+    ).splitlines()[0]
+    return {"id": user_id, "email": email, "password": PASSWORD, "role": role}
+
+
+class PageProblems:
+    """Console errors, CSP violations and uncaught exceptions seen by a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, msg: Any) -> None:
+        text = msg.text
+        if msg.type == "error" and not re.search(r"status of 40[13]", text):
+            # 401/403 answers are expected (login probe, refused driver); anything else counts.
+            self.errors.append(text)
+
+    def assert_clean(self) -> None:
+        assert not self.errors, self.errors
+
+
+def open_admin(context: Any, path: str = "/admin/") -> tuple[Any, PageProblems]:
+    """A page on the admin app, its HTML served with the production CSP header."""
+    page = context.new_page()
+
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": CSP}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(ADMIN_HTML, with_csp)
+    problems = PageProblems(page)
+    page.goto(path)
+    return page, problems
+
+
+def log_in(page: Any, user: dict[str, Any]) -> None:
+    page.get_by_label("Adresse e-mail").fill(user["email"])
+    page.get_by_label("Mot de passe").fill(user["password"])
+    page.get_by_role("button", name="Se connecter").click()
+    page.locator("#nav").wait_for(state="visible")
+
+
+@pytest.fixture
+def admin_user() -> dict[str, Any]:
+    return make_user("admin", "Alice")
+
+
+@pytest.fixture
+def admin_page(desktop: Any, admin_user: dict[str, Any]) -> Iterator[Any]:
+    """A desktop page logged in as a fresh admin, on the dashboard."""
+    page, problems = open_admin(desktop)
+    log_in(page, admin_user)
+    page.problems = problems
+    yield page
+    problems.assert_clean()
+
+
+@contextmanager
+def api_as(live_server: str, user: dict[str, Any]) -> Iterator[httpx.Client]:
+    """An httpx client logged in as `user`, sending the CSRF header like the page does."""
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        r = client.post(
+            "/api/auth/login", json={"email": user["email"], "password": user["password"]}
+        )
+        assert r.status_code == 200, r.text
+        client.headers["X-CSRF-Token"] = client.cookies["wattsup_csrf"]
+        yield client
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_admin_logs_in_and_sees_dashboard_totals(
+    desktop: Any, live_server: str, admin_user: dict[str, Any], shot: Callable[[Any, str], Any]
+) -> None:
+    page, problems = open_admin(desktop)
+    login = page.get_by_role("heading", name="Connexion à l'administration")
+    login.wait_for()
+    assert page.locator("#nav").is_hidden(), "no navigation before logging in"
+    shot(page, "login")
+
+    # A wrong password is refused on the form itself.
+    page.get_by_label("Adresse e-mail").fill(admin_user["email"])
+    page.get_by_label("Mot de passe").fill("not the password")
+    page.get_by_role("button", name="Se connecter").click()
+    page.locator(".form-error[role=alert]").wait_for()
+    assert page.locator("#nav").is_hidden()
+    shot(page, "wrong-password")
+
+    log_in(page, admin_user)
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    page.locator("figure.chart[data-chart=power] svg rect.bar").first.wait_for()
+    shot(page, "dashboard")
+
+    with api_as(live_server, admin_user) as api:
+        data = api.get("/api/admin/dashboard", params={"days": 30}).json()
+        views = api.get("/api/admin/analytics").json()
+    net = data["network"]
+    assert net["points"] > 0, "the sample data is imported"
+
+    def kpi(key: str) -> str:
+        return page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text()
+
+    def digits(text: str) -> int:
+        return int(re.sub(r"\D", "", text))
+
+    assert digits(kpi("stations")) == net["stations"]
+    assert digits(kpi("points")) == net["points"]
+    assert digits(kpi("points_in_service")) == net["points_in_service"]
+
+    # Each breakdown chart: one bar per row of the API, and a total equal to the API's sum.
+    for key, rows in (
+        ("power", data["by_power_class"]),
+        ("connector", data["by_connector"]),
+        ("region", data["by_region"]),
+        ("operator", data["by_operator"]),
+    ):
+        fig = page.locator(f"figure.chart[data-chart={key}]")
+        assert fig.locator("g.bar-row").count() == len(rows), key
+        assert int(fig.get_attribute("data-total")) == sum(r["points"] for r in rows), key
+        shown_total = digits(fig.locator(".chart-total").inner_text())
+        assert shown_total == sum(r["points"] for r in rows), key
+    # Power classes partition the network: their total is the number of points.
+    assert sum(r["points"] for r in data["by_power_class"]) == net["points"]
+    assert (
+        int(page.locator("figure.chart[data-chart=power]").get_attribute("data-total"))
+        == net["points"]
+    )
+    # The daily chart has one column group per day of the period.
+    assert page.locator("figure.chart[data-chart=per_day] g.col-group").count() == len(
+        data["use_per_day"]
+    )
+    # The ring shows the share in service.
+    ring = page.locator("figure.chart[data-chart=share] .ring-label").text_content()
+    assert ring.replace("\u202f", " ").replace("\xa0", " ").startswith(
+        str(round(net["share_in_service"] * 100))[:2]
+    )
+
+    # The figures also exist as a table (for screen readers), with the same values.
+    power_fig = page.locator("figure.chart[data-chart=power]")
+    power_fig.locator("summary").click()
+    first_row = power_fig.locator("details tbody tr").first
+    assert digits(first_row.locator("td").first.inner_text()) == data["by_power_class"][0]["points"]
+    shot(page, "dashboard-table")
+
+    # CSV exports: one link per analytics view, and a link that answers CSV.
+    links = page.locator("ul.exports a")
+    assert links.count() == len(views) > 0
+    href = links.first.get_attribute("href")
+    with api_as(live_server, admin_user) as api:
+        r = api.get(href)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+
+    # Changing the period redraws the daily charts for that many days.
+    page.get_by_label("Période").select_option("7")
+    expect(page.locator("figure.chart[data-chart=per_day] g.col-group")).to_have_count(7)
+    shot(page, "dashboard-7-days")
+    problems.assert_clean()
+
+
+def test_driver_is_refused(
+    desktop: Any, live_server: str, shot: Callable[[Any, str], Any]
+) -> None:
+    driver = make_user("driver")
+    page, problems = open_admin(desktop)
+    dashboard_calls: list[str] = []
+    page.on(
+        "response",
+        lambda r: dashboard_calls.append(r.url) if "/api/admin/" in r.url and r.ok else None,
+    )
+    log_in_attempt = page.get_by_role("button", name="Se connecter")
+    page.get_by_label("Adresse e-mail").fill(driver["email"])
+    page.get_by_label("Mot de passe").fill(driver["password"])
+    log_in_attempt.click()
+    refused = page.locator("#refused")
+    refused.wait_for()
+    assert "Accès réservé aux administrateurs" in refused.inner_text()
+    assert page.locator("#nav").is_hidden()
+    assert page.locator(".kpi, figure.chart, table").count() == 0, "no data is shown"
+    assert dashboard_calls == [], "no admin data reached the driver's browser"
+    shot(page, "refused")
+
+    # A deep link to an admin screen is refused the same way, and the API says 403.
+    page.goto("/admin/#/users")
+    refused.wait_for()
+    assert page.locator("table").count() == 0
+    with api_as(live_server, driver) as api:
+        assert api.get("/api/admin/users").status_code == 403
+    shot(page, "refused-deep-link")
+    problems.assert_clean()
+
+
+def test_language_switch_and_keyboard(admin_page: Any, shot: Callable[[Any, str], Any]) -> None:
+    page = admin_page
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    page.get_by_role("button", name="English").click()
+    page.get_by_role("heading", name="Dashboard", level=1).wait_for()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.get_by_role("link", name="Users").is_visible()
+    shot(page, "english")
+    # The choice survives a reload.
+    page.reload()
+    page.get_by_role("heading", name="Dashboard", level=1).wait_for()
+    page.get_by_role("button", name="Français").click()
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    page.reload()
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+
+    # The skip link is the first stop of the keyboard and leads to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
