@@ -1,0 +1,136 @@
+// Account dialog: sign up, log in, log out, vehicles (add, edit, delete). API refusals are
+// shown inline in the form that caused them.
+import { del, patch, post } from './api.js';
+import { $, announce, clear, formError, h, openDialog } from './dom.js';
+import { t } from './i18n.js';
+import { changed, loadSession, session } from './session.js';
+
+const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
+let mode = 'register';
+
+function field(label, attrs) {
+  return h('label.field', h('span', label), h('input', attrs));
+}
+
+export function openAccount(wanted) {
+  if (wanted) mode = wanted;
+  render();
+  return openDialog($('#account-dialog'));
+}
+
+export function render() {
+  const body = $('#account-body');
+  if (session.user) return renderSignedIn(body);
+  const register = mode === 'register';
+  const form = h('form.stack', { id: register ? 'register-form' : 'login-form', novalidate: true },
+    register && field(t('firstName'), { name: 'first_name', required: true, autocomplete: 'given-name', maxlength: 80 }),
+    register && field(t('lastName'), { name: 'last_name', required: true, autocomplete: 'family-name', maxlength: 80 }),
+    field(t('email'), { name: 'email', type: 'email', required: true, autocomplete: 'email' }),
+    field(t('password'), { name: 'password', type: 'password', required: true, minlength: register ? 10 : null,
+      autocomplete: register ? 'new-password' : 'current-password', 'aria-describedby': register ? 'pw-hint' : null }),
+    register && h('p.note', { id: 'pw-hint' }, t('pwHint')),
+    h('button.btn.primary', { type: 'submit' }, register ? t('register') : t('login')));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    const btn = form.querySelector('[type=submit]');
+    btn.disabled = true;
+    try {
+      await post(register ? '/api/auth/register' : '/api/auth/login', data);
+      await loadSession();
+      announce(t('hello', { name: session.user.first_name || session.user.email }));
+      render();
+    } catch (err) {
+      formError(form, err);
+    } finally {
+      btn.disabled = false;
+    }
+  };
+  clear(body, form,
+    h('button.link-btn', { type: 'button', onclick: () => { mode = register ? 'login' : 'register'; render(); } },
+      register ? t('haveAccount') : t('noAccount')));
+  $('#account-title').textContent = register ? t('register') : t('login');
+}
+
+function renderSignedIn(body) {
+  const u = session.user;
+  $('#account-title').textContent = t('account');
+  clear(body,
+    h('p', h('strong', t('hello', { name: [u.first_name, u.last_name].filter(Boolean).join(' ') || u.email })), h('br'), h('span.note', u.email)),
+    h('div.section',
+      h('h3', t('vehicles')),
+      session.vehicles.length
+        ? h('ul.cards', { id: 'vehicle-list' }, session.vehicles.map((v) => h('li',
+          h('div.title', v.name),
+          h('div.note', [v.plate, v.connectors.map((c) => t(`c_${c}`)).join(', '), `${v.battery_kwh} kWh`].filter(Boolean).join(' · ')),
+          h('div.row',
+            h('button.btn', { type: 'button', onclick: () => editVehicle(v) }, t('vehicleEdit')),
+            h('button.btn.danger', { type: 'button', onclick: () => removeVehicle(v) }, t('vehicleDelete'))))))
+        : h('p.note', t('noVehicle')),
+      h('p', h('button.btn.primary', { type: 'button', id: 'vehicle-add', onclick: () => editVehicle(null) }, t('vehicleAdd')))),
+    h('div.section.actions',
+      h('button.btn', { type: 'button', id: 'history-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:history')) }, t('history')),
+      h('button.btn', { type: 'button', id: 'logout', onclick: logout }, t('logout'))));
+}
+
+async function logout() {
+  try { await post('/api/auth/logout'); } catch { /* the cookies are cleared anyway below */ }
+  session.user = null;
+  session.vehicles = [];
+  changed();
+  mode = 'login';
+  render();
+}
+
+async function removeVehicle(v) {
+  try {
+    await del(`/api/vehicles/${v.id}`);
+    await loadSession();
+    render();
+  } catch (err) {
+    announce(err.message, 'error');
+  }
+}
+
+/** The vehicle form, in its own dialog; resolves when it closes. */
+export function editVehicle(v) {
+  const dialog = $('#vehicle-dialog');
+  const form = $('#vehicle-form');
+  $('#vehicle-title').textContent = v ? t('vehicleEdit') : t('vehicleAdd');
+  const has = new Set(v ? v.connectors : ['type_2']);
+  clear(form,
+    field(t('vehicleName'), { name: 'name', required: true, maxlength: 80, value: v?.name || '' }),
+    field(t('plate'), { name: 'plate', maxlength: 12, value: v?.plate || '', autocapitalize: 'characters', placeholder: 'AB-123-CD' }),
+    h('fieldset', h('legend', t('connectors')), h('div.checks', CONNECTORS.map((c) =>
+      h('label', h('input', { type: 'checkbox', name: 'connectors', value: c, checked: has.has(c) }), t(`c_${c}`))))),
+    field(t('battery'), { name: 'battery_kwh', type: 'number', min: 1, max: 300, step: 'any', value: v?.battery_kwh ?? 60 }),
+    field(t('maxAc'), { name: 'max_ac_kw', type: 'number', min: 0, max: 50, step: 'any', value: v?.max_ac_kw ?? 11 }),
+    field(t('maxDc'), { name: 'max_dc_kw', type: 'number', min: 0, max: 500, step: 'any', value: v?.max_dc_kw ?? 0 }),
+    h('div.row',
+      h('button.btn.primary', { type: 'submit' }, t('save')),
+      h('button.btn', { type: 'button', onclick: () => dialog.close() }, t('cancel'))));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const body = {
+      name: data.get('name').trim(),
+      plate: data.get('plate').trim() || null,
+      connectors: data.getAll('connectors'),
+      battery_kwh: Number(data.get('battery_kwh')),
+      max_ac_kw: Number(data.get('max_ac_kw')),
+      max_dc_kw: Number(data.get('max_dc_kw')),
+    };
+    if (!body.connectors.length) return formError(form, new Error(t('pickConnector')));
+    if (!body.plate && v) body.plate = '';
+    try {
+      if (v) await patch(`/api/vehicles/${v.id}`, body);
+      else await post('/api/vehicles', body);
+      await loadSession();
+      dialog.close('saved');
+      if ($('#account-dialog').open) render();
+    } catch (err) {
+      formError(form, err);
+    }
+  };
+  return openDialog(dialog);
+}

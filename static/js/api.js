@@ -1,0 +1,51 @@
+// fetch() for our API: JSON in and out, CSRF double submit, one silent session refresh on
+// 401, and errors as ApiError carrying the problem+json `code` and French `detail`.
+import { t } from './i18n.js';
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|;\s*)wattsup_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
+async function send(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return fetch(path, {
+    method, headers, credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+export async function api(method, path, body, { retry = true } = {}) {
+  let res;
+  try {
+    res = await send(method, path, body);
+  } catch {
+    throw new ApiError(0, 'network', t('network'));
+  }
+  if (res.status === 401 && retry && !path.startsWith('/api/auth/')) {
+    const r = await send('POST', '/api/auth/refresh').catch(() => null);
+    if (r && r.ok) return api(method, path, body, { retry: false });
+  }
+  if (res.status === 204) return null;
+  const type = res.headers.get('content-type') || '';
+  const data = type.includes('json') ? await res.json().catch(() => null) : null;
+  if (!res.ok) {
+    throw new ApiError(res.status, data?.code || `http_${res.status}`, data?.detail || `${t('network')} (${res.status})`);
+  }
+  return data;
+}
+
+export const get = (path) => api('GET', path);
+export const post = (path, body) => api('POST', path, body ?? {});
+export const patch = (path, body) => api('PATCH', path, body);
+export const del = (path) => api('DELETE', path);

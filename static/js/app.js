@@ -1,0 +1,149 @@
+// Driver page entry: wires the map, search, locate, list view, filters, account, booking.
+import { get } from './api.js';
+import { openAccount, render as renderAccount } from './account.js';
+import { initBooking, openHistory, renderBookingSection } from './booking.js';
+import { $, announce, clear, h, openDialog } from './dom.js';
+import { fromUrl, initFilters } from './filters.js';
+import { applyI18n, onLang, t, toggleLang } from './i18n.js';
+import { createMap, motion, setTileQuery } from './map.js';
+import { closeStation, kw, openStation, renderStation, setBookingRenderer } from './sheet.js';
+import { loadSession, onSession, session } from './session.js';
+
+window.wattsup = { firstRenderMs: null };
+
+function langButton() {
+  const b = $('#lang');
+  b.textContent = t('lang');
+  b.lang = t('lang') === 'English' ? 'en' : 'fr';
+}
+
+function accountLabel() {
+  $('#account-label').textContent = session.user ? (session.user.first_name || t('account')) : t('login');
+}
+
+function flyTo(lon, lat, zoom) {
+  const map = window.wattsup.map;
+  map.flyTo({ center: [lon, lat], zoom: Math.max(zoom, map.getZoom()), duration: motion() });
+}
+
+// --- search -------------------------------------------------------------------------
+function initSearch() {
+  const form = $('#search');
+  const input = $('#q');
+  const list = $('#search-results');
+  const hide = () => { list.hidden = true; input.setAttribute('aria-expanded', 'false'); };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const q = input.value.trim();
+    list.hidden = false;
+    input.setAttribute('aria-expanded', 'true');
+    if (q.length < 2) { clear(list, h('li.note', t('searchShort'))); return; }
+    clear(list, h('li.note', t('loading')));
+    try {
+      const hits = await get(`/api/search?q=${encodeURIComponent(q)}`);
+      clear(list, hits.length ? hits.map((hit) => h('li', h('button', {
+        type: 'button',
+        onclick: () => {
+          hide();
+          if (hit.station_id) { flyTo(hit.lon, hit.lat, 15); openStation(hit.station_id); } else flyTo(hit.lon, hit.lat, 12);
+        },
+      }, hit.label, h('span.kind', [hit.kind === 'commune' ? 'Commune' : t('station'), hit.detail].filter(Boolean).join(' · ')))))
+        : h('li.note', t('searchNone')));
+      list.querySelector('button')?.focus();
+    } catch (err) {
+      clear(list, h('li.error', { role: 'alert' }, err.message));
+    }
+  });
+  list.addEventListener('keydown', (e) => {
+    const items = [...list.querySelectorAll('button')];
+    const i = items.indexOf(document.activeElement);
+    if (e.key === 'ArrowDown') { e.preventDefault(); items[Math.min(i + 1, items.length - 1)]?.focus(); }
+    if (e.key === 'ArrowUp') { e.preventDefault(); (i <= 0 ? input : items[i - 1]).focus(); }
+    if (e.key === 'Escape') { hide(); input.focus(); }
+  });
+  document.addEventListener('click', (e) => { if (!form.contains(e.target)) hide(); });
+}
+
+// --- locate me ----------------------------------------------------------------------
+let here = null;
+function initLocate() {
+  $('#locate').addEventListener('click', () => {
+    if (!navigator.geolocation) return announce(t('locateNone'), 'error');
+    announce(t('locating'));
+    navigator.geolocation.getCurrentPosition((pos) => {
+      const { longitude, latitude } = pos.coords;
+      const el = h('div.me', { 'aria-label': t('locate') });
+      here?.remove();
+      here = new window.maplibregl.Marker({ element: el }).setLngLat([longitude, latitude]).addTo(window.wattsup.map);
+      flyTo(longitude, latitude, 13);
+    }, (err) => {
+      announce(err.code === err.PERMISSION_DENIED ? t('locateDenied') : t('locateFail'), 'error');
+    }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+  });
+}
+
+// --- list view (the accessible equivalent of the map) --------------------------------
+async function openList() {
+  const dialog = $('#list-dialog');
+  const body = $('#list-body');
+  const map = window.wattsup.map;
+  clear(body, h('p', t('loading')));
+  openDialog(dialog);
+  const b = map.getBounds();
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v)).toFixed(5);
+  const bbox = [clamp(b.getWest(), -180, 179.9), clamp(b.getSouth(), -85, 84.9), clamp(b.getEast(), -179.9, 180), clamp(b.getNorth(), -84.9, 85)];
+  try {
+    const rows = await get(`/api/stations?bbox=${bbox.join(',')}&limit=100`);
+    clear(body,
+      h('p.note', { role: 'status' }, t('listCount', { n: rows.length }), rows.length === 100 ? ` — ${t('listMore')}` : ''),
+      rows.length ? h('ul.cards', { id: 'station-list' }, rows.map((s) => h('li', h('button.station-btn', {
+        type: 'button',
+        dataset: { station: s.id },
+        onclick: () => { dialog.close(); flyTo(s.lon, s.lat, 15); openStation(s.id); },
+      }, h('span.title', s.name), h('br'),
+      h('span.note', [s.commune, kw(s.max_power_kw), t('listFree', { a: s.available, t: s.points })].filter(Boolean).join(' · '))))))
+        : h('p', t('listEmpty')));
+  } catch (err) {
+    clear(body, h('p.error', { role: 'alert' }, err.message), h('button.btn', { type: 'button', onclick: openList }, t('retry')));
+  }
+}
+
+// --- start ----------------------------------------------------------------------------
+function start() {
+  applyI18n();
+  langButton();
+  setTileQuery(null, fromUrl().toString());
+  if (!window.maplibregl) {
+    const box = $('#map-error');
+    box.textContent = t('network');
+    box.hidden = false;
+    return;
+  }
+  const map = createMap('map', { onStation: (id) => openStation(id) });
+  window.wattsup.map = map;
+  map.on('error', (e) => {
+    // A tile that fails is retried by MapLibre; say so once instead of a blank map.
+    if (e.error && /Failed to fetch|NetworkError/.test(String(e.error.message))) announce(t('network'), 'error');
+  });
+  initFilters((qs) => setTileQuery(map, qs));
+  initSearch();
+  initLocate();
+  setBookingRenderer(renderBookingSection);
+  initBooking();
+  $('#list-open').addEventListener('click', openList);
+  $('#account-open').addEventListener('click', () => openAccount(session.user ? null : 'login'));
+  $('#lang').addEventListener('click', toggleLang);
+  document.addEventListener('wattsup:login', () => openAccount('login'));
+  document.addEventListener('wattsup:history', () => { $('#account-dialog').close(); openHistory(); });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();
+  });
+  onSession(accountLabel);
+  onLang(() => { langButton(); accountLabel(); renderStation(); if ($('#account-dialog').open) renderAccount(); });
+  loadSession().catch((err) => announce(err.message, 'error'));
+  const deepLink = new URLSearchParams(location.search).get('station');
+  if (deepLink) openStation(deepLink);
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});
+}
+
+start();

@@ -1,0 +1,267 @@
+// Booking: pick a free compatible point and a vehicle in the station sheet, confirm the
+// terms, then a live panel (countdown from the server's expiry, charge metrics, charger log,
+// receipt) that polls /api/reservations/current and survives reloads (state from the API,
+// last state cached for offline display). History of bookings with receipts.
+import { get, post } from './api.js';
+import { editVehicle, openAccount } from './account.js';
+import { config } from './config.js';
+import { $, announce, clear, formError, h, openDialog } from './dom.js';
+import { lang, locale, t } from './i18n.js';
+import { connectorLabel, kw, openStation, renderStation } from './sheet.js';
+import { onSession, session } from './session.js';
+
+const CACHE = 'wattsup.booking';
+const DISMISSED = 'wattsup.dismissed';
+let res = null; // the reservation shown in the panel
+let deadline = 0; // local ms when the hold expires (from the server's remaining seconds)
+let pollTimer = null;
+let tickTimer = null;
+let terms = null;
+
+const store = {
+  get(k) { try { return JSON.parse(localStorage.getItem(k)); } catch { return null; } },
+  set(k, v) { try { localStorage.setItem(k, JSON.stringify(v)); } catch { /* private mode */ } },
+};
+
+// --- in the station sheet ------------------------------------------------------------
+
+export function renderBookingSection(s, box) {
+  clear(box, h('h3', t('bookTitle')));
+  if (!session.user) {
+    box.append(h('p.note', t('bookLogin')),
+      h('button.btn', { type: 'button', onclick: () => openAccount('login') }, t('login')));
+    return;
+  }
+  if (!session.vehicles.length) {
+    box.append(h('p.note', t('noVehicle')),
+      h('button.btn', { type: 'button', onclick: async () => { await editVehicle(null); renderStation(); } }, t('vehicleAdd')));
+    return;
+  }
+  const form = h('form.stack', { id: 'book-form' });
+  const select = h('select', { name: 'vehicle_id', id: 'book-vehicle' },
+    session.vehicles.map((v) => h('option', { value: v.id }, v.name)));
+  const choices = h('div.checks', { id: 'book-points' });
+  const submit = h('button.btn.primary', { type: 'submit', id: 'book-submit' }, t('book'));
+  const fill = () => {
+    const v = session.vehicles.find((x) => x.id === select.value) || session.vehicles[0];
+    const ok = s.points.filter((p) => p.status === 'available' && p.reservable !== false
+      && p.connectors.some((c) => v.connectors.includes(c)));
+    clear(choices, ok.length
+      ? ok.map((p, i) => h('label', h('input', { type: 'radio', name: 'charge_point_id', value: p.id, checked: i === 0, required: true }),
+        `${p.id_pdc_itinerance} · ${kw(p.power_kw)} · ${connectorLabel(p.connectors)}`))
+      : h('p.note', t('bookNone')));
+    submit.disabled = !ok.length;
+  };
+  select.onchange = fill;
+  form.append(
+    h('label.field', h('span', t('bookVehicle')), select),
+    h('fieldset', h('legend', t('bookPoint')), choices),
+    submit);
+  form.onsubmit = (e) => { e.preventDefault(); confirmBooking(form, s); };
+  fill();
+  box.append(form);
+}
+
+async function confirmBooking(form, s) {
+  formError(form, null);
+  const data = new FormData(form);
+  const pointId = data.get('charge_point_id');
+  if (!pointId) return;
+  const dialog = $('#confirm-dialog');
+  const body = $('#confirm-body');
+  try {
+    terms = terms || await get('/api/reservations/terms');
+  } catch (err) {
+    return formError(form, err);
+  }
+  const point = s.points.find((p) => p.id === pointId);
+  const text = lang === 'fr' ? terms.text_fr
+    : `The point is held for you for ${terms.hold_minutes} minutes. Free cancellation any time before the charge starts. Without a start in that time, the booking expires and the point is released automatically.`;
+  const go = h('button.btn.primary', { type: 'button', id: 'book-confirm' }, t('bookConfirm'));
+  clear(body,
+    h('p', h('strong', s.name), h('br'), `${point.id_pdc_itinerance} · ${kw(point.power_kw)} · ${connectorLabel(point.connectors)}`),
+    h('p', text), h('p.note', terms.price),
+    h('div.row', go, h('button.btn', { type: 'button', onclick: () => dialog.close() }, t('cancel'))));
+  go.onclick = async () => {
+    go.disabled = true;
+    try {
+      const r = await post('/api/reservations/', { charge_point_id: pointId, vehicle_id: data.get('vehicle_id') });
+      dialog.close('ok');
+      announce(t('bookDone', { n: Math.round(terms.hold_minutes) }));
+      show(r);
+    } catch (err) {
+      dialog.close('error');
+      formError(form, err);
+      form.querySelector('.form-error')?.focus?.();
+    }
+  };
+  openDialog(dialog);
+}
+
+// --- the live panel ----------------------------------------------------------------
+
+function mmss(sec) {
+  const s = Math.max(0, Math.round(sec));
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function metric(label, value, id) {
+  return h('div', h('dt', label), h('dd', { id }, value));
+}
+
+function time(iso) {
+  return new Date(iso).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function eventLine(e) {
+  const p = e.payload || {};
+  const detail = p.status || (p.soc != null ? `${p.soc} % · ${p.power_kw ?? ''} kW` : '') || p.reason || '';
+  return h('li', `${time(e.at)} ${e.message}${detail ? ` — ${detail}` : ''}`);
+}
+
+export function receiptView(rc) {
+  return h('dl.facts.receipt',
+    h('dt', t('receiptEnergy')), h('dd', `${rc.energy_kwh.toLocaleString(locale())} kWh`),
+    h('dt', t('receiptDuration')), h('dd', `${Math.round(rc.duration_minutes)} min`),
+    h('dt', t('receiptAvg')), h('dd', kw(rc.average_power_kw)),
+    h('dt', t('receiptSoc')), h('dd', `${rc.start_soc} % → ${rc.end_soc} %`),
+    h('dt', t('receiptPoint')), h('dd', `${rc.point} · ${kw(rc.point_power_kw)}`),
+    rc.pricing && [h('dt', t('pricing')), h('dd', rc.pricing)],
+    h('dt', t('receiptReason')), h('dd', rc.stop_reason));
+}
+
+function render() {
+  const panel = $('#booking');
+  if (!res) { panel.hidden = true; return; }
+  const live = res.live || {};
+  const status = live.status || res.status;
+  const buttons = h('div.actions');
+  const parts = [
+    h('div.sheet-head',
+      h('h2', { id: 'booking-title' }, h('span.pill', { id: 'booking-status' }, t(`bs_${status}`)), ' ', res.station_name),
+      ['completed', 'expired', 'cancelled'].includes(status)
+        ? h('button.icon-btn', { type: 'button', 'aria-label': t('dismiss'), onclick: dismiss }, '✕') : null),
+    h('p.sub', h('button.link-btn', { type: 'button', onclick: () => openStation(res.station_id) }, res.id_pdc_itinerance)),
+  ];
+  if (status === 'reserved') {
+    parts.push(h('p.countdown', { id: 'countdown', role: 'timer', 'aria-live': 'off' }, mmss((deadline - Date.now()) / 1000)),
+      h('p.note', t('countdown', { t: '' }).replace(/[:\s]+$/, '')));
+    buttons.append(
+      h('button.btn.primary', { type: 'button', id: 'charge-start', onclick: () => act('start') }, t('start')),
+      h('button.btn.danger', { type: 'button', id: 'booking-cancel', onclick: () => act('cancel') }, t('cancelBooking')));
+  }
+  if (live.soc != null) {
+    parts.push(h('progress', { max: 100, value: live.soc, 'aria-label': t('soc') }),
+      h('dl.metrics',
+        metric(t('elapsed'), `${Math.round(live.simulated_elapsed_minutes)} min`, 'm-elapsed'),
+        metric(t('soc'), `${live.soc} %`, 'm-soc'),
+        metric(t('energy'), `${live.energy_kwh.toLocaleString(locale())} kWh`, 'm-energy'),
+        metric(t('powerNow'), kw(live.power_kw), 'm-power'),
+        status === 'charging' && metric(t('estEnd'), time(live.estimated_end), 'm-end')));
+  }
+  if (status === 'charging') {
+    buttons.append(h('button.btn.danger', { type: 'button', id: 'charge-stop', onclick: () => act('stop') }, t('stop')));
+  }
+  if (status === 'expired') parts.push(h('p', t('expiredMsg')));
+  if (status === 'completed') {
+    parts.push(h('div.section', { id: 'receipt' }, h('h3', t('receipt')), res.receipt ? receiptView(res.receipt) : h('p.note', t('waitingReceipt'))));
+  }
+  parts.push(buttons, h('p.error', { id: 'booking-error', role: 'alert' }));
+  if (res.events?.length) {
+    parts.push(h('details', h('summary', t('log')), h('ol.log', { id: 'charger-log' }, res.events.map(eventLine))));
+  }
+  const openLog = panel.querySelector('details')?.open;
+  clear(panel, ...parts);
+  if (openLog) panel.querySelector('details').open = true;
+  panel.hidden = false;
+}
+
+function tick() {
+  const el = $('#countdown');
+  if (!el) return;
+  const left = (deadline - Date.now()) / 1000;
+  el.textContent = mmss(left);
+  if (left <= 0) refresh();
+}
+
+function schedule() {
+  clearTimeout(pollTimer);
+  const status = res?.live?.status;
+  const needed = status === 'reserved' || status === 'charging' || (status === 'completed' && !res.receipt);
+  if (needed) pollTimer = setTimeout(refresh, config.pollMs);
+}
+
+export function show(r) {
+  if (!r || store.get(DISMISSED) === r.id) { res = null; render(); return; }
+  res = r;
+  if (r.live?.remaining_hold_seconds != null) deadline = Date.now() + r.live.remaining_hold_seconds * 1000;
+  store.set(CACHE, r);
+  render();
+  schedule();
+  clearInterval(tickTimer);
+  if (r.live?.status === 'reserved') tickTimer = setInterval(tick, 1000);
+}
+
+export async function refresh() {
+  if (!session.user) { show(null); return; }
+  try {
+    const r = await get('/api/reservations/current');
+    // Just finished: the "current" answer may already be gone; read it by id instead.
+    show(r || (res && ['reserved', 'charging'].includes(res.live?.status) ? await get(`/api/reservations/${res.id}`) : null));
+  } catch (err) {
+    if (err.code === 'network') {
+      const cached = store.get(CACHE);
+      if (cached && !res) { res = cached; render(); }
+      const box = $('#booking-error');
+      if (box) box.textContent = t('offline');
+      clearTimeout(pollTimer);
+      pollTimer = setTimeout(refresh, config.pollMs * 3);
+    }
+  }
+}
+
+async function act(what) {
+  if (what === 'cancel' && !window.confirm(t('cancelConfirm'))) return;
+  const box = $('#booking-error');
+  try {
+    show(await post(`/api/reservations/${res.id}/${what}`));
+    if ($('#sheet').hidden === false) renderStation();
+  } catch (err) {
+    if (box) box.textContent = err.message;
+  }
+}
+
+function dismiss() {
+  store.set(DISMISSED, res.id);
+  localStorage.removeItem(CACHE);
+  res = null;
+  clearInterval(tickTimer);
+  render();
+}
+
+// --- history ---------------------------------------------------------------------
+
+export async function openHistory() {
+  const dialog = $('#history-dialog');
+  const body = $('#history-body');
+  clear(body, h('p', t('loading')));
+  openDialog(dialog);
+  try {
+    const page = await get('/api/reservations/?page=1&page_size=50');
+    clear(body, page.items.length ? h('ul.cards', { id: 'history-list' }, page.items.map((r) => h('li',
+      h('div.title', r.station_name),
+      h('div.note', `${new Date(r.created_at).toLocaleString(locale())} · ${r.id_pdc_itinerance}`),
+      h('span.pill', t(`bs_${r.status}`)),
+      r.receipt && h('details', h('summary', `${t('receipt')} · ${r.receipt.energy_kwh.toLocaleString(locale())} kWh`), receiptView(r.receipt)))))
+      : h('p', t('historyEmpty')));
+  } catch (err) {
+    clear(body, h('p.error', { role: 'alert' }, err.message),
+      h('button.btn', { type: 'button', onclick: openHistory }, t('retry')));
+  }
+}
+
+export function initBooking() {
+  onSession(() => { refresh(); renderStation(); });
+  document.addEventListener('visibilitychange', () => { if (!document.hidden && res) refresh(); });
+  window.addEventListener('online', () => refresh());
+}

@@ -1,0 +1,128 @@
+// Filters: a form in a bottom sheet → the tile server's query parameters, kept in the page
+// URL (shareable) and saved as named profiles for signed-in drivers (/api/me/filter-profiles).
+import { del, get, post } from './api.js';
+import { $, announce, clear, formError, h, openDialog } from './dom.js';
+import { t } from './i18n.js';
+import { session } from './session.js';
+
+export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_24_7', 'pmr',
+  'free_access', 'two_wheeler', 't2_cable', 'available_now'];
+const BOOLS = ['pay_as_you_go', 'card', 'open_24_7', 'pmr', 'free_access', 'two_wheeler', 't2_cable', 'available_now'];
+const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
+const POWERS = [0, 3.7, 7.4, 11, 22, 50, 100, 150, 350];
+
+/** The filters currently in the page URL, as the tile server's query string. */
+export function fromUrl() {
+  const page = new URLSearchParams(location.search);
+  const out = new URLSearchParams();
+  for (const k of KEYS) if (page.get(k)) out.set(k, page.get(k));
+  return out;
+}
+
+function toUrl(filters) {
+  const page = new URLSearchParams(location.search);
+  for (const k of KEYS) page.delete(k);
+  for (const [k, v] of filters) page.set(k, v);
+  const qs = page.toString();
+  history.replaceState(null, '', `${location.pathname}${qs ? `?${qs}` : ''}${location.hash}`);
+}
+
+function fromForm(form) {
+  const d = new FormData(form);
+  const out = new URLSearchParams();
+  if (Number(d.get('min_power')) > 0) out.set('min_power', d.get('min_power'));
+  const conns = d.getAll('connectors');
+  if (conns.length) out.set('connectors', conns.join(','));
+  if (d.get('price') === 'free') out.set('free', 'true');
+  if (d.get('price') === 'paid') out.set('free', 'false');
+  for (const k of BOOLS) if (d.get(k)) out.set(k, 'true');
+  return out;
+}
+
+function showCount(filters) {
+  const n = [...filters.keys()].length;
+  const badge = $('#filter-count');
+  badge.textContent = n;
+  badge.hidden = !n;
+  badge.setAttribute('aria-label', t('activeFilters', { n }));
+}
+
+let apply = () => {};
+
+export function initFilters(onApply) {
+  apply = (filters) => {
+    toUrl(filters);
+    showCount(filters);
+    onApply(filters.toString());
+  };
+  showCount(fromUrl());
+  $('#filters-open').addEventListener('click', openFilters);
+}
+
+function render(filters) {
+  const form = $('#filters-form');
+  const conns = new Set((filters.get('connectors') || '').split(',').filter(Boolean));
+  const price = filters.get('free') === 'true' ? 'free' : filters.get('free') === 'false' ? 'paid' : 'any';
+  const min = Number(filters.get('min_power') || 0);
+  clear(form,
+    h('label.field', h('span', t('minPower')), h('select', { name: 'min_power', id: 'f-min-power' },
+      POWERS.map((p) => h('option', { value: p, selected: p === min }, p ? `≥ ${p} kW` : t('anyPower'))))),
+    h('fieldset', h('legend', t('connectors')), h('div.checks', CONNECTORS.map((c) =>
+      h('label', h('input', { type: 'checkbox', name: 'connectors', value: c, checked: conns.has(c) }), t(`c_${c}`))))),
+    h('fieldset', h('legend', t('price')), h('div.checks', ['any', 'free', 'paid'].map((p) =>
+      h('label', h('input', { type: 'radio', name: 'price', value: p, checked: p === price }), t(`p_${p}`))))),
+    h('fieldset', h('legend', t('options')), h('div.checks', BOOLS.map((k) =>
+      h('label', h('input', { type: 'checkbox', name: k, value: '1', checked: filters.get(k) === 'true' }), t(`f_${k}`))))),
+    h('div.row',
+      h('button.btn.primary', { type: 'submit', id: 'filters-apply' }, t('apply')),
+      h('button.btn', { type: 'button', id: 'filters-reset', onclick: () => render(new URLSearchParams()) }, t('reset'))),
+    session.user && profilesSection(form));
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    apply(fromForm(form));
+    $('#filters-dialog').close();
+  };
+}
+
+function profilesSection(form) {
+  const box = h('div.section', { id: 'profiles' }, h('h3', t('profiles')), h('p.note', t('loading')));
+  const car = session.vehicles[0];
+  get('/api/me/filter-profiles').then((list) => {
+    const name = h('input', { name: 'profile_name', maxlength: 60, id: 'profile-name' });
+    const save = h('button.btn', { type: 'button', id: 'profile-save' }, t('profileSave'));
+    save.onclick = async () => {
+      try {
+        const filters = Object.fromEntries(fromForm(form));
+        await post('/api/me/filter-profiles', { name: name.value.trim(), filters, vehicle_id: car?.id ?? null });
+        announce(t('profileSaved'));
+        render(fromForm(form));
+      } catch (err) { formError(box, err); }
+    };
+    clear(box, h('h3', t('profiles')),
+      list.length && h('ul.cards', list.map((p) => h('li.row',
+        h('span.title', p.name),
+        h('button.btn', { type: 'button', onclick: () => { apply(profileParams(p.filters)); $('#filters-dialog').close(); } }, t('profileApply')),
+        h('button.btn.danger', { type: 'button', onclick: async () => { await del(`/api/me/filter-profiles/${p.id}`); render(fromForm(form)); } }, t('profileDelete'))))),
+      car && h('button.btn', { type: 'button', id: 'my-car', onclick: () => {
+        const f = fromForm(form);
+        f.set('connectors', car.connectors.join(','));
+        render(f);
+      } }, t('myCar')),
+      h('label.field', h('span', t('profileName')), name), save);
+  }).catch((err) => formError(box, err));
+  return box;
+}
+
+function profileParams(f) {
+  const out = new URLSearchParams();
+  for (const k of KEYS) {
+    if (f[k] == null) continue;
+    out.set(k, Array.isArray(f[k]) ? f[k].join(',') : String(f[k]));
+  }
+  return out;
+}
+
+export function openFilters() {
+  render(fromUrl());
+  return openDialog($('#filters-dialog'));
+}

@@ -1,0 +1,107 @@
+// Map symbols drawn on a canvas when MapLibre first asks for them (no glyphs, no network):
+//   "c|<count>|<any free 1/0>"             a cluster with its count
+//   "s|<power class>|<status>|<max kW>"    a station: power-class pill + status badge
+// The status badge never relies on colour alone: each status has its own shape and mark.
+const RATIO = 2;
+export const POWER_COLOURS = { slow: '#5f6b7a', normal: '#1f5fbf', fast: '#0f7a5c', rapid: '#b3541e', ultra: '#6d3fb8' };
+export const STATUS_MARK = { available: '✓', occupied: '–', out_of_service: '✕', unknown: '?' };
+
+function canvas(w, h) {
+  const c = document.createElement('canvas');
+  c.width = w * RATIO;
+  c.height = h * RATIO;
+  const ctx = c.getContext('2d');
+  ctx.scale(RATIO, RATIO);
+  return [c, ctx];
+}
+
+function image(c, ctx) {
+  const { width, height } = c;
+  return { width, height, data: new Uint8Array(ctx.getImageData(0, 0, width, height).data.buffer) };
+}
+
+function cluster(count, free) {
+  const n = parseFloat(count) * (count.endsWith('k') ? 1000 : 1);
+  const r = n >= 1000 ? 24 : n >= 100 ? 20 : n >= 10 ? 16 : 13;
+  const size = r * 2 + 6;
+  const [c, ctx] = canvas(size, size);
+  const m = size / 2;
+  ctx.beginPath();
+  ctx.arc(m, m, r, 0, Math.PI * 2);
+  ctx.fillStyle = '#163d7a';
+  ctx.fill();
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = free ? '#2fbf71' : '#c9ced6';
+  if (!free) ctx.setLineDash([4, 3]);
+  ctx.stroke();
+  ctx.fillStyle = '#fff';
+  ctx.font = `bold ${r > 16 ? 13 : 12}px system-ui, sans-serif`;
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(count, m, m + 1);
+  return image(c, ctx);
+}
+
+function badge(ctx, x, y, status) {
+  ctx.save();
+  ctx.setLineDash([]);
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = '#fff';
+  ctx.beginPath();
+  if (status === 'available') {
+    ctx.arc(x, y, 7, 0, Math.PI * 2);
+    ctx.fillStyle = '#147a3f';
+  } else if (status === 'occupied') {
+    ctx.rect(x - 6.5, y - 6.5, 13, 13);
+    ctx.fillStyle = '#9a5b00';
+  } else if (status === 'out_of_service') {
+    ctx.moveTo(x, y - 8);
+    ctx.lineTo(x + 8, y + 6);
+    ctx.lineTo(x - 8, y + 6);
+    ctx.closePath();
+    ctx.fillStyle = '#b42318';
+  } else {
+    ctx.moveTo(x, y - 8);
+    ctx.lineTo(x + 8, y);
+    ctx.lineTo(x, y + 8);
+    ctx.lineTo(x - 8, y);
+    ctx.closePath();
+    ctx.fillStyle = '#59606b';
+  }
+  ctx.fill();
+  ctx.stroke();
+  ctx.fillStyle = '#fff';
+  ctx.font = 'bold 10px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(STATUS_MARK[status] || '?', x, y + (status === 'out_of_service' ? 1.5 : 0.5));
+  ctx.restore();
+}
+
+function station(powerClass, status, kw) {
+  const [c, ctx] = canvas(48, 34);
+  ctx.beginPath();
+  ctx.roundRect(1, 8, 38, 22, 6);
+  ctx.fillStyle = POWER_COLOURS[powerClass] || POWER_COLOURS.slow;
+  ctx.fill();
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = '#fff';
+  ctx.stroke();
+  ctx.fillStyle = '#fff';
+  ctx.font = 'bold 12px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(kw, 20, 19.5);
+  badge(ctx, 39, 9, status);
+  return image(c, ctx);
+}
+
+/** The image for a symbol id, or null when the id is not ours. */
+export function drawIcon(id) {
+  const [kind, a, b, c] = id.split('|');
+  if (kind === 'c') return cluster(a, b === '1');
+  if (kind === 's') return station(a, b, c);
+  return null;
+}
+
+export const ICON_RATIO = RATIO;

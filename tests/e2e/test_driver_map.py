@@ -1,0 +1,211 @@
+"""Driver page, visitor side: the map and its clusters, a cluster tap, a station sheet (from
+the list view and from search), filters in the tile URLs and the page URL, locate me."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+GROUP_LINE = re.compile(r"^\d+(,\d)? kW · .+ · \d+/\d+ libres?$")
+
+
+def wait_map(page: Any) -> None:
+    page.wait_for_selector("body[data-map-ready='1']", timeout=15_000)
+
+
+def rendered(page: Any, layer: str) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """(layer) => window.wattsup.map.queryRenderedFeatures({layers: [layer]})
+            .map(f => ({props: f.properties, xy: window.wattsup.map.project(f.geometry.coordinates)}))""",
+        layer,
+    )
+
+
+def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str, shot: Any) -> None:
+    page = phone.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    started = time.monotonic()
+    page.goto("/")
+    wait_map(page)
+    wall_ms = (time.monotonic() - started) * 1000
+    first = page.evaluate("window.wattsup.firstRenderMs")
+    print(f"\nfirst map render with clusters: {first} ms after navigation start "
+          f"(test wall clock {wall_ms:.0f} ms)")
+    clusters = rendered(page, "clusters")
+    assert clusters, "no cluster drawn at the national view"
+    total = sum(c["props"]["point_count"] for c in clusters)
+    # The national view shows (nearly) every station of the network as clusters.
+    n_stations = len(httpx.get(f"{live_server}/api/stations?bbox=-5.5,41,10,51.5&limit=500").json())
+    assert total >= 0.9 * n_stations
+    assert all(c["props"]["expansion_zoom"] > page.evaluate("window.wattsup.map.getZoom()") for c in clusters)
+    # Offline background: our outlines, no request leaves the origin.
+    assert page.evaluate("window.wattsup.map.getStyle().sources.outlines.type") == "geojson"
+    shot(page, "national-clusters")
+
+    # Tap the biggest cluster: the map zooms to where it splits.
+    big = max(clusters, key=lambda c: c["props"]["point_count"])
+    zoom_before = page.evaluate("window.wattsup.map.getZoom()")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + big["xy"]["x"], box["y"] + big["xy"]["y"])
+    page.wait_for_function(f"window.wattsup.map.getZoom() > {zoom_before + 0.5} && !window.wattsup.map.isMoving()")
+    page.wait_for_function("window.wattsup.map.loaded()")
+    after = page.evaluate("window.wattsup.map.getZoom()")
+    assert after == pytest.approx(max(big["props"]["expansion_zoom"], zoom_before + 1), abs=0.6)
+    shot(page, "after-cluster-tap")
+    assert not errors
+
+
+def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_server: str, shot: Any) -> None:
+    page = phone.new_page()
+    # Montpellier, zoomed in: stations, not clusters.
+    page.goto("/#map=13/43.61/3.877")
+    wait_map(page)
+    stations = rendered(page, "stations")
+    assert stations and not rendered(page, "clusters")
+    for s in stations:
+        assert s["props"]["power_class"] in {"slow", "normal", "fast", "rapid", "ultra"}
+        assert s["props"]["status"] in {"available", "occupied", "out_of_service", "unknown"}
+    shot(page, "stations-zoom13")
+    page.get_by_role("button", name="Liste").click()
+    items = page.locator("#station-list button")
+    items.first.wait_for()
+    assert items.count() >= 1
+    names = items.locator(".title").all_text_contents()
+    shot(page, "list-view")
+    items.first.click()
+    sheet = page.locator("#sheet")
+    sheet.locator("#sheet-title").wait_for()
+    assert sheet.locator("#sheet-title").text_content() == names[0]
+    lines = sheet.locator("ul.groups li").all_text_contents()
+    assert lines and all(GROUP_LINE.match(line) for line in lines), lines
+    # Honest status: words + age + source on every point.
+    first_point = sheet.locator("ul.points li").first
+    assert re.search(r"Libre|Réservé|En charge|Hors service|Inconnu", first_point.text_content())
+    assert re.search(r"mis à jour il y a \d+ (min|h|j) · source : wattsup", first_point.text_content())
+    assert sheet.get_by_role("link", name="Itinéraire (OpenStreetMap)").get_attribute("href").startswith(
+        "https://www.openstreetmap.org/directions?to="
+    )
+    assert sheet.get_by_role("button", name="Signaler un problème").is_visible()
+    shot(page, "station-sheet")
+    # The aggregated lines agree with the API.
+    sid = items.first.get_attribute("data-station")
+    api_station = httpx.get(f"{live_server}/api/stations/{sid}").json()
+    assert len(lines) == len(api_station["groups"])
+    assert sorted(g["label"] for g in api_station["groups"]) == sorted(lines)
+    page.keyboard.press("Escape")
+    assert sheet.is_hidden()
+
+
+def test_search_flies_to_a_commune_and_a_station(phone: Any, shot: Any) -> None:
+    page = phone.new_page()
+    page.goto("/")
+    wait_map(page)
+    page.get_by_label("Rechercher une commune, un code postal, une adresse").fill("montpelier")  # typo
+    page.keyboard.press("Enter")
+    hits = page.locator("#search-results button")
+    hits.first.wait_for()
+    assert "Montpellier" in hits.first.text_content()
+    shot(page, "search-results")
+    hits.first.click()
+    page.wait_for_function("window.wattsup.map.getZoom() >= 11.5 && !window.wattsup.map.isMoving()")
+    center = page.evaluate("window.wattsup.map.getCenter()")
+    assert center["lat"] == pytest.approx(43.61, abs=0.2) and center["lng"] == pytest.approx(3.88, abs=0.3)
+    shot(page, "search-montpellier")
+
+
+def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> None:
+    page = phone.new_page()
+    page.goto("/#map=12/43.6/3.88")
+    wait_map(page)
+    page.get_by_role("button", name="Filtres").click()
+    page.get_by_label("Puissance minimale").select_option("22")
+    page.get_by_label("Type 2").check()
+    page.get_by_label("Libre maintenant").check()
+    shot(page, "filters-sheet")
+    with page.expect_request(lambda r: "/tiles/stations/" in r.url and "min_power=22" in r.url) as req:
+        page.get_by_role("button", name="Appliquer").click()
+    url = req.value.url
+    assert "connectors=type_2" in url and "available_now=true" in url
+    assert req.value.response().status in (200, 204)
+    assert "min_power=22" in page.url and "connectors=type_2" in page.url
+    assert page.locator("#filter-count").text_content() == "3"
+    tiles = page.evaluate("window.wattsup.map.getSource('stations').tiles[0]")
+    assert tiles.endswith("?min_power=22&connectors=type_2&available_now=true")
+    page.wait_for_function("window.wattsup.map.loaded()")
+    shot(page, "filtered-map")
+    # The shared URL restores the same filters after a reload.
+    page.reload()
+    wait_map(page) if page.evaluate("document.body.dataset.mapReady") else page.wait_for_timeout(1500)
+    assert page.evaluate("window.wattsup.map.getSource('stations').tiles[0]").endswith(
+        "?min_power=22&connectors=type_2&available_now=true"
+    )
+    page.get_by_role("button", name="Filtres").click()
+    assert page.get_by_label("Type 2").is_checked()
+    page.get_by_role("button", name="Tout effacer").click()
+    page.get_by_role("button", name="Appliquer").click()
+    assert "min_power" not in page.url
+    assert page.locator("#filter-count").is_hidden()
+
+
+def test_locate_me_refused_says_so(phone: Any, shot: Any) -> None:
+    page = phone.new_page()
+    page.goto("/")
+    wait_map(page)
+    page.get_by_role("button", name="Me localiser").click()
+    toast = page.locator("#live")
+    page.wait_for_function("document.querySelector('#live').textContent.includes('Localisation refusée')")
+    assert toast.is_visible()
+    shot(page, "locate-refused")
+
+
+def test_locate_me_granted_centres_the_map(browser: Any, live_server: str, shot: Any) -> None:
+    ctx = browser.new_context(
+        base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740},
+        geolocation={"latitude": 43.5138, "longitude": 4.9877}, permissions=["geolocation"],
+    )
+    try:
+        page = ctx.new_page()
+        page.goto("/")
+        wait_map(page)
+        page.get_by_role("button", name="Me localiser").click()
+        page.wait_for_function("window.wattsup.map.getZoom() >= 12.5 && !window.wattsup.map.isMoving()")
+        center = page.evaluate("window.wattsup.map.getCenter()")
+        assert center["lat"] == pytest.approx(43.5138, abs=0.01)
+        assert page.locator(".me").count() == 1
+        shot(page, "located-istres")
+    finally:
+        ctx.close()
+
+
+def test_english_toggle_and_recharger_101(phone: Any, shot: Any) -> None:
+    page = phone.new_page()
+    page.goto("/")
+    page.get_by_role("button", name="English").click()
+    assert page.get_by_role("button", name="Filters").is_visible()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.reload()
+    assert page.get_by_role("button", name="Filters").is_visible()  # remembered
+    page.get_by_role("button", name="Français").click()
+    page.get_by_role("link", name="Recharger 101").click()
+    page.wait_for_function("document.querySelector('#terms-fr').textContent.includes('30')")
+    assert "Combo CCS" in page.locator("article[data-lang=fr]").text_content()
+    shot(page, "recharger-101")
+
+
+def test_static_shell_is_csp_clean(live_server: str) -> None:
+    """No inline script or style in our pages (nginx sends script-src/style-src 'self')."""
+    for path in ("/", "/recharger-101.html"):
+        html = httpx.get(f"{live_server}{path}").text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert "<style" not in html and " style=" not in html, path
+        assert "http://" not in html and "https://" not in html, path
+    manifest = httpx.get(f"{live_server}/manifest.webmanifest").json()
+    assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+    assert httpx.get(f"{live_server}/sw.js").status_code == 200
