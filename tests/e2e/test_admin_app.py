@@ -59,8 +59,9 @@ class PageProblems:
 
     def _console(self, msg: Any) -> None:
         text = msg.text
-        if msg.type == "error" and not re.search(r"status of 40[13]", text):
-            # 401/403 answers are expected (login probe, refused driver); anything else counts.
+        if msg.type == "error" and not re.search(r"status of (40[139]|422)", text):
+            # Expected answers: 401/403 (login probe, refused driver), 409/422 (the page shows
+            # them on the form). Anything else counts.
             self.errors.append(text)
 
     def assert_clean(self) -> None:

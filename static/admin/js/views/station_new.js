@@ -53,8 +53,8 @@ export async function render(main) {
   map.on("click", (e) => {
     const lon = Math.round(e.lngLat.lng * 1e6) / 1e6;
     const lat = Math.round(e.lngLat.lat * 1e6) / 1e6;
-    if (!marker) marker = new maplibregl.Marker({ color: "#c2410c" }).addTo(map);
-    marker.setLngLat([lon, lat]);
+    if (!marker) marker = new maplibregl.Marker({ color: "#c2410c" }).setLngLat([lon, lat]).addTo(map);
+    else marker.setLngLat([lon, lat]);
     form.set("lon", lon);
     form.set("lat", lat);
     announce(t("station.moved", { lon, lat }));

@@ -1,0 +1,203 @@
+"""Stations screens in Chromium: search and sort the table, edit a station (a 422 shown on
+the field, then a saved change that the station's tile carries), put a point out of service
+through the confirmation dialog, create a station by clicking the map, withdraw it."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import mapbox_vector_tile
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_admin_app import admin_page, admin_user, api_as, psql  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+
+PICPUS = "FRA68P68021001"  # tests/data/exemple-valide-statique.csv
+
+
+def tile_names(live_server: str, lon: float, lat: float, z: int = 16) -> set[str]:
+    """Station names in the vector tile that covers (lon, lat) at zoom z."""
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    r = httpx.get(f"{live_server}/tiles/stations/{z}/{x}/{y}.pbf", timeout=10)
+    if r.status_code == 204:
+        return set()
+    assert r.status_code == 200, r.status_code
+    layers = mapbox_vector_tile.decode(r.content)
+    return {f["properties"]["name"] for f in layers.get("stations", {}).get("features", [])}
+
+
+def test_search_edit_station_and_points(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    page = admin_page
+    page.get_by_role("link", name="Stations et points").click()
+    table = page.locator("#stations-table")
+    table.locator("tbody tr").first.wait_for()
+    with api_as(live_server, admin_user) as api:
+        total = api.get("/api/admin/stations", params={"per_page": 1}).json()["total"]
+    expect(page.locator("#stations-count")).to_contain_text(re.compile(rf"{total:,}".replace(",", r"\s")))
+    expect(table.locator("tbody tr")).to_have_count(25)
+    shot(page, "list")
+
+    # Sorting by name, then reversing it: the header says so and the first row changes.
+    name_header = table.locator("thead th").first
+    expect(name_header).to_have_attribute("aria-sort", "ascending")
+    first_asc = table.locator("tbody tr th a").first.inner_text()
+    name_header.get_by_role("button").click()
+    expect(name_header).to_have_attribute("aria-sort", "descending")
+    expect(table.locator("tbody tr th a").first).not_to_have_text(first_asc)
+
+    # Search (debounced while typing).
+    page.get_by_label("Rechercher").fill(PICPUS)
+    expect(table.locator("tbody tr")).to_have_count(1)
+    row = table.locator("tbody tr").first
+    expect(row).to_contain_text("Picpus")
+    shot(page, "search")
+    row.get_by_role("link").click()
+
+    page.get_by_role("heading", name="Picpus", level=1).wait_for()
+    station_id = page.url.rsplit("/", 1)[1]
+    shot(page, "station")
+
+    # A bad postcode: the API's 422 is shown on that field, nothing is saved.
+    postcode = page.locator("#station-code_postal")
+    postcode.fill("7500")
+    page.locator("#station-save").click()
+    error = page.locator("#station-code_postal-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("code postal")
+    expect(postcode).to_have_attribute("aria-invalid", "true")
+    expect(postcode).to_be_focused()
+    shot(page, "invalid-postcode")
+
+    new_name = f"Picpus rénovée {random.randint(1000, 9999)}"
+    postcode.fill("75012")
+    page.locator("#station-nom_station").fill(new_name)
+    page.locator("#station-save").click()
+    expect(page.locator("#station-saved")).to_have_text("Station enregistrée.")
+    expect(page.get_by_role("heading", level=1)).to_have_text(new_name)
+    expect(page.locator("#station-code_postal")).not_to_have_attribute("aria-invalid", "true")
+    shot(page, "saved")
+    with api_as(live_server, admin_user) as api:
+        station = api.get(f"/api/admin/stations/{station_id}").json()
+    assert station["nom_station"] == new_name and station["code_postal"] == "75012"
+    # The station's tile carries the new name (its cached tiles were dropped).
+    assert new_name in tile_names(live_server, station["lon"], station["lat"])
+
+    # A point out of service: the dialog asks first; Escape keeps things as they were.
+    point = station["points"][0]
+    prow = page.locator(f"#points-table tr[data-point='{point['id']}']")
+    out = prow.locator("button[data-action=out]")
+    out.click()
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    shot(page, "confirm-out-of-service")
+    # Focus stays inside the dialog.
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('dialog') !== null")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(out).to_be_focused()
+    with api_as(live_server, admin_user) as api:
+        assert api.get(f"/api/admin/stations/{station_id}").json()["points"][0][
+            "operational_status"
+        ] == "in_service"
+
+    out.click()
+    page.locator("#confirm-ok").click()
+    expect(prow.locator(".pill")).to_have_text("Hors service")
+    with api_as(live_server, admin_user) as api:
+        pts = api.get(f"/api/admin/stations/{station_id}").json()["points"]
+    assert next(p for p in pts if p["id"] == point["id"])["operational_status"] == "out_of_service"
+    shot(page, "out-of-service")
+    # Back in service: not destructive, no question asked.
+    prow.locator("button[data-action=in]").click()
+    expect(prow.locator(".pill")).to_have_text("En service")
+
+    # Edit a point: a bad power is refused on its field.
+    prow.locator("button[data-action=edit]").click()
+    power = page.locator(f"#pt-{point['id']}-puissance_nominale")
+    power.fill("-3")
+    page.locator("#point-editor button[type=submit]").click()
+    expect(page.locator(f"#pt-{point['id']}-puissance_nominale-error")).to_contain_text("puissance")
+    shot(page, "point-invalid")
+    power.fill("43")
+    page.locator("#point-editor button[type=submit]").click()
+    expect(prow.locator("td").first).to_have_text(re.compile(r"^43\s?kW$"))
+
+
+def test_create_station_on_map_then_withdraw(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    page = admin_page
+    page.goto("/admin/#/stations/new")
+    page.get_by_role("heading", name="Nouvelle station").wait_for()
+    canvas = page.locator("#create-map canvas")
+    canvas.wait_for(timeout=15_000)
+    page.wait_for_timeout(500)  # the style and first tiles
+    canvas.click()  # the middle of the map: mainland France
+    expect(page.locator("#new-lon")).not_to_have_value("")
+    lon = float(page.locator("#new-lon").input_value())
+    lat = float(page.locator("#new-lat").input_value())
+    assert -5 < lon < 10 and 41 < lat < 52, (lon, lat)
+    expect(page.locator("#create-map .maplibregl-marker")).to_have_count(1)
+    shot(page, "clicked-map")
+
+    # Required fields missing: each one says so.
+    page.locator("#create-station").click()
+    expect(page.locator("#new-id_station_itinerance-error")).to_contain_text("obligatoire")
+    expect(page.locator("#new-nom_station-error")).to_contain_text("obligatoire")
+    shot(page, "required")
+
+    ident = f"FRE2EP{random.randint(10**7, 10**8 - 1)}"
+    name = f"Station créée {ident[-4:]}"
+    page.locator("#new-id_station_itinerance").fill(ident)
+    page.locator("#new-nom_station").fill(name)
+    page.locator("#new-implantation_station").select_option("Voirie")
+    page.locator("#create-station").click()
+    page.get_by_role("heading", name=name, level=1).wait_for()
+    station_id = page.url.rsplit("/", 1)[1]
+
+    # Its first point.
+    page.locator("#add-point").click()
+    page.locator("#new-point-id_pdc_itinerance").fill(ident[:5] + "E" + ident[6:])
+    page.locator("#new-point-puissance_nominale").fill("22")
+    page.locator("#point-editor button[type=submit]").click()
+    expect(page.locator("#points-table tbody tr[data-point]")).to_have_count(1)
+    shot(page, "created")
+    with api_as(live_server, admin_user) as api:
+        s = api.get(f"/api/admin/stations/{station_id}").json()
+    assert s["id_station_itinerance"] == ident and len(s["points"]) == 1
+    assert s["points"][0]["puissance_nominale"] == 22
+
+    # Withdraw: asked first; cancelling keeps it.
+    page.locator("#withdraw-station").click()
+    expect(page.locator("dialog#confirm")).to_contain_text(name)
+    page.locator("#confirm-cancel").click()
+    with api_as(live_server, admin_user) as api:
+        assert api.get(f"/api/admin/stations/{station_id}").json()["withdrawn"] is False
+    page.locator("#withdraw-station").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#station-withdrawn")).to_be_visible()
+    shot(page, "withdrawn")
+    with api_as(live_server, admin_user) as api:
+        s = api.get(f"/api/admin/stations/{station_id}").json()
+    assert s["withdrawn"] is True and all(p["withdrawn"] for p in s["points"])
+    assert psql(f"SELECT withdrawn_at IS NOT NULL FROM stations WHERE id = '{station_id}'") == "t"
