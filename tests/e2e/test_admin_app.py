@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -182,8 +182,10 @@ def test_admin_logs_in_and_sees_dashboard_totals(
     )
     # The ring shows the share in service.
     ring = page.locator("figure.chart[data-chart=share] .ring-label").text_content()
-    assert ring.replace("\u202f", " ").replace("\xa0", " ").startswith(
-        str(round(net["share_in_service"] * 100))[:2]
+    assert (
+        ring.replace("\u202f", " ")
+        .replace("\xa0", " ")
+        .startswith(str(round(net["share_in_service"] * 100))[:2])
     )
 
     # The figures also exist as a table (for screen readers), with the same values.
@@ -208,9 +210,7 @@ def test_admin_logs_in_and_sees_dashboard_totals(
     problems.assert_clean()
 
 
-def test_driver_is_refused(
-    desktop: Any, live_server: str, shot: Callable[[Any, str], Any]
-) -> None:
+def test_driver_is_refused(desktop: Any, live_server: str, shot: Callable[[Any, str], Any]) -> None:
     driver = make_user("driver")
     page, problems = open_admin(desktop)
     dashboard_calls: list[str] = []

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,8 +57,16 @@ def test_import_defects_file_live(
     assert job["status"] == "succeeded" and job["file_name"] == "irve-v2-defects.csv"
     assert (job["rows_read"], job["rejected"], job["duplicates"]) == (14, 6, 1)
     assert job["inserted"] + job["updated"] + job["unchanged"] == 7
-    for key in ("rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected",
-                "duplicates", "warnings"):
+    for key in (
+        "rows_read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "withdrawn",
+        "rejected",
+        "duplicates",
+        "warnings",
+    ):
         shown = page.locator(f"#import-live dd[data-count={key}]").inner_text()
         assert _digits(shown) == job[key], key
     report = page.locator("#import-report")
@@ -79,7 +88,7 @@ def test_import_defects_file_live(
     with page.expect_download() as info:
         page.locator("#rejects-csv").click()
     download = info.value
-    text = open(download.path(), encoding="utf-8").read()  # noqa: PTH123
+    text = Path(download.path()).read_text(encoding="utf-8")
     lines = list(csv.reader(io.StringIO(text)))
     assert lines[0][:4] == ["line", "severity", "field", "reason"]
     assert len(lines) - 1 == rejects["total"]

@@ -47,7 +47,9 @@ def test_search_edit_station_and_points(
     table.locator("tbody tr").first.wait_for()
     with api_as(live_server, admin_user) as api:
         total = api.get("/api/admin/stations", params={"per_page": 1}).json()["total"]
-    expect(page.locator("#stations-count")).to_contain_text(re.compile(rf"{total:,}".replace(",", r"\s")))
+    expect(page.locator("#stations-count")).to_contain_text(
+        re.compile(rf"{total:,}".replace(",", r"\s"))
+    )
     expect(table.locator("tbody tr")).to_have_count(25)
     shot(page, "list")
 
@@ -113,9 +115,10 @@ def test_search_edit_station_and_points(
     expect(dialog).to_be_hidden()
     expect(out).to_be_focused()
     with api_as(live_server, admin_user) as api:
-        assert api.get(f"/api/admin/stations/{station_id}").json()["points"][0][
-            "operational_status"
-        ] == "in_service"
+        assert (
+            api.get(f"/api/admin/stations/{station_id}").json()["points"][0]["operational_status"]
+            == "in_service"
+        )
 
     out.click()
     page.locator("#confirm-ok").click()

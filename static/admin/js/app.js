@@ -48,8 +48,11 @@ async function route() {
   try {
     cleanup = (await view.render(main, params)) || null;
   } catch (error) {
+    // A 401 has already sent us back to the login form (whenUnauthorized): leave it there.
+    if (error?.status === 401 && !session.user) return;
     showError(main, error);
   }
+  if (seq !== renderSeq || !session.user) return;
   const heading = main.querySelector("h1");
   document.title = `${heading ? heading.textContent : "Watts Up"} · Watts Up admin`;
   // On a navigation, focus goes to the new content (a screen reader starts there); on the

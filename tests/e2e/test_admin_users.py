@@ -1,0 +1,127 @@
+"""Users screens in Chromium: find a driver, see their vehicles, disable them (asked first)
+and see their live session end; enable again; delete with confirmation; an admin cannot
+disable themself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_admin_app import (  # noqa: F401
+    admin_page,
+    admin_user,
+    api_as,
+    make_user,
+    psql,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_disable_enable_delete_user(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    page = admin_page
+    driver = make_user("driver", first_name="Zoé")
+    psql(
+        "INSERT INTO vehicles (user_id, name, connectors, battery_kwh, max_ac_kw, max_dc_kw) "
+        f"VALUES ('{driver['id']}', 'Zoé la Zoe', '{{type_2}}', 52, 22, 50)"
+    )
+
+    # The driver is signed in elsewhere (their own client, with cookies).
+    with api_as(live_server, driver) as driver_api:
+        assert driver_api.get("/api/me").status_code == 200
+
+        page.get_by_role("link", name="Utilisateurs").click()
+        # Accent-insensitive search on the name finds them by their e-mail too.
+        page.get_by_label("Rechercher").fill(driver["email"])
+        rows = page.locator("#users-table tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("Zoé Essai")
+        shot(page, "search")
+        rows.first.get_by_role("link").click()
+        page.get_by_role("heading", name=driver["email"], level=1).wait_for()
+        expect(page.locator("#user-vehicles")).to_contain_text("Zoé la Zoe")
+        shot(page, "user")
+
+        # Disable: the dialog asks; cancelling changes nothing.
+        page.locator("#disable-user").click()
+        expect(page.locator("dialog#confirm")).to_contain_text(driver["email"])
+        page.locator("#confirm-cancel").click()
+        assert driver_api.get("/api/me").status_code == 200
+
+        page.locator("#disable-user").click()
+        shot(page, "confirm-disable")
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#user-state")).to_have_text("Désactivé")
+        expect(page.locator("#user-done")).to_contain_text("Compte désactivé")
+        shot(page, "disabled")
+        # Their session has ended: the access cookie no longer works, nor does the refresh.
+        assert driver_api.get("/api/me").status_code == 401
+        assert driver_api.post("/api/auth/refresh").status_code == 401
+    r = httpx.post(
+        f"{live_server}/api/auth/login",
+        json={"email": driver["email"], "password": driver["password"]},
+    )
+    assert r.status_code in (401, 403), r.text
+
+    # Enable again: they can log in.
+    page.locator("#enable-user").click()
+    expect(page.locator("#user-state")).to_have_text("Actif")
+    with api_as(live_server, driver) as again:
+        assert again.get("/api/me").status_code == 200
+
+    # Delete: asked first, then gone from the list and their personal data erased.
+    page.locator("#delete-user").click()
+    expect(page.locator("dialog#confirm")).to_contain_text("irréversible")
+    shot(page, "confirm-delete")
+    page.locator("#confirm-ok").click()
+    page.get_by_role("heading", name="Utilisateurs", level=1).wait_for()
+    page.get_by_label("Rechercher").fill(driver["email"])
+    expect(page.locator("#users-table tbody")).to_contain_text("Aucun compte ne correspond")
+    assert psql(f"SELECT email LIKE 'deleted-%' FROM users WHERE id = '{driver['id']}'") == "t"
+    shot(page, "deleted")
+
+
+def test_admin_cannot_lock_themself_out(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    shot: Callable[[Any, str], Any],
+) -> None:
+    page = admin_page
+    page.goto(f"/admin/#/users/{admin_user['id']}")
+    page.get_by_role("heading", name=admin_user["email"], level=1).wait_for()
+    expect(page.locator("#disable-user")).to_be_disabled()
+    expect(page.locator("#delete-user")).to_be_disabled()
+    expect(page.locator("#user-role")).to_be_disabled()
+    shot(page, "self")
+
+
+def test_disabled_admin_session_ends_in_the_page(
+    desktop: Any, browser: Any, live_server: str, shot: Callable[[Any, str], Any]
+) -> None:
+    """An admin disabled by another admin is sent back to the login form by the page."""
+    from tests.e2e.test_admin_app import log_in, open_admin
+
+    victim = make_user("admin", "Victor")
+    other = make_user("admin", "Olga")
+    page, _ = open_admin(desktop)
+    log_in(page, victim)
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    with api_as(live_server, other) as api:
+        assert (
+            api.patch(f"/api/admin/users/{victim['id']}", json={"disabled": True}).status_code
+            == 200
+        )
+    page.get_by_role("link", name="Utilisateurs").click()
+    expect(page.get_by_role("heading", name="Connexion à l'administration")).to_be_visible()
+    expect(page.locator(".form-error")).to_contain_text("session a pris fin")
+    assert page.locator("#nav").is_hidden()
+    shot(page, "session-ended")
