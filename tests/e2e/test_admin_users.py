@@ -125,3 +125,42 @@ def test_disabled_admin_session_ends_in_the_page(
     expect(page.locator(".form-error")).to_contain_text("session a pris fin")
     assert page.locator("#nav").is_hidden()
     shot(page, "session-ended")
+
+
+def test_support_queue_answer_and_close(
+    admin_page: Any,  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A driver's problem report reaches the queue; the admin answers and closes it (asked
+    first) and the driver sees it resolved."""
+    page = admin_page
+    driver = make_user("driver", first_name="Rémi")
+    station_id = psql("SELECT id FROM stations WHERE withdrawn_at IS NULL ORDER BY id LIMIT 1")
+    text = f"Borne éteinte {driver['id'][:8]}"
+    with api_as(live_server, driver) as api:
+        r = api.post(
+            "/api/reports",
+            json={"station_id": station_id, "category": "not_working", "message": text},
+        )
+        assert r.status_code == 201, r.text
+        report_id = r.json()["id"]
+
+    page.get_by_role("link", name="Service client").click()
+    page.get_by_role("tab", name="Signalements").click()
+    ticket = page.locator(f"article.ticket[data-ticket='{report_id}']")
+    expect(ticket).to_contain_text(text)
+    expect(ticket).to_contain_text("Borne en panne")
+    shot(page, "queue")
+    ticket.get_by_label("Votre réponse").fill("Technicien prévenu, borne réparée.")
+    ticket.get_by_role("button", name="Répondre et clore").click()
+    expect(page.locator("dialog#confirm")).to_be_visible()
+    page.locator("#confirm-ok").click()
+    expect(page.locator(f"article.ticket[data-ticket='{report_id}']")).to_have_count(0)
+    shot(page, "closed")
+    with api_as(live_server, driver) as api:
+        mine = api.get("/api/me/reports").json()
+    items = mine["items"] if isinstance(mine, dict) else mine
+    report = next(x for x in items if x["id"] == report_id)
+    assert report["status"] == "closed"
+    assert report["resolution"] == "Technicien prévenu, borne réparée."
