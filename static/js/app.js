@@ -21,9 +21,21 @@ function accountLabel() {
   $('#account-label').textContent = session.user ? (session.user.first_name || t('account')) : t('login');
 }
 
-function flyTo(lon, lat, zoom) {
+const NO_PADDING = { top: 0, bottom: 0, left: 0, right: 0 };
+// Keep the station in sight beside (desktop) or above (phone) its sheet.
+function sheetPadding() {
+  if (window.matchMedia('(min-width: 760px)').matches) return { ...NO_PADDING, left: 424 };
+  return { ...NO_PADDING, bottom: Math.round($('#map').clientHeight * 0.6) };
+}
+
+function flyTo(lon, lat, zoom, padding = NO_PADDING) {
   const map = window.wattsup.map;
-  map.flyTo({ center: [lon, lat], zoom: Math.max(zoom, map.getZoom()), duration: motion() });
+  map.flyTo({ center: [lon, lat], zoom: Math.max(zoom, map.getZoom()), padding, duration: motion() });
+}
+
+function showStation(id, lon, lat) {
+  openStation(id);
+  if (lon != null) flyTo(lon, lat, 15, sheetPadding());
 }
 
 // --- search -------------------------------------------------------------------------
@@ -45,7 +57,7 @@ function initSearch() {
         type: 'button',
         onclick: () => {
           hide();
-          if (hit.station_id) { flyTo(hit.lon, hit.lat, 15); openStation(hit.station_id); } else flyTo(hit.lon, hit.lat, 12);
+          if (hit.station_id) showStation(hit.station_id, hit.lon, hit.lat); else flyTo(hit.lon, hit.lat, 12);
         },
       }, hit.label, h('span.kind', [hit.kind === 'commune' ? 'Commune' : t('station'), hit.detail].filter(Boolean).join(' · ')))))
         : h('li.note', t('searchNone')));
@@ -99,7 +111,7 @@ async function openList() {
       rows.length ? h('ul.cards', { id: 'station-list' }, rows.map((s) => h('li', h('button.station-btn', {
         type: 'button',
         dataset: { station: s.id },
-        onclick: () => { dialog.close(); flyTo(s.lon, s.lat, 15); openStation(s.id); },
+        onclick: () => { dialog.close(); showStation(s.id, s.lon, s.lat); },
       }, h('span.title', s.name), h('br'),
       h('span.note', [s.commune, kw(s.max_power_kw), t('listFree', { a: s.available, t: s.points })].filter(Boolean).join(' · '))))))
         : h('p', t('listEmpty')));
@@ -119,7 +131,7 @@ function start() {
     box.hidden = false;
     return;
   }
-  const map = createMap('map', { onStation: (id) => openStation(id) });
+  const map = createMap('map', { onStation: (id, [lon, lat]) => showStation(id, lon, lat) });
   window.wattsup.map = map;
   map.on('error', (e) => {
     // A tile that fails is retried by MapLibre; say so once instead of a blank map.
@@ -134,6 +146,7 @@ function start() {
   $('#account-open').addEventListener('click', () => openAccount(session.user ? null : 'login'));
   $('#lang').addEventListener('click', toggleLang);
   document.addEventListener('wattsup:login', () => openAccount('login'));
+  document.addEventListener('wattsup:sheetclose', () => map.easeTo({ padding: NO_PADDING, duration: motion() / 2 }));
   document.addEventListener('wattsup:history', () => { $('#account-dialog').close(); openHistory(); });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();

@@ -7,7 +7,7 @@ import { editVehicle, openAccount } from './account.js';
 import { config } from './config.js';
 import { $, announce, clear, formError, h, openDialog } from './dom.js';
 import { lang, locale, t } from './i18n.js';
-import { connectorLabel, kw, openStation, renderStation } from './sheet.js';
+import { closeStation, connectorLabel, kw, openStation, reloadStation, renderStation } from './sheet.js';
 import { onSession, session } from './session.js';
 
 const CACHE = 'wattsup.booking';
@@ -89,6 +89,7 @@ async function confirmBooking(form, s) {
       dialog.close('ok');
       announce(t('bookDone', { n: Math.round(terms.hold_minutes) }));
       show(r);
+      reloadStation();
     } catch (err) {
       dialog.close('error');
       formError(form, err);
@@ -145,7 +146,7 @@ function render() {
   ];
   if (status === 'reserved') {
     parts.push(h('p.countdown', { id: 'countdown', role: 'timer', 'aria-live': 'off' }, mmss((deadline - Date.now()) / 1000)),
-      h('p.note', t('countdown', { t: '' }).replace(/[:\s]+$/, '')));
+      h('p.note', t('countdownLabel')));
     buttons.append(
       h('button.btn.primary', { type: 'button', id: 'charge-start', onclick: () => act('start') }, t('start')),
       h('button.btn.danger', { type: 'button', id: 'booking-cancel', onclick: () => act('cancel') }, t('cancelBooking')));
@@ -172,6 +173,7 @@ function render() {
   }
   const openLog = panel.querySelector('details')?.open;
   clear(panel, ...parts);
+  panel.dataset.status = status;
   if (openLog) panel.querySelector('details').open = true;
   panel.hidden = false;
 }
@@ -225,7 +227,8 @@ async function act(what) {
   const box = $('#booking-error');
   try {
     show(await post(`/api/reservations/${res.id}/${what}`));
-    if ($('#sheet').hidden === false) renderStation();
+    // At the charger, the live panel is what matters: the station sheet gives way.
+    if (what === 'start') closeStation(); else reloadStation();
   } catch (err) {
     if (box) box.textContent = err.message;
   }

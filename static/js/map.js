@@ -112,16 +112,18 @@ export function createMap(container, { onStation }) {
     map.setPaintProperty('departments', 'line-color', p.dept);
     map.setPaintProperty('countries', 'line-color', p.country);
   });
-  // First render with stations or clusters, measured from navigation start (for the tests
-  // and for anyone curious: window.wattsup.firstRenderMs).
-  const onIdle = () => {
-    const n = map.queryRenderedFeatures({ layers: ['clusters', 'stations'] }).length;
-    if (!n) return;
+  // First frame that draws clusters or stations, measured from navigation start (for the
+  // tests and for anyone curious: window.wattsup.firstRenderMs).
+  const onRender = () => {
+    if (!map.getLayer('clusters') || !map.isSourceLoaded('stations')) return;
+    if (!map.queryRenderedFeatures({ layers: ['clusters', 'stations'] }).length) return;
     window.wattsup.firstRenderMs = Math.round(performance.now());
     document.body.dataset.mapReady = '1';
-    map.off('idle', onIdle);
+    map.off('render', onRender);
   };
-  map.on('idle', onIdle);
+  map.on('render', onRender);
+  map.once('load', () => { window.wattsup.loadMs = Math.round(performance.now()); });
+  map.once('sourcedataloading', () => { window.wattsup.firstTileMs = Math.round(performance.now()); });
   return map;
 }
 

@@ -83,6 +83,7 @@ export async function openStation(id) {
   const sheet = $('#sheet');
   if (sheet.hidden) lastFocus = document.activeElement;
   sheet.hidden = false;
+  document.body.classList.add('sheet-open');
   clear(sheet, h('div.grab'), h('p', { role: 'status' }, t('loading')));
   let s;
   try {
@@ -92,9 +93,10 @@ export async function openStation(id) {
       h('div.actions', h('button.btn', { type: 'button', onclick: () => openStation(id) }, t('retry')), closeButton()));
     return;
   }
+  const again = current && current.id === s.id;
   current = s;
   renderStation(s);
-  sheet.focus();
+  if (!again) sheet.focus();
 }
 
 function closeButton() {
@@ -121,8 +123,15 @@ export function renderStation(s = current) {
   if (hooks.booking) hooks.booking(s, booking);
 }
 
+/** Fetch the open station again (after a booking changed its points). */
+export function reloadStation() {
+  if (current && !$('#sheet').hidden) openStation(current.id);
+}
+
 export function closeStation() {
   $('#sheet').hidden = true;
+  document.body.classList.remove('sheet-open');
+  document.dispatchEvent(new CustomEvent('wattsup:sheetclose'));
   current = null;
   if (lastFocus && document.contains(lastFocus)) lastFocus.focus();
 }

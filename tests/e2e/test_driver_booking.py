@@ -1,0 +1,221 @@
+"""Driver page, signed-in side: sign up, vehicles, booking with its countdown, a live charge
+to its receipt, history; a second driver told the point is taken; cancel and stop."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "recharge-ma-zoe-2024"
+_used: set[str] = set()
+
+
+def bookable_station(base: str) -> dict[str, Any]:
+    """A station (not used by another test here) with a free, bookable Type 2 point."""
+    rows = httpx.get(f"{base}/api/stations?bbox=-5.5,41,10,51.5&limit=500").json()
+    for row in sorted(rows, key=lambda r: r["name"]):
+        if row["id"] in _used or row["available"] < 1:
+            continue
+        s = httpx.get(f"{base}/api/stations/{row['id']}").json()
+        ok = [
+            p
+            for p in s["points"]
+            if p["status"] == "available" and p["reservable"] is not False and "type_2" in p["connectors"]
+        ]
+        if ok:
+            _used.add(s["id"])
+            return {**s, "bookable": ok}
+    raise AssertionError("no bookable station left in the sample data")
+
+
+def open_station_from_list(page: Any, station: dict[str, Any]) -> None:
+    page.goto(f"/#map=17/{station['lat']}/{station['lon']}")
+    page.get_by_role("button", name="Liste").click()
+    page.locator(f"#station-list button[data-station='{station['id']}']").click()
+    page.locator("#sheet-title").wait_for()
+
+
+def api_driver(ctx: Any, first_name: str) -> None:
+    """Sign a driver up and add a Type 2 car through the API, in this browser context."""
+    email = f"{first_name.lower()}-{uuid.uuid4().hex[:8]}@example.fr"
+    r = ctx.request.post(
+        "/api/auth/register",
+        data={"email": email, "password": PASSWORD, "first_name": first_name, "last_name": "Test"},
+    )
+    assert r.status == 201, r.text()
+    csrf = next(c["value"] for c in ctx.cookies() if c["name"] == "wattsup_csrf")
+    r = ctx.request.post(
+        "/api/vehicles",
+        data={"name": "Mégane", "connectors": ["type_2"], "battery_kwh": 20},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status in (200, 201), r.text()
+
+
+def countdown_seconds(page: Any) -> int:
+    text = page.locator("#countdown").text_content()
+    m = re.fullmatch(r"(\d\d):(\d\d)", text)
+    assert m, text
+    return int(m[1]) * 60 + int(m[2])
+
+
+def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
+    phone: Any, browser: Any, live_server: str, shot: Any
+) -> None:
+    station = bookable_station(live_server)
+    page = phone.new_page()
+    page.goto("/")
+
+    # Sign up, with the API's refusal shown inline first.
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Pas de compte ? En créer un").click()
+    form = page.locator("#register-form")
+    form.get_by_label("Prénom").fill("Alice")
+    form.get_by_label("Nom", exact=True).fill("Martin")
+    form.get_by_label("Adresse e-mail").fill(f"alice-{uuid.uuid4().hex[:8]}@example.fr")
+    form.get_by_label("Mot de passe").fill("court")
+    form.get_by_role("button", name="Créer un compte").click()
+    alert = form.get_by_role("alert")
+    alert.wait_for()
+    assert "10 caractères" in alert.text_content()
+    shot(page, "signup-refused")
+    form.get_by_label("Mot de passe").fill(PASSWORD)
+    form.get_by_role("button", name="Créer un compte").click()
+    page.get_by_text("Bonjour Alice Martin").wait_for()
+    shot(page, "signed-up")
+
+    # Add a vehicle (a wrong plate first: the API's message inline).
+    page.get_by_role("button", name="Ajouter un véhicule").click()
+    vform = page.locator("#vehicle-form")
+    vform.get_by_label("Nom du véhicule").fill("Zoé")
+    vform.get_by_label("Immatriculation (facultatif)").fill("ZZ-9")
+    vform.get_by_label("Batterie (kWh)").fill("20")
+    vform.get_by_role("button", name="Enregistrer").click()
+    vform.get_by_role("alert").wait_for()
+    assert "Immatriculation invalide" in vform.get_by_role("alert").text_content()
+    vform.get_by_label("Immatriculation (facultatif)").fill("ab123cd")
+    vform.get_by_role("button", name="Enregistrer").click()
+    cars = page.locator("#vehicle-list li")
+    cars.first.wait_for()
+    assert cars.count() == 1 and "AB-123-CD" in cars.first.text_content()
+    assert "Type 2" in cars.first.text_content()
+    shot(page, "vehicle-added")
+    page.keyboard.press("Escape")
+
+    # A second driver opens the same station before Alice books.
+    other = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740})
+    other.set_default_timeout(10_000)
+    try:
+        api_driver(other, "Bruno")
+        bruno = other.new_page()
+        bruno.goto(f"/?station={station['id']}#map=16/{station['lat']}/{station['lon']}")
+        bruno.locator("#book-points input[type=radio]").first.wait_for()
+
+        # Alice books the first free compatible point.
+        open_station_from_list(page, station)
+        sheet = page.locator("#sheet")
+        first_point = sheet.locator("#book-points input[type=radio]").first
+        first_point.wait_for()
+        point_id = first_point.get_attribute("value")
+        assert point_id == station["bookable"][0]["id"]
+        shot(page, "station-sheet-signed-in")
+        sheet.get_by_role("button", name="Réserver", exact=True).click()
+        confirm = page.locator("#confirm-dialog")
+        confirm.get_by_role("button", name="Confirmer la réservation").wait_for()
+        assert "bloqué pour vous" in confirm.text_content()
+        shot(page, "terms-confirm")
+        confirm.get_by_role("button", name="Confirmer la réservation").click()
+        panel = page.locator("#booking")
+        panel.locator("#countdown").wait_for()
+        assert panel.locator("#booking-status").text_content() == "Réservé"
+        left = countdown_seconds(page)
+        assert 28 * 60 < left <= 30 * 60
+        page.wait_for_timeout(2100)
+        assert countdown_seconds(page) < left
+        shot(page, "countdown")
+        # The sheet now shows the point as reserved.
+        page.locator(f"#sheet li[data-point='{point_id}'] .status.reserved").wait_for()
+
+        # Bruno tries the same point: the server's "already taken" message, inline.
+        assert bruno.locator("#book-points input[type=radio]").first.get_attribute("value") == point_id
+        bruno.get_by_role("button", name="Réserver", exact=True).click()
+        bruno.get_by_role("button", name="Confirmer la réservation").click()
+        err = bruno.locator("#book-form .form-error")
+        err.wait_for()
+        assert err.text_content() == "Ce point vient d'être réservé ou est occupé : choisissez-en un autre."
+        shot(bruno, "second-driver-taken")
+    finally:
+        other.close()
+
+    # The booking survives a reload (state from the API).
+    page.reload()
+    page.locator("#booking #countdown").wait_for()
+    assert countdown_seconds(page) <= left
+
+    # Start charging: live panel, then the end of the (fast simulated) charge and a receipt.
+    page.get_by_role("button", name="Démarrer la charge").click()
+    status = page.locator("#booking-status")
+    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'En charge'")
+    page.locator("#m-soc").wait_for()
+    soc_start = float(page.locator("#m-soc").text_content().split()[0])
+    assert page.get_by_role("button", name="Arrêter la charge").is_visible()
+    shot(page, "charging")
+    page.locator("#booking summary").click()
+    assert "StartTransaction" in page.locator("#charger-log").text_content()
+    page.wait_for_function(
+        "document.querySelector('#booking-status')?.textContent === 'Terminée'", timeout=60_000
+    )
+    receipt = page.locator("#receipt dl")
+    receipt.wait_for(timeout=15_000)
+    text = receipt.text_content()
+    assert re.search(r"Énergie livrée\s*[\d,]+ kWh", text), text
+    end_soc = float(re.search(r"→ ([\d.]+) %", text)[1])
+    assert end_soc > soc_start
+    assert status.text_content() == "Terminée"
+    shot(page, "receipt")
+
+    # History: the charge with its receipt.
+    page.get_by_role("button", name="Alice").click()
+    page.get_by_role("button", name="Mes réservations").click()
+    item = page.locator("#history-list li").first
+    item.wait_for()
+    assert station["name"] in item.text_content() and "Terminée" in item.text_content()
+    item.locator("summary").click()
+    assert "kWh" in item.locator("dl").text_content()
+    shot(page, "history")
+
+
+def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) -> None:
+    station = bookable_station(live_server)
+    api_driver(phone, "Chloé")
+    page = phone.new_page()
+    page.on("dialog", lambda d: d.accept())  # "Annuler cette réservation ?"
+    open_station_from_list(page, station)
+    page.get_by_role("button", name="Réserver", exact=True).click()
+    page.get_by_role("button", name="Confirmer la réservation").click()
+    page.locator("#booking #countdown").wait_for()
+    page.get_by_role("button", name="Annuler la réservation").click()
+    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'Annulée'")
+    shot(page, "cancelled")
+    # The point is free again: book it once more, start, stop by hand.
+    page.locator("#book-points input[type=radio]").first.wait_for()
+    page.get_by_role("button", name="Réserver", exact=True).click()
+    page.get_by_role("button", name="Confirmer la réservation").click()
+    page.get_by_role("button", name="Démarrer la charge").click()
+    page.get_by_role("button", name="Arrêter la charge").click()
+    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'Terminée'")
+    receipt = page.locator("#receipt dl")
+    receipt.wait_for()
+    assert "Remote" in receipt.text_content()
+    shot(page, "stopped-receipt")
+    page.get_by_role("button", name="Fermer le reçu").click()
+    assert page.locator("#booking").is_hidden()
+    page.reload()
+    page.wait_for_timeout(1500)
+    assert page.locator("#booking").is_hidden()  # dismissed stays dismissed
