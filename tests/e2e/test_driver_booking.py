@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_driver_map import driver_page, until
+
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "recharge-ma-zoe-2024"
@@ -69,7 +71,7 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     phone: Any, browser: Any, live_server: str, shot: Any
 ) -> None:
     station = bookable_station(live_server)
-    page = phone.new_page()
+    page = driver_page(phone)
     page.goto("/")
 
     # Sign up, with the API's refusal shown inline first.
@@ -113,7 +115,7 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     other.set_default_timeout(10_000)
     try:
         api_driver(other, "Bruno")
-        bruno = other.new_page()
+        bruno = driver_page(other)
         bruno.goto(f"/?station={station['id']}#map=16/{station['lat']}/{station['lon']}")
         bruno.locator("#book-points input[type=radio]").first.wait_for()
 
@@ -150,6 +152,7 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
         err.wait_for()
         assert err.text_content() == "Ce point vient d'être réservé ou est occupé : choisissez-en un autre."
         shot(bruno, "second-driver-taken")
+        assert not bruno.problems
     finally:
         other.close()
 
@@ -161,16 +164,14 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     # Start charging: live panel, then the end of the (fast simulated) charge and a receipt.
     page.get_by_role("button", name="Démarrer la charge").click()
     status = page.locator("#booking-status")
-    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'En charge'")
+    until(page, "document.querySelector('#booking-status')?.textContent === 'En charge'")
     page.locator("#m-soc").wait_for()
     soc_start = float(page.locator("#m-soc").text_content().split()[0])
     assert page.get_by_role("button", name="Arrêter la charge").is_visible()
     shot(page, "charging")
     page.locator("#booking summary").click()
     assert "StartTransaction" in page.locator("#charger-log").text_content()
-    page.wait_for_function(
-        "document.querySelector('#booking-status')?.textContent === 'Terminée'", timeout=60_000
-    )
+    until(page, "document.querySelector('#booking-status')?.textContent === 'Terminée'", timeout=60_000)
     receipt = page.locator("#receipt dl")
     receipt.wait_for(timeout=15_000)
     text = receipt.text_content()
@@ -189,19 +190,20 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     item.locator("summary").click()
     assert "kWh" in item.locator("dl").text_content()
     shot(page, "history")
+    assert not page.problems
 
 
 def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) -> None:
     station = bookable_station(live_server)
     api_driver(phone, "Chloé")
-    page = phone.new_page()
+    page = driver_page(phone)
     page.on("dialog", lambda d: d.accept())  # "Annuler cette réservation ?"
     open_station_from_list(page, station)
     page.get_by_role("button", name="Réserver", exact=True).click()
     page.get_by_role("button", name="Confirmer la réservation").click()
     page.locator("#booking #countdown").wait_for()
     page.get_by_role("button", name="Annuler la réservation").click()
-    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'Annulée'")
+    until(page, "document.querySelector('#booking-status')?.textContent === 'Annulée'")
     shot(page, "cancelled")
     # The point is free again: book it once more, start, stop by hand.
     page.locator("#book-points input[type=radio]").first.wait_for()
@@ -209,7 +211,7 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     page.get_by_role("button", name="Confirmer la réservation").click()
     page.get_by_role("button", name="Démarrer la charge").click()
     page.get_by_role("button", name="Arrêter la charge").click()
-    page.wait_for_function("document.querySelector('#booking-status')?.textContent === 'Terminée'")
+    until(page, "document.querySelector('#booking-status')?.textContent === 'Terminée'")
     receipt = page.locator("#receipt dl")
     receipt.wait_for()
     assert "Remote" in receipt.text_content()
@@ -219,3 +221,4 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     page.reload()
     page.wait_for_timeout(1500)
     assert page.locator("#booking").is_hidden()  # dismissed stays dismissed
+    assert not page.problems

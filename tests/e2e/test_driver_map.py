@@ -13,10 +13,43 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 GROUP_LINE = re.compile(r"^\d+(,\d)? kW · .+ · \d+/\d+ libres?$")
+# nginx's production policy: the driver page is tested under it.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:"
+)
+DRIVER_HTML = re.compile(r"^https?://[^/]+/(index\.html|recharger-101\.html)?(\?[^#]*)?(#.*)?$")
+
+
+def driver_page(context: Any) -> Any:
+    """A page whose HTML documents carry the production CSP; CSP violations, uncaught
+    exceptions and unexpected console errors are collected in page.problems."""
+    page = context.new_page()
+    problems: list[str] = []
+
+    def with_csp(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+
+    def console(msg: Any) -> None:
+        # Expected refusals the page shows (401 login probe, 409/422 on forms) do not count.
+        if msg.type == "error" and not re.search(r"status of (401|409|422)", msg.text):
+            problems.append(msg.text)
+
+    page.route(DRIVER_HTML, with_csp)
+    page.on("console", console)
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    page.problems = problems
+    return page
 
 
 def wait_map(page: Any) -> None:
     page.wait_for_selector("body[data-map-ready='1']", timeout=15_000)
+
+
+def until(page: Any, js: str, timeout: float = 10_000) -> None:
+    """Wait for a JS condition (as a function: string expressions are eval'd, which CSP forbids)."""
+    page.wait_for_function(f"() => {js}", timeout=timeout)
 
 
 def rendered(page: Any, layer: str) -> list[dict[str, Any]]:
@@ -28,9 +61,7 @@ def rendered(page: Any, layer: str) -> list[dict[str, Any]]:
 
 
 def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str, shot: Any) -> None:
-    page = phone.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page = driver_page(phone)
     started = time.monotonic()
     page.goto("/")
     wait_map(page)
@@ -45,6 +76,13 @@ def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str,
     n_stations = len(httpx.get(f"{live_server}/api/stations?bbox=-5.5,41,10,51.5&limit=500").json())
     assert total >= 0.9 * n_stations
     assert all(c["props"]["expansion_zoom"] > page.evaluate("window.wattsup.map.getZoom()") for c in clusters)
+    # The production CSP is in force (an inline script does not run) and the map still draws.
+    assert page.evaluate(
+        "() => { window.__inline = 0; const s = document.createElement('script');"
+        " s.textContent = 'window.__inline = 1'; document.head.append(s); return window.__inline; }"
+    ) == 0
+    assert any("Content Security Policy" in p for p in page.problems)  # our probe, reported
+    page.problems.clear()
     # Offline background: our outlines, no request leaves the origin.
     assert page.evaluate("window.wattsup.map.getStyle().sources.outlines.type") == "geojson"
     shot(page, "national-clusters")
@@ -54,16 +92,16 @@ def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str,
     zoom_before = page.evaluate("window.wattsup.map.getZoom()")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + big["xy"]["x"], box["y"] + big["xy"]["y"])
-    page.wait_for_function(f"window.wattsup.map.getZoom() > {zoom_before + 0.5} && !window.wattsup.map.isMoving()")
-    page.wait_for_function("window.wattsup.map.loaded()")
+    until(page, f"window.wattsup.map.getZoom() > {zoom_before + 0.5} && !window.wattsup.map.isMoving()")
+    until(page, "window.wattsup.map.loaded()")
     after = page.evaluate("window.wattsup.map.getZoom()")
     assert after == pytest.approx(max(big["props"]["expansion_zoom"], zoom_before + 1), abs=0.6)
     shot(page, "after-cluster-tap")
-    assert not errors
+    assert not page.problems
 
 
 def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_server: str, shot: Any) -> None:
-    page = phone.new_page()
+    page = driver_page(phone)
     # Montpellier, zoomed in: stations, not clusters.
     page.goto("/#map=13/43.61/3.877")
     wait_map(page)
@@ -101,10 +139,11 @@ def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_
     assert sorted(g["label"] for g in api_station["groups"]) == sorted(lines)
     page.keyboard.press("Escape")
     assert sheet.is_hidden()
+    assert not page.problems
 
 
 def test_search_flies_to_a_commune_and_a_station(phone: Any, shot: Any) -> None:
-    page = phone.new_page()
+    page = driver_page(phone)
     page.goto("/")
     wait_map(page)
     page.get_by_label("Rechercher une commune, un code postal, une adresse").fill("montpelier")  # typo
@@ -114,14 +153,15 @@ def test_search_flies_to_a_commune_and_a_station(phone: Any, shot: Any) -> None:
     assert "Montpellier" in hits.first.text_content()
     shot(page, "search-results")
     hits.first.click()
-    page.wait_for_function("window.wattsup.map.getZoom() >= 11.5 && !window.wattsup.map.isMoving()")
+    until(page, "window.wattsup.map.getZoom() >= 11.5 && !window.wattsup.map.isMoving()")
     center = page.evaluate("window.wattsup.map.getCenter()")
     assert center["lat"] == pytest.approx(43.61, abs=0.2) and center["lng"] == pytest.approx(3.88, abs=0.3)
     shot(page, "search-montpellier")
+    assert not page.problems
 
 
 def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> None:
-    page = phone.new_page()
+    page = driver_page(phone)
     page.goto("/#map=12/43.6/3.88")
     wait_map(page)
     page.get_by_role("button", name="Filtres").click()
@@ -138,11 +178,11 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     assert page.locator("#filter-count").text_content() == "3"
     tiles = page.evaluate("window.wattsup.map.getSource('stations').tiles[0]")
     assert tiles.endswith("?min_power=22&connectors=type_2&available_now=true")
-    page.wait_for_function("window.wattsup.map.loaded()")
+    until(page, "window.wattsup.map.loaded()")
     shot(page, "filtered-map")
     # The shared URL restores the same filters after a reload.
     page.reload()
-    wait_map(page) if page.evaluate("document.body.dataset.mapReady") else page.wait_for_timeout(1500)
+    until(page, "window.wattsup.map && window.wattsup.map.loaded()")
     assert page.evaluate("window.wattsup.map.getSource('stations').tiles[0]").endswith(
         "?min_power=22&connectors=type_2&available_now=true"
     )
@@ -152,15 +192,16 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     page.get_by_role("button", name="Appliquer").click()
     assert "min_power" not in page.url
     assert page.locator("#filter-count").is_hidden()
+    assert not page.problems
 
 
 def test_locate_me_refused_says_so(phone: Any, shot: Any) -> None:
-    page = phone.new_page()
+    page = driver_page(phone)
     page.goto("/")
     wait_map(page)
     page.get_by_role("button", name="Me localiser").click()
     toast = page.locator("#live")
-    page.wait_for_function("document.querySelector('#live').textContent.includes('Localisation refusée')")
+    until(page, "document.querySelector('#live').textContent.includes('Localisation refusée')")
     assert toast.is_visible()
     shot(page, "locate-refused")
 
@@ -171,11 +212,11 @@ def test_locate_me_granted_centres_the_map(browser: Any, live_server: str, shot:
         geolocation={"latitude": 43.5138, "longitude": 4.9877}, permissions=["geolocation"],
     )
     try:
-        page = ctx.new_page()
+        page = driver_page(ctx)
         page.goto("/")
         wait_map(page)
         page.get_by_role("button", name="Me localiser").click()
-        page.wait_for_function("window.wattsup.map.getZoom() >= 12.5 && !window.wattsup.map.isMoving()")
+        until(page, "window.wattsup.map.getZoom() >= 12.5 && !window.wattsup.map.isMoving()")
         center = page.evaluate("window.wattsup.map.getCenter()")
         assert center["lat"] == pytest.approx(43.5138, abs=0.01)
         assert page.locator(".me").count() == 1
@@ -185,7 +226,7 @@ def test_locate_me_granted_centres_the_map(browser: Any, live_server: str, shot:
 
 
 def test_english_toggle_and_recharger_101(phone: Any, shot: Any) -> None:
-    page = phone.new_page()
+    page = driver_page(phone)
     page.goto("/")
     page.get_by_role("button", name="English").click()
     assert page.get_by_role("button", name="Filters").is_visible()
@@ -194,9 +235,10 @@ def test_english_toggle_and_recharger_101(phone: Any, shot: Any) -> None:
     assert page.get_by_role("button", name="Filters").is_visible()  # remembered
     page.get_by_role("button", name="Français").click()
     page.get_by_role("link", name="Recharger 101").click()
-    page.wait_for_function("document.querySelector('#terms-fr').textContent.includes('30')")
+    until(page, "document.querySelector('#terms-fr').textContent.includes('30')")
     assert "Combo CCS" in page.locator("article[data-lang=fr]").text_content()
     shot(page, "recharger-101")
+    assert not page.problems
 
 
 def test_static_shell_is_csp_clean(live_server: str) -> None:
