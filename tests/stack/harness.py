@@ -209,8 +209,25 @@ class Stack:
     def log_position(self) -> int:
         return self.access_log.stat().st_size if self.access_log.exists() else 0
 
-    def log_since(self, position: int) -> list[LogEntry]:
-        """Access-log entries written after `position` (nginx writes each line on completion)."""
+    def log_since(
+        self,
+        position: int,
+        *,
+        at_least: int = 0,
+        where: Callable[[LogEntry], bool] = lambda e: True,
+        timeout: float = 3.0,
+    ) -> list[LogEntry]:
+        """Access-log entries written after `position` that match `where`. nginx writes a
+        line once the response is sent, so a client can be faster than the log: wait (up to
+        `timeout`) until at least `at_least` entries are there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = [e for e in self._read_log(position) if where(e)]
+            if len(entries) >= at_least or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.05)
+
+    def _read_log(self, position: int) -> list[LogEntry]:
         with self.access_log.open("rb") as fh:
             fh.seek(position)
             text = fh.read().decode("utf-8", errors="replace")

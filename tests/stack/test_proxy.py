@@ -28,7 +28,7 @@ def test_both_api_and_both_tile_processes_answer_through_nginx(
         assert t.status_code == 200
         apps.add(t.json()["app"])
     assert apps == {"api", "tileserver"}
-    ports = {e.upstream_port for e in stack.log_since(pos)}
+    ports = {e.upstream_port for e in stack.log_since(pos, at_least=16)}
     assert set(API_PORTS) <= ports, ports
     assert set(TILE_PORTS) <= ports, ports
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ import httpx
 import mercantile
 import pytest
 
+from api.scheduler import LEADER_LOCK_KEY as SWEEPER_LOCK_KEY
 from tests.conftest import DATA, make_test_env
 from tests.stack.harness import API_PORTS, ROOT, TILE_PORTS, Stack, wait_until
 from tests.stack.people import Person, require, socket_owner, tile_routes_landed
@@ -104,7 +104,10 @@ def test_booking_race_across_processes_has_exactly_one_winner(
         if r.status_code != 201:
             assert r.status_code == 409, r.text
             assert r.headers["content-type"].startswith("application/problem+json")
-    served_by = {e.upstream_port for e in stack.log_since(pos) if e.path == "/api/reservations"}
+    booked = stack.log_since(
+        pos, at_least=len(drivers), where=lambda e: e.path == "/api/reservations"
+    )
+    served_by = {e.upstream_port for e in booked}
     assert served_by == set(API_PORTS), "the race must run on both API processes"
     # The point is now taken for everyone, whichever process is asked.
     for d in drivers[:2]:
@@ -136,7 +139,9 @@ def test_login_rate_limit_holds_across_processes(
             "/api/auth/login", json={"email": victim.email, "password": PASSWORD_OK}
         )
         assert r.status_code == 429
-    log = [e for e in stack.log_since(pos) if e.path == "/api/auth/login"]
+    log = stack.log_since(
+        pos, at_least=len(statuses) + 4, where=lambda e: e.path == "/api/auth/login"
+    )
     before = {e.upstream_port for e in log if e.status != 429}
     refused = {e.upstream_port for e in log if e.status == 429}
     assert before == set(API_PORTS), "the attempts were counted on both processes"
@@ -175,9 +180,15 @@ def _advisory_holders(stack: Stack, dsn: str) -> set[str]:
         conn = await asyncpg.connect(dsn)
         try:
             return await conn.fetch(
+                # The sweeper's session lock exactly (a bigint key: classid = high 32 bits,
+                # objid = low 32 bits, objsubid = 1), whatever the connection is doing; the
+                # bookings' transaction locks and the import lock are other keys.
                 "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
                 "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() "
-                "AND a.state = 'idle' AND a.client_port IS NOT NULL"
+                "AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1 "
+                "AND a.client_port IS NOT NULL",
+                SWEEPER_LOCK_KEY >> 32,
+                SWEEPER_LOCK_KEY & 0xFFFFFFFF,
             )
         finally:
             await conn.close()
@@ -233,7 +244,7 @@ def test_tile_cache_is_shared_by_both_tile_processes(
     first = web.get(path, headers={"Host": "a.stack.test"})
     second = web.get(path, headers={"Host": "b.stack.test"})
     assert first.status_code in (200, 204) and second.status_code == first.status_code
-    log = [e for e in stack.log_since(pos) if e.path == path]
+    log = stack.log_since(pos, at_least=2, where=lambda e: e.path == path)
     assert {e.upstream_port for e in log} == set(TILE_PORTS), log
     assert second.content == first.content
     assert second.headers.get("etag") == first.headers.get("etag")
@@ -265,7 +276,11 @@ def test_booking_in_one_api_process_is_not_served_stale_by_any_tile_process(
             assert r.status_code == 200
             assert r.headers["etag"] != before[path], f"{path} served stale after the booking"
             assert r.headers.get("x-proxy-cache") != "HIT", "nginx served its stored copy"
-    assert {e.upstream_port for e in stack.log_since(pos)} == set(TILE_PORTS)
+    # (Only the tile requests: the booking's own log line may land after `pos`.)
+    tiles = stack.log_since(
+        pos, at_least=4 * len(paths), where=lambda e: e.path.startswith("/tiles/")
+    )
+    assert {e.upstream_port for e in tiles} == set(TILE_PORTS)
 
 
 def test_import_in_one_process_is_followed_over_sse_from_the_other(
@@ -310,11 +325,7 @@ def test_import_in_one_process_is_followed_over_sse_from_the_other(
     assert events, "the feed sent the job's state"
     assert '"succeeded"' in events[-1][1], events[-1]
     # nginx logs a request when it completes: the feed's line lands just after its last event.
-    for _ in range(50):
-        log = stack.log_since(pos)
-        if any(e.path.endswith("/events") for e in log):
-            break
-        time.sleep(0.1)
+    log = stack.log_since(pos, at_least=2, where=lambda e: "/api/admin/imports" in e.path)
     upload = next(e for e in log if e.method == "POST" and e.path == "/api/admin/imports")
     feed = next(e for e in log if e.path.endswith("/events"))
     assert upload.upstream_port != feed.upstream_port, "upload and feed on different processes"
