@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Response, delete, get, patch
+from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -14,6 +15,7 @@ from api.schemas.accounts import VehicleRead
 from api.schemas.admin import AdminUser, AdminUserDetail, UserPage, UserReservation, UserUpdate
 from api.security import CurrentUser, require_admin
 from api.vehicles import COLUMNS as VEHICLE_COLUMNS
+from wattsup import tile_cache
 from wattsup.problems import Problem
 
 USER_COLUMNS = (
@@ -41,9 +43,17 @@ async def _lock_other_user(
         raise _not_found()
 
 
-async def erase_user(conn: asyncpg.Connection, user_id: UUID) -> None:
+async def erase_user(conn: asyncpg.Connection, user_id: UUID) -> list[UUID]:
     """GDPR erasure: personal data goes, the booking history stays on an anonymous row, and
-    every session dies (token_version bump + refresh sessions deleted)."""
+    every session dies (token_version bump + refresh sessions deleted). An open booking would
+    outlive its driver: it is cancelled (the point is free again). Returns the stations whose
+    availability changed, for the caller to drop their cached tiles after its commit."""
+    cancelled = await conn.fetch(
+        "SELECT cp.station_id, cancel_reservations_for_point(cp.id, 'account_deleted') "
+        "FROM reservations r JOIN charge_points cp ON cp.id = r.charge_point_id "
+        "WHERE r.user_id = $1 AND r.status = 'reserved'",
+        user_id,
+    )
     await conn.execute("DELETE FROM filter_profiles WHERE user_id = $1", user_id)
     await conn.execute("DELETE FROM vehicles WHERE user_id = $1", user_id)
     await conn.execute(
@@ -53,6 +63,7 @@ async def erase_user(conn: asyncpg.Connection, user_id: UUID) -> None:
         user_id,
     )
     await conn.execute("DELETE FROM auth_sessions WHERE user_id = $1", user_id)
+    return [r["station_id"] for r in cancelled]
 
 
 class AdminUserController(Controller):
@@ -172,17 +183,17 @@ class AdminUserController(Controller):
         "/{user_id:uuid}",
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete a user (personal data erased, history kept anonymised)",
+        opt={"own_transactions": True},
     )
     async def delete_user(
-        self, db_connection: asyncpg.Connection, current_user: CurrentUser, user_id: UUID
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        user_id: UUID,
     ) -> Response[None]:
-        await _lock_other_user(db_connection, current_user, user_id, "supprimer")
-        # An open booking would outlive its driver: cancel it first (the trigger frees the
-        # connector).
-        await db_connection.execute(
-            "UPDATE reservations SET status = 'cancelled', ended_at = now(), "
-            "end_reason = 'account_deleted' WHERE user_id = $1 AND status = 'reserved'",
-            user_id,
-        )
-        await erase_user(db_connection, user_id)
+        async with db_connection.transaction():
+            await _lock_other_user(db_connection, current_user, user_id, "supprimer")
+            stations = await erase_user(db_connection, user_id)
+        await tile_cache.invalidate_stations(state.redis, db_connection, stations)
         return Response(None, status_code=HTTP_204_NO_CONTENT)

@@ -13,6 +13,7 @@ from api.admin_users import erase_user
 from api.auth import check_password_policy
 from api.schemas.accounts import Message, PasswordChangeIn, ProfileUpdate, UserRead
 from api.security import CurrentUser, check_password, clear_cookies, hash_password
+from wattsup import tile_cache
 from wattsup.problems import Problem
 
 
@@ -105,10 +106,17 @@ class MeController(Controller):
             body, headers={"Content-Disposition": 'attachment; filename="wattsup-mes-donnees.json"'}
         )
 
-    @delete("/", status_code=200, summary="Delete my account (personal data erased)")
+    @delete(
+        "/",
+        status_code=200,
+        summary="Delete my account (personal data erased)",
+        opt={"own_transactions": True},
+    )
     async def remove(
         self, state: State, db_connection: asyncpg.Connection, current_user: CurrentUser
     ) -> Response[Message]:
         # GDPR: personal data goes; the booking history stays, attached to an anonymous row.
-        await erase_user(db_connection, current_user.id)
+        async with db_connection.transaction():
+            stations = await erase_user(db_connection, current_user.id)
+        await tile_cache.invalidate_stations(state.redis, db_connection, stations)
         return Response(Message(detail="Compte supprimé."), cookies=clear_cookies(state.settings))

@@ -282,3 +282,35 @@ async def test_openapi_documents_every_route_and_its_errors(
         if "{" in path:
             assert "404" in errors, (method, path)
     assert "413" in doc["paths"]["/api/admin/imports"]["post"]["responses"]
+
+
+async def test_deleting_a_driver_frees_the_point_they_had_booked(
+    settings: Settings, pool: Any, admin_client: AsyncTestClient[Litestar]
+) -> None:
+    from api.app import create_app
+
+    victim = await create_user(pool)
+    vehicle = await pool.fetchval(
+        "INSERT INTO vehicles (user_id, name, connectors) VALUES ($1, 'Van', '{type_2}') "
+        "RETURNING id",
+        victim["id"],
+    )
+    point = await pool.fetchval(
+        "SELECT cp.id FROM charge_points cp WHERE cp.prise_type_2 AND cp.withdrawn_at IS NULL "
+        "AND cp.operational_status = 'in_service' AND cp.connector_status = 'Available' "
+        "AND cp.reservation IS NOT FALSE AND NOT EXISTS (SELECT 1 FROM reservations r "
+        "WHERE r.charge_point_id = cp.id AND r.status IN ('reserved', 'charging')) LIMIT 1"
+    )
+    async with AsyncTestClient(app=create_app(settings)) as victim_client:
+        await sign_in(victim_client, victim["email"], victim["password"])
+        r = await victim_client.post(
+            "/api/reservations", json={"charge_point_id": str(point), "vehicle_id": str(vehicle)}
+        )
+        assert r.status_code == 201, r.text
+    assert (await admin_client.delete(f"/api/admin/users/{victim['id']}")).status_code == 204
+    row = await pool.fetchrow(
+        "SELECT status, end_reason FROM reservations WHERE user_id = $1", victim["id"]
+    )
+    assert (row["status"], row["end_reason"]) == ("cancelled", "account_deleted")
+    status = await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", point)
+    assert status == "Available"
