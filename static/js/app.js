@@ -43,12 +43,11 @@ function initSearch() {
   const form = $('#search');
   const input = $('#q');
   const list = $('#search-results');
-  const hide = () => { list.hidden = true; input.setAttribute('aria-expanded', 'false'); };
+  const hide = () => { list.hidden = true; };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const q = input.value.trim();
     list.hidden = false;
-    input.setAttribute('aria-expanded', 'true');
     if (q.length < 2) { clear(list, h('li.note', t('searchShort'))); return; }
     clear(list, h('li.note', t('loading')));
     try {

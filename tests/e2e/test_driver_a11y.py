@@ -1,0 +1,151 @@
+"""Driver page accessibility: an axe-core scan of each screen (no serious or critical issue),
+keyboard focus that shows, dark mode and reduced motion, pinch-zoom never blocked."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_driver_booking import PASSWORD, api_driver, bookable_station, open_station_from_list
+from tests.e2e.test_driver_map import driver_page, wait_map
+
+pytestmark = pytest.mark.e2e
+
+axe_package = pytest.importorskip("axe_playwright_python", reason="axe-playwright-python ships axe-core")
+AXE_JS = (Path(axe_package.__file__).parent / "axe.min.js").read_text()
+
+
+def axe(page: Any, screen: str, include: str | None = None) -> list[str]:
+    """Serious and critical axe-core violations of the page (or of one part of it)."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        # Evaluated by the DevTools protocol, so the page's CSP does not stop it.
+        page.evaluate(f"() => {{ {AXE_JS}\n window.axe = axe; }}")
+    result = page.evaluate(
+        """async (include) => {
+            // Contrast is judged on the final frame, not halfway through a slide-in.
+            await Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)));
+            const r = await axe.run(include ? {include: [include]} : document,
+              {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']});
+            return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+              .map(v => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`);
+        }""",
+        include,
+    )
+    return [f"[{screen}] {v}" for v in result]
+
+
+def test_axe_on_every_screen(phone: Any, live_server: str, shot: Any) -> None:
+    issues: list[str] = []
+    page = driver_page(phone)
+    page.goto("/")
+    wait_map(page)
+    issues += axe(page, "map")
+    page.get_by_role("button", name="Filtres").click()
+    issues += axe(page, "filters", "#filters-dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Liste").click()
+    page.locator("#list-body .note, #list-body p").first.wait_for()
+    issues += axe(page, "list", "#list-dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Se connecter").click()
+    issues += axe(page, "login", "#account-dialog")
+    page.get_by_role("button", name="Pas de compte ? En créer un").click()
+    issues += axe(page, "register", "#account-dialog")
+    page.keyboard.press("Escape")
+
+    api_driver(phone, "Dora")
+    page.reload()  # the page reads the new session at start
+    station = bookable_station(live_server)
+    open_station_from_list(page, station)
+    page.locator("#book-points input").first.wait_for()
+    issues += axe(page, "station sheet")
+    page.get_by_role("button", name="Dora").click()
+    page.locator("#vehicle-list").wait_for()
+    issues += axe(page, "account", "#account-dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Réserver", exact=True).click()
+    page.get_by_role("button", name="Confirmer la réservation").wait_for()
+    issues += axe(page, "terms", "#confirm-dialog")
+    page.get_by_role("button", name="Confirmer la réservation").click()
+    page.locator("#booking #countdown").wait_for()
+    issues += axe(page, "booking panel", "#booking")
+    shot(page, "booked")
+    page.on("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Annuler la réservation").click()
+    page.get_by_role("button", name="Dora").click()
+    page.get_by_role("button", name="Mes réservations").click()
+    page.locator("#history-list").wait_for()
+    issues += axe(page, "history", "#history-dialog")
+    page.keyboard.press("Escape")
+
+    r101 = driver_page(phone)
+    r101.goto("/recharger-101.html")
+    issues += axe(r101, "recharger 101")
+    assert not issues, "\n".join(issues)
+    assert not page.problems and not r101.problems
+
+
+def test_keyboard_focus_is_visible_and_zoom_allowed(phone: Any) -> None:
+    page = driver_page(phone)
+    page.goto("/")
+    viewport = page.locator("meta[name=viewport]").get_attribute("content")
+    assert "user-scalable=no" not in viewport and "maximum-scale" not in viewport
+    page.keyboard.press("Tab")  # the skip link
+    assert page.evaluate("() => document.activeElement.classList.contains('skip-link')")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    style = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert style[0] != "none" and style[1] != "0px", style
+    # Keyboard only: list view → a station sheet → Escape returns focus to the list button.
+    page.locator("#list-open").focus()
+    page.keyboard.press("Enter")
+    first = page.locator("#station-list button, #list-body p").first
+    first.wait_for()
+
+
+def test_dark_mode_and_reduced_motion(browser: Any, live_server: str, shot: Any) -> None:
+    ctx = browser.new_context(
+        base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740},
+        color_scheme="dark", reduced_motion="reduce",
+    )
+    try:
+        page = driver_page(ctx)
+        page.goto("/#map=12/43.6/3.88")
+        wait_map(page)
+        bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(20, 27, 36)", bg
+        assert page.evaluate("() => window.wattsup.map.getPaintProperty('background', 'background-color')") == "#17202b"
+        page.get_by_role("button", name="Filtres").click()
+        anim = page.evaluate("() => getComputedStyle(document.querySelector('#filters-dialog')).animationName")
+        assert anim == "none"
+        shot(page, "dark-filters")
+        page.keyboard.press("Escape")
+        # A cluster tap jumps without animation.
+        page.get_by_role("button", name="Liste").click()
+        page.locator("#station-list button").first.click()
+        page.locator("#sheet-title").wait_for()
+        assert not page.evaluate("() => window.wattsup.map.isMoving()")
+        shot(page, "dark-sheet")
+        assert not page.problems
+    finally:
+        ctx.close()
+
+
+def test_second_account_cannot_see_first_history(phone: Any) -> None:
+    """History is per driver: a fresh account sees an empty history, not someone else's."""
+    email = f"eve-{uuid.uuid4().hex[:8]}@example.fr"
+    r = phone.request.post(
+        "/api/auth/register",
+        data={"email": email, "password": PASSWORD, "first_name": "Eve", "last_name": "Test"},
+    )
+    assert r.status == 201
+    page = driver_page(phone)
+    page.goto("/")
+    page.get_by_role("button", name="Eve").click()
+    page.get_by_role("button", name="Mes réservations").click()
+    page.get_by_text("Aucune réservation pour l’instant.").wait_for()
