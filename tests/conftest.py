@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures_accounts",
     "tests.fixtures_tiles",
     "tests.fixtures_reservations",
+    "tests.fixtures_hardening",
 ]
 
 
