@@ -73,6 +73,7 @@ const STRINGS = {
     profileDelete: 'Supprimer',
     profileSaved: 'Profil enregistré.',
     myCar: 'Ma voiture : seulement les prises compatibles',
+    effective: '{kw} pour {car}', incompatible: 'prise incompatible avec votre véhicule',
     // account
     login: 'Se connecter', logout: 'Se déconnecter', register: 'Créer un compte',
     email: 'Adresse e-mail', password: 'Mot de passe', firstName: 'Prénom', lastName: 'Nom',
@@ -155,6 +156,7 @@ const STRINGS = {
     profiles: 'My filter profiles', profileName: 'Profile name', profileSave: 'Save these filters',
     profileApply: 'Apply', profileDelete: 'Delete', profileSaved: 'Profile saved.',
     myCar: 'My car: compatible connectors only',
+    effective: '{kw} for {car}', incompatible: 'connector not compatible with your vehicle',
     login: 'Log in', logout: 'Log out', register: 'Sign up',
     email: 'Email address', password: 'Password', firstName: 'First name', lastName: 'Last name',
     pwHint: 'At least 10 characters.',

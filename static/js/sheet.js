@@ -31,6 +31,21 @@ export function groupLabel(g) {
 }
 
 /** A status with its own shape and mark, and its name in words: never colour alone. */
+/** What the driver's car really gets at a point: min(point, car's AC or DC limit). */
+export function effectivePower(pointKw, connectors, car) {
+  const dc = connectors.some((c) => c === 'combo_ccs' || c === 'chademo') && car.max_dc_kw > 0
+    && connectors.some((c) => car.connectors.includes(c) && (c === 'combo_ccs' || c === 'chademo'));
+  return Math.min(pointKw, dc ? car.max_dc_kw : car.max_ac_kw);
+}
+
+function groupItem(g) {
+  const car = session.vehicles[0];
+  const fits = car && g.connectors.some((c) => car.connectors.includes(c));
+  return h('li', groupLabel(g), fits
+    ? h('span.note.effective', ` → ${t('effective', { kw: kw(effectivePower(g.power_kw, g.connectors, car)), car: car.name })}`)
+    : car ? h('span.note', ` · ${t('incompatible')}`) : null);
+}
+
 export function statusBadge(status) {
   const mark = STATUS_MARK[SHAPE[status] || 'unknown'];
   return h(`span.status.${status}`, h('span.shape', { 'aria-hidden': 'true' }, h('span', mark)), t(`st_${status}`));
@@ -112,7 +127,7 @@ export function renderStation(s = current) {
     h('div.grab'),
     h('div.sheet-head', h('h2', { id: 'sheet-title' }, s.name), closeButton()),
     h('p.sub', [s.commune, s.operator].filter(Boolean).join(' · ')),
-    h('ul.groups', { 'aria-label': t('points') }, s.groups.map((g) => h('li', groupLabel(g)))),
+    h('ul.groups', { 'aria-label': t('points') }, s.groups.map(groupItem)),
     h('div.actions',
       h('a.btn', { href: s.directions_url, target: '_blank', rel: 'noopener' }, t('directionsOsm')),
       h('a.btn', { href: geo }, t('directions')),

@@ -125,6 +125,11 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
         first_point = sheet.locator("#book-points input[type=radio]").first
         first_point.wait_for()
         point_id = first_point.get_attribute("value")
+        # Effective power for Alice's car (11 kW AC on board) on the station's groups.
+        group = sheet.locator("ul.groups li").first.text_content()
+        assert re.search(r"→ [\d,]+ kW pour Zoé$", group), group
+        effective = float(re.search(r"→ ([\d,]+) kW", group)[1].replace(",", "."))
+        assert effective == min(station["groups"][0]["power_kw"], 11)
         assert point_id == station["bookable"][0]["id"]
         shot(page, "station-sheet-signed-in")
         sheet.get_by_role("button", name="Réserver", exact=True).click()
@@ -221,4 +226,49 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     page.reload()
     page.wait_for_timeout(1500)
     assert page.locator("#booking").is_hidden()  # dismissed stays dismissed
+    assert not page.problems
+
+
+def test_filter_profile_saved_and_applied_and_a_problem_reported(phone: Any, live_server: str, shot: Any) -> None:
+    api_driver(phone, "Farid")
+    page = driver_page(phone)
+    page.goto("/#map=12/43.6/3.88")
+    page.get_by_role("button", name="Farid").wait_for()
+    page.get_by_role("button", name="Filtres").click()
+    page.get_by_label("Combo CCS").check()
+    page.get_by_label("Puissance minimale").select_option("50")
+    page.get_by_label("Nom du profil").fill("Autoroute")
+    page.get_by_role("button", name="Enregistrer ces filtres").click()
+    page.locator("#profiles li", has_text="Autoroute").wait_for()
+    shot(page, "profile-saved")
+    page.keyboard.press("Escape")
+    assert "connectors" not in page.url  # saved, not applied
+    page.get_by_role("button", name="Filtres").click()
+    with page.expect_request(lambda r: "/tiles/stations/" in r.url and "connectors=combo_ccs" in r.url):
+        page.locator("#profiles li", has_text="Autoroute").get_by_role("button", name="Appliquer").click()
+    assert "min_power=50" in page.url and "connectors=combo_ccs" in page.url
+    # "My car": only the car's connectors.
+    page.get_by_role("button", name="Filtres").click()
+    page.get_by_role("button", name="Ma voiture : seulement les prises compatibles").click()
+    assert page.get_by_label("Type 2").is_checked() and not page.get_by_label("Combo CCS").is_checked()
+    page.keyboard.press("Escape")
+
+    # Report a problem on a station; the API keeps it (the driver sees it in their reports).
+    station = bookable_station(live_server)
+    open_station_from_list(page, station)
+    page.get_by_role("button", name="Signaler un problème").click()
+    page.get_by_label("Paiement refusé").check()
+    page.get_by_label("Précisions (facultatif)").fill("Le terminal refuse la carte.")
+    shot(page, "report-form")
+    page.get_by_role("button", name="Envoyer le signalement").click()
+    until(page, "document.querySelector('#live').textContent.includes('Merci')")
+    reports = phone.request.get("/api/me/reports").json()
+    assert [(r["category"], r["message"]) for r in reports] == [("payment_refused", "Le terminal refuse la carte.")]
+    # The same report twice: the API's refusal, inline.
+    page.get_by_role("button", name="Signaler un problème").click()
+    page.get_by_label("Paiement refusé").check()
+    page.get_by_role("button", name="Envoyer le signalement").click()
+    alert = page.locator("#report-form .form-error")
+    alert.wait_for()
+    assert "déjà signalé" in alert.text_content()
     assert not page.problems

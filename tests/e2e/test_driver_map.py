@@ -251,3 +251,29 @@ def test_static_shell_is_csp_clean(live_server: str) -> None:
     manifest = httpx.get(f"{live_server}/manifest.webmanifest").json()
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
     assert httpx.get(f"{live_server}/sw.js").status_code == 200
+
+
+def test_offline_shell_and_last_area(phone: Any, shot: Any) -> None:
+    """The service worker keeps the shell and the tiles seen: offline, the page still opens
+    on the outlines with the last area's stations."""
+    page = driver_page(phone)
+    page.goto("/#map=12/43.6/3.88")
+    wait_map(page)
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    page.reload()  # now controlled by the worker, which stores what it passes on
+    wait_map(page)
+    assert page.evaluate("() => navigator.serviceWorker.controller !== null")
+    page.wait_for_timeout(500)
+    phone.set_offline(True)
+    try:
+        page.reload()
+        wait_map(page)
+        assert rendered(page, "clusters") or rendered(page, "stations")
+        shot(page, "offline")
+        # A station sheet cannot load offline: the message and a retry, not a blank sheet.
+        page.get_by_role("button", name="Liste").click()
+        page.locator("#list-body [role=alert]").wait_for()
+        assert "Réseau indisponible" in page.locator("#list-body [role=alert]").text_content()
+        assert page.get_by_role("button", name="Réessayer").is_visible()
+    finally:
+        phone.set_offline(False)
