@@ -6,7 +6,8 @@ import { $, announce, clear, h, openDialog } from './dom.js';
 import { fromUrl, initFilters } from './filters.js';
 import { applyI18n, onLang, t, toggleLang } from './i18n.js';
 import { createMap, motion, setTileQuery } from './map.js';
-import { closeStation, kw, openStation, renderStation, setBookingRenderer } from './sheet.js';
+import { closeStation, kw, openStation, renderStation, setBookingRenderer, statusBadge } from './sheet.js';
+import { POWER_COLOURS } from './icons.js';
 import { loadSession, onSession, session } from './session.js';
 
 window.wattsup = { firstRenderMs: null };
@@ -119,6 +120,19 @@ async function openList() {
   }
 }
 
+// --- legend: power classes and status shapes, in words -------------------------------
+function renderLegend() {
+  const classes = [['slow', `≤ ${kw(7.4)}`], ['normal', `≤ ${kw(22)}`], ['fast', `≤ ${kw(50)}`], ['rapid', `≤ ${kw(150)}`], ['ultra', `> ${kw(150)}`]];
+  clear($('#legend-body'),
+    h('ul', classes.map(([c, range]) => {
+      const swatch = h('span.swatch', { 'aria-hidden': 'true' });
+      swatch.style.background = POWER_COLOURS[c];
+      return h('li', swatch, `${t(`pc_${c}`)} (${range})`);
+    })),
+    h('ul', ['available', 'occupied', 'out_of_service', 'unknown'].map((st) => h('li', statusBadge(st)))),
+    h('p.note', t('legendCluster')));
+}
+
 // --- start ----------------------------------------------------------------------------
 function start() {
   applyI18n();
@@ -151,7 +165,8 @@ function start() {
     if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();
   });
   onSession(accountLabel);
-  onLang(() => { langButton(); accountLabel(); renderStation(); if ($('#account-dialog').open) renderAccount(); });
+  renderLegend();
+  onLang(() => { langButton(); accountLabel(); renderLegend(); renderStation(); if ($('#account-dialog').open) renderAccount(); });
   loadSession().catch((err) => announce(err.message, 'error'));
   const deepLink = new URLSearchParams(location.search).get('station');
   if (deepLink) openStation(deepLink);

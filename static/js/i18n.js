@@ -109,6 +109,8 @@ const STRINGS = {
     // 101
     r101: 'Recharger 101',
     zoomIn: 'Zoomer', zoomOut: 'Dézoomer',
+    legend: 'Légende', pc_slow: 'Lente', pc_normal: 'Normale', pc_fast: 'Rapide', pc_rapid: 'Très rapide', pc_ultra: 'Ultra-rapide',
+    legendCluster: 'Cercles : groupes de stations (nombre au centre). Anneau vert plein : au moins un point libre ; pointillé gris : aucun. Touchez pour zoomer.',
     about: 'À propos',
   },
   en: {
@@ -184,6 +186,8 @@ const STRINGS = {
     expiredMsg: 'The booking expired: the point was released.',
     details: 'Details',
     r101: 'Charging 101', about: 'About', zoomIn: 'Zoom in', zoomOut: 'Zoom out',
+    legend: 'Legend', pc_slow: 'Slow', pc_normal: 'Normal', pc_fast: 'Fast', pc_rapid: 'Rapid', pc_ultra: 'Ultra-fast',
+    legendCluster: 'Circles: groups of stations (count in the middle). Solid green ring: at least one free point; dashed grey: none. Tap to zoom in.',
   },
 };
 

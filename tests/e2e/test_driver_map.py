@@ -111,6 +111,13 @@ def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_
         assert s["props"]["power_class"] in {"slow", "normal", "fast", "rapid", "ultra"}
         assert s["props"]["status"] in {"available", "occupied", "out_of_service", "unknown"}
     shot(page, "stations-zoom13")
+    # The legend says what the shapes and colours mean, in words.
+    page.get_by_text("Légende").click()
+    legend = page.locator("#legend-body").text_content()
+    for words in ("Libre", "Occupé", "Hors service", "Inconnu", "Ultra-rapide", "≤ 22 kW"):
+        assert words in legend, words
+    shot(page, "legend")
+    page.get_by_text("Légende").click()
     page.get_by_role("button", name="Liste").click()
     items = page.locator("#station-list button")
     items.first.wait_for()
@@ -277,3 +284,22 @@ def test_offline_shell_and_last_area(phone: Any, shot: Any) -> None:
         assert page.get_by_role("button", name="Réessayer").is_visible()
     finally:
         phone.set_offline(False)
+
+
+def test_desktop_layout_sheet_beside_the_map(desktop: Any, shot: Any) -> None:
+    page = driver_page(desktop)
+    page.goto("/#map=13/43.61/3.877")
+    wait_map(page)
+    page.get_by_role("button", name="Liste").click()
+    page.locator("#station-list button").first.click()
+    page.locator("#sheet-title").wait_for()
+    box = page.locator("#sheet").bounding_box()
+    assert box["width"] <= 420 and box["x"] < 20  # a side panel, not a bottom sheet
+    until(page, "!window.wattsup.map.isMoving()")
+    # The station is drawn to the right of the panel, not under it.
+    xy = page.evaluate(
+        "() => { const m = window.wattsup.map; return m.project(m.getCenter()); }"
+    )
+    assert xy["x"] > box["x"] + box["width"]
+    shot(page, "desktop-sheet")
+    assert not page.problems
