@@ -1,0 +1,505 @@
+"""Fault injection: Redis killed and restarted under the apps, PostgreSQL connections
+terminated mid-traffic, import processes SIGKILLed at random points, the sweeper's process
+killed while reservations fall due. Each test prints how many requests failed during and
+after the fault (the figures of the hardening note)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mercantile
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import BASE_URL, DATA, ROOT, make_test_env
+from tests.fixtures_accounts import create_user, sign_in
+from tests.fixtures_hardening import PrivateRedis, free_port, wait_for
+from wattsup.config import Settings
+
+STATION_BBOX = {"bbox": "4.0,43.0,6.0,44.5"}
+# api/ bug: a request on a pooled connection whose backend was just terminated gets a 500
+# (asyncpg InternalClientError), not a 503. Held by the strict xfail below; set to False once
+# it passes, and the mid-traffic test will insist on 503 too.
+KNOWN_500_ON_DEAD_CONNECTION = True
+
+
+class Outcomes:
+    """Status codes per phase, and the slowest answer, for the report and the asserts."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, collections.Counter[int]] = collections.defaultdict(
+            collections.Counter
+        )
+        self.slowest: dict[str, float] = collections.defaultdict(float)
+        self.bad: list[str] = []
+        # 500s of the known bug held by test_a_request_right_after_its_connection_died_is_a_503
+        self.known: list[str] = []
+
+    def add(self, phase: str, what: str, r: httpx.Response, elapsed: float) -> None:
+        self.codes[phase][r.status_code] += 1
+        self.slowest[phase] = max(self.slowest[phase], elapsed)
+        if r.status_code >= 400 and not r.headers.get("content-type", "").startswith(
+            "application/problem+json"
+        ):
+            self.bad.append(f"{phase} {what}: {r.status_code} not problem+json")
+        if r.status_code >= 500 and r.status_code != 503:
+            if KNOWN_500_ON_DEAD_CONNECTION and phase == "during" and r.status_code == 500:
+                self.known.append(f"{phase} {what}")
+            else:
+                self.bad.append(f"{phase} {what}: {r.status_code} {r.text[:200]}")
+
+    def failed(self, phase: str) -> int:
+        return sum(n for code, n in self.codes[phase].items() if code >= 500)
+
+    def total(self, phase: str) -> int:
+        return sum(self.codes[phase].values())
+
+    def report(self, name: str) -> None:
+        for phase, codes in self.codes.items():
+            print(
+                f"\n[{name}] {phase}: {self.total(phase)} requests, {self.failed(phase)} failed, "
+                f"codes {dict(sorted(codes.items()))}, slowest {self.slowest[phase]:.2f} s"
+            )
+        if self.known:
+            print(f"[{name}] known-bug 500s: {len(self.known)}")
+
+
+async def timed(
+    outcomes: Outcomes, phase: str, what: str, call: Callable[[], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    started = time.monotonic()
+    r = await call()
+    outcomes.add(phase, what, r, time.monotonic() - started)
+    return r
+
+
+# ---------------------------------------------------------------------------------- Redis
+
+
+async def test_redis_killed_then_back_tiles_served_auth_fails_closed_and_recovers(
+    hard_settings: Settings, hard_pool: Any, private_redis: PrivateRedis
+) -> None:
+    from api.app import create_app as create_api
+    from tileserver.app import create_app as create_tiles
+
+    on_private = msgspec.structs.replace(hard_settings, redis_url=private_redis.url)
+    user = await create_user(hard_pool)
+    t = mercantile.tile(5.0, 43.5, 9)
+    tile_url = f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf"
+    out = Outcomes()
+    login = {"email": user["email"], "password": user["password"]}
+
+    async with (
+        AsyncTestClient(app=create_api(on_private)) as api,
+        AsyncTestClient(app=create_tiles(on_private)) as tiles,
+    ):
+
+        async def round_of(phase: str) -> dict[str, httpx.Response]:
+            answers = {
+                "tile": await timed(out, phase, "tile", lambda: tiles.get(tile_url)),
+                "stations": await timed(
+                    out, phase, "stations", lambda: api.get("/api/stations", params=STATION_BBOX)
+                ),
+                "login": await timed(
+                    out, phase, "login", lambda: api.post("/api/auth/login", json=login)
+                ),
+            }
+            if answers["login"].status_code == 200:  # new session, new CSRF token
+                api.headers["X-CSRF-Token"] = api.cookies["wattsup_csrf"]
+            answers["me"] = await timed(out, phase, "me", lambda: api.get("/api/me"))
+            return answers
+
+        before = await round_of("before")
+        assert {k: r.status_code for k, r in before.items()} == {
+            "tile": 200,
+            "stations": 200,
+            "login": 200,
+            "me": 200,
+        }
+        assert (await tiles.get(tile_url)).headers["x-cache"] == "HIT"
+
+        private_redis.stop()
+        for _ in range(5):
+            during = await round_of("during")
+            # Tiles bypass the cache; reads that need no Redis keep answering.
+            assert during["tile"].status_code == 200, during["tile"].text
+            assert during["tile"].headers["x-cache"] == "MISS"
+            assert during["stations"].status_code == 200
+            assert during["me"].status_code == 200, "an open session does not need Redis"
+            # Log-in fails closed: no unmetered password guessing, a clear, documented 503.
+            assert during["login"].status_code == 503, during["login"].text
+            problem = during["login"].json()
+            assert problem["code"] == "rate_limiter_unavailable" and problem["detail"]
+            assert during["login"].headers["retry-after"]
+        for path, body in (
+            ("/api/auth/register", {**login, "first_name": "A", "last_name": "B"}),
+            ("/api/auth/password-reset", {"email": user["email"]}),
+        ):
+            r = await timed(out, "during", path, lambda p=path, b=body: api.post(p, json=b))  # type: ignore[misc]
+            assert r.status_code == 503 and r.json()["code"] == "rate_limiter_unavailable", path
+
+        # Redis comes back on the same address: no restart of either app.
+        private_redis.start()
+        deadline = time.monotonic() + 15
+        while True:
+            after = await round_of("after")
+            if all(r.status_code == 200 for r in after.values()):
+                break
+            assert time.monotonic() < deadline, {k: r.status_code for k, r in after.items()}
+            await asyncio.sleep(0.2)
+        recovered = [await round_of("recovered") for _ in range(3)]
+        assert all(r.status_code == 200 for rnd in recovered for r in rnd.values())
+        assert (await tiles.get(tile_url)).headers["x-cache"] == "HIT", "the cache is used again"
+    out.report("redis")
+    assert not out.bad, out.bad
+    assert out.failed("recovered") == 0
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+TERMINATE_SQL = (
+    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE application_name = 'wattsup' AND datname = $1 AND pid <> pg_backend_pid()"
+)
+
+
+async def _terminate_app_backends(pool: Any, database: str) -> int:
+    killed: int = await pool.fetchval(TERMINATE_SQL, database)
+    return killed
+
+
+async def _free_point(pool: Any) -> Any:
+    return await pool.fetchval(
+        "SELECT cp.id FROM charge_points cp WHERE cp.withdrawn_at IS NULL "
+        "AND cp.operational_status = 'in_service' AND cp.connector_status = 'Available' "
+        "AND cp.prise_type_2 AND cp.reservation IS DISTINCT FROM false AND NOT EXISTS "
+        "(SELECT 1 FROM reservations r WHERE r.charge_point_id = cp.id "
+        "AND r.status IN ('reserved', 'charging')) ORDER BY random() LIMIT 1"
+    )
+
+
+async def test_database_connections_killed_mid_traffic_fail_fast_and_the_pool_recovers(
+    hard_settings: Settings, hard_pool: Any
+) -> None:
+    from api.app import create_app
+
+    database = hard_settings.database_url.rsplit("/", 1)[1]
+    user = await create_user(hard_pool)
+    out = Outcomes()
+    kills = 0
+    async with AsyncTestClient(app=create_app(hard_settings)) as api:
+        await sign_in(api, user["email"], user["password"])
+        r = await api.post("/api/vehicles", json={"name": "Zoé", "connectors": ["type_2"]})
+        vehicle = r.json()["id"]
+
+        async def one_round(phase: str) -> None:
+            point = await _free_point(hard_pool)
+            await timed(
+                out, phase, "stations", lambda: api.get("/api/stations", params=STATION_BBOX)
+            )
+            await timed(out, phase, "me", lambda: api.get("/api/me"))
+            booked = await timed(
+                out,
+                phase,
+                "book",
+                lambda: api.post(
+                    "/api/reservations",
+                    json={"charge_point_id": str(point), "vehicle_id": vehicle},
+                ),
+            )
+            current = await timed(
+                out, phase, "current", lambda: api.get("/api/reservations/current")
+            )
+            rid = booked.json()["id"] if booked.status_code == 201 else None
+            if rid is None and current.status_code == 200 and current.json():
+                rid = current.json()["id"]  # booked, but the answer was lost
+            if rid is not None:
+                await timed(
+                    out, phase, "cancel", lambda: api.post(f"/api/reservations/{rid}/cancel")
+                )
+
+        for _ in range(3):
+            await one_round("before")
+
+        async def killer() -> None:
+            nonlocal kills
+            for _ in range(8):
+                await asyncio.sleep(random.uniform(0.01, 0.15))
+                kills += await _terminate_app_backends(hard_pool, database)
+
+        random.seed(9)
+        kill_task = asyncio.create_task(killer())
+        while not kill_task.done():
+            await one_round("during")
+        await kill_task
+        for _ in range(10):
+            await one_round("after")
+    out.report(f"postgres, {kills} backends terminated")
+    assert kills >= 4
+    assert not out.bad, "\n".join(out.bad)
+    assert out.failed("after") == 0, out.codes["after"]
+    assert out.slowest["during"] < 6, "fail fast: no request waits on a dead connection"
+    # No half-written reservation: every reservation of the driver is whole and none is
+    # left holding a point.
+    rows = await hard_pool.fetch(
+        "SELECT status, charge_point_id, vehicle_id, created_at FROM reservations "
+        "WHERE user_id = $1",
+        user["id"],
+    )
+    assert rows, "bookings went through"
+    assert all(r["charge_point_id"] and r["vehicle_id"] and r["created_at"] for r in rows)
+    held = [r for r in rows if r["status"] in ("reserved", "charging")]
+    assert not held, "every booking was cancelled or never written"
+    # The connector status follows the booking in the same transaction: none is left taken.
+    statuses = await hard_pool.fetch(
+        "SELECT DISTINCT connector_status FROM charge_points WHERE id = ANY($1::uuid[])",
+        [r["charge_point_id"] for r in rows],
+    )
+    assert [s["connector_status"] for s in statuses] == ["Available"], statuses
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="api/ bug: the first request on a pooled connection whose backend was just "
+    "terminated answers 500 internal_error (asyncpg InternalClientError 'cannot switch to "
+    "state 12; another operation (2) is in progress'), not a 503 with Retry-After",
+)
+async def test_a_request_right_after_its_connection_died_is_a_503(
+    hard_settings: Settings, hard_pool: Any
+) -> None:
+    from api.app import create_app
+
+    database = hard_settings.database_url.rsplit("/", 1)[1]
+    codes = []
+    async with AsyncTestClient(app=create_app(hard_settings)) as api:
+        for _ in range(6):
+            assert (await api.get("/api/stations", params=STATION_BBOX)).status_code == 200
+            # Blocking on purpose: the next request goes out before the app's event loop has
+            # read the server's goodbye on the pooled connection, as when the kill and a
+            # request cross on the wire.
+            subprocess.run(  # noqa: ASYNC221
+                [
+                    "psql",
+                    f"{BASE_URL}/postgres",
+                    "-qAtc",
+                    TERMINATE_SQL.replace("$1", f"'{database}'"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            r = await api.get("/api/stations", params=STATION_BBOX)
+            codes.append(r.status_code)
+            if r.status_code >= 500:
+                assert r.json()["code"] == "service_unavailable", r.text
+    assert all(code in (200, 503) for code in codes), codes
+
+
+# ---------------------------------------------------------------------------------- imports
+
+
+async def _network_fingerprint(conn: Any) -> tuple[Any, ...]:
+    """What a map or a booking sees of the network: live stations, live points with their
+    power, and the precomputed clusters. A mix of two imports would show in one of them."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM stations WHERE withdrawn_at IS NULL) AS stations,"
+        " (SELECT count(*) FROM charge_points WHERE withdrawn_at IS NULL) AS points,"
+        " (SELECT md5(string_agg(id_pdc_itinerance || ':' || puissance_nominale, ','"
+        "   ORDER BY id_pdc_itinerance)) FROM charge_points WHERE withdrawn_at IS NULL) AS ids,"
+        " (SELECT sum(stations) FROM tiles.clusters WHERE zoom = 5) AS clusters"
+    )
+    return tuple(row)
+
+
+def _cli_import(settings: Settings, path: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**make_test_env(), "DATABASE_URL": settings.database_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "wattsup.cli", "import", str(path), "--quiet", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_imports_killed_at_random_points_leave_old_or_new_never_a_mix(
+    scratch: Any, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    """tests/test_import.py kills one import mid-read; here the kill lands anywhere, from
+    start-up to the merge, the cluster refresh and the commit."""
+    from tests.test_import import synth
+    from wattsup.importer.engine import import_file
+
+    defects = DATA / "irve-v2-defects.csv"
+    big = synth(tmp_path, 3_000)
+    await import_file(scratch_settings, defects)
+    old = await _network_fingerprint(scratch)
+
+    started = time.monotonic()
+    proc = _cli_import(scratch_settings, big, "--full")
+    assert await asyncio.to_thread(proc.wait, 120) == 0
+    duration = time.monotonic() - started
+    new = await _network_fingerprint(scratch)
+    assert new != old
+    await import_file(scratch_settings, defects, full=True)
+    assert await _network_fingerprint(scratch) == old, "a full import brings the old state back"
+
+    rng = random.Random(20_241_125)
+    outcomes = []
+    for _ in range(6):
+        delay = rng.uniform(0.4, duration * 1.05)
+        proc = _cli_import(scratch_settings, big, "--full")
+        await asyncio.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 30)
+        seen = await _network_fingerprint(scratch)
+        assert seen in (old, new), f"killed after {delay:.2f} s: a mix of two imports {seen}"
+        outcomes.append((round(delay, 2), "new" if seen == new else "old"))
+        if seen == new:  # the kill came after the commit: back to the old data for the next
+            await import_file(scratch_settings, defects, full=True)
+    print(f"\n[import kills] full import {duration:.1f} s; kills (delay s, state): {outcomes}")
+    assert any(state == "old" for _, state in outcomes), outcomes
+
+    report = await import_file(scratch_settings, big, full=True)
+    assert report.status == "succeeded", "re-run after the kills"
+    assert await _network_fingerprint(scratch) == new
+    jobs = collections.Counter(
+        r["status"] for r in await scratch.fetch("SELECT status FROM import_jobs")
+    )
+    assert set(jobs) <= {"succeeded", "failed"}, "no job left running: marked failed on claim"
+    assert jobs["failed"] >= 1, jobs
+    print(f"[import kills] jobs: {dict(jobs)}")
+
+
+# ---------------------------------------------------------------------------------- sweeper
+
+
+def _start_api_process(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **make_test_env(),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "WATTSUP_SWEEP_INTERVAL_S": "0.2",
+    }
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"),
+            *("--port", str(port), "--log-level", "warning"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        assert proc.poll() is None and time.monotonic() < deadline, "API process did not start"
+        time.sleep(0.2)
+
+
+async def test_sweeper_killed_mid_sweep_commits_nothing_and_the_next_one_finishes(
+    hard_settings: Settings, hard_pool: Any
+) -> None:
+    from api.app import create_app
+
+    # Five drivers, each with a booking, all of them already past their hold.
+    reservations = []
+    async with AsyncTestClient(app=create_app(hard_settings)) as api:
+        for _ in range(5):
+            user = await create_user(hard_pool)
+            await sign_in(api, user["email"], user["password"])
+            vehicle = (
+                await api.post("/api/vehicles", json={"name": "EV", "connectors": ["type_2"]})
+            ).json()["id"]
+            point = await _free_point(hard_pool)
+            r = await api.post(
+                "/api/reservations", json={"charge_point_id": str(point), "vehicle_id": vehicle}
+            )
+            assert r.status_code == 201, r.text
+            reservations.append(r.json()["id"])
+    ids = [uuid.UUID(r) for r in reservations]
+    await hard_pool.execute(
+        "UPDATE reservations SET created_at = now() - interval '1 minute', "
+        "expires_at = now() - interval '1 second' WHERE id = ANY($1)",
+        ids,
+    )
+    # Hold the last point's row: the sweep expires the others, then waits on this one,
+    # inside its transaction, until its process is killed.
+    blocker = await hard_pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute(
+        "SELECT 1 FROM charge_points WHERE id = (SELECT charge_point_id FROM reservations "
+        "WHERE id = $1) FOR UPDATE",
+        ids[-1],
+    )
+    proc = None
+    try:
+        proc = await asyncio.to_thread(_start_api_process, hard_settings, free_port())
+        database = hard_settings.database_url.rsplit("/", 1)[1]
+
+        async def sweep_is_waiting() -> bool:
+            waiting: int = await hard_pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+                "application_name = 'wattsup' AND wait_event_type = 'Lock'",
+                database,
+            )
+            return waiting > 0
+
+        await wait_for(sweep_is_waiting, within=20)
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 10)
+    finally:
+        await tx.rollback()
+        await hard_pool.release(blocker)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    async def dead_sweep_gone() -> bool:
+        return not await sweep_is_waiting()
+
+    await wait_for(dead_sweep_gone)
+    statuses = await hard_pool.fetch(
+        "SELECT r.status, cp.connector_status FROM reservations r "
+        "JOIN charge_points cp ON cp.id = r.charge_point_id WHERE r.id = ANY($1)",
+        ids,
+    )
+    # The killed sweep committed nothing: every booking and its point are as they were.
+    assert {(s["status"], s["connector_status"]) for s in statuses} == {("reserved", "Reserved")}
+
+    fast = msgspec.structs.replace(hard_settings, sweep_interval_s=0.2)
+    async with AsyncTestClient(app=create_app(fast)):
+
+        async def all_expired() -> bool:
+            rows = await hard_pool.fetch(
+                "SELECT r.status, cp.connector_status FROM reservations r "
+                "JOIN charge_points cp ON cp.id = r.charge_point_id WHERE r.id = ANY($1)",
+                ids,
+            )
+            return {(s["status"], s["connector_status"]) for s in rows} == {
+                ("expired", "Available")
+            }
+
+        await wait_for(all_expired, within=15)
+    events = await hard_pool.fetchval(
+        "SELECT count(*) FROM reservation_events WHERE reservation_id = ANY($1) "
+        "AND message = 'StatusNotification' AND payload->>'status' = 'Available'",
+        ids,
+    )
+    assert events == len(ids), "one 'Available' notification each: none lost, none doubled"
