@@ -68,9 +68,48 @@ function renderSignedIn(body) {
             h('button.btn.danger', { type: 'button', onclick: () => removeVehicle(v) }, t('vehicleDelete'))))))
         : h('p.note', t('noVehicle')),
       h('p', h('button.btn.primary', { type: 'button', id: 'vehicle-add', onclick: () => editVehicle(null) }, t('vehicleAdd')))),
+    h('details.section', h('summary', t('profile')), profileForm(u), passwordForm(u)),
     h('div.section.actions',
       h('button.btn', { type: 'button', id: 'history-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:history')) }, t('history')),
       h('button.btn', { type: 'button', id: 'logout', onclick: logout }, t('logout'))));
+}
+
+function profileForm(u) {
+  const form = h('form.stack', { id: 'profile-form' },
+    field(t('firstName'), { name: 'first_name', required: true, maxlength: 80, value: u.first_name || '', autocomplete: 'given-name' }),
+    field(t('lastName'), { name: 'last_name', required: true, maxlength: 80, value: u.last_name || '', autocomplete: 'family-name' }),
+    h('button.btn', { type: 'submit' }, t('save')));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      session.user = await patch('/api/me', Object.fromEntries(new FormData(form)));
+      changed();
+      announce(t('profileDone'));
+      render();
+    } catch (err) { formError(form, err); }
+  };
+  return form;
+}
+
+function passwordForm() {
+  const form = h('form.stack', { id: 'password-form' },
+    h('h3', t('passwordChange')),
+    field(t('oldPassword'), { name: 'old_password', type: 'password', required: true, autocomplete: 'current-password' }),
+    field(t('newPassword'), { name: 'new_password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' }),
+    h('button.btn', { type: 'submit' }, t('passwordChange')));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      const r = await post('/api/me/password', Object.fromEntries(new FormData(form)));
+      session.user = null;
+      session.vehicles = [];
+      changed();
+      mode = 'login';
+      render();
+      announce(r.detail);
+    } catch (err) { formError(form, err); }
+  };
+  return form;
 }
 
 async function logout() {

@@ -4,6 +4,7 @@ to its receipt, history; a second driver told the point is taken; cancel and sto
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 from tests.e2e.test_driver_map import driver_page, until
 
 pytestmark = pytest.mark.e2e
+
+from tests.conftest import make_test_env
 
 PASSWORD = "recharge-ma-zoe-2024"
 _used: set[str] = set()
@@ -271,4 +274,61 @@ def test_filter_profile_saved_and_applied_and_a_problem_reported(phone: Any, liv
     alert = page.locator("#report-form .form-error")
     alert.wait_for()
     assert "déjà signalé" in alert.text_content()
+    assert not page.problems
+
+
+def psql(sql: str) -> str:
+    """SQL on the test database (psql: no event loop, so it works beside Playwright)."""
+    out = subprocess.run(
+        ["psql", make_test_env()["DATABASE_URL"], "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
+
+
+def test_countdown_runs_out_and_the_point_is_released(phone: Any, live_server: str, shot: Any) -> None:
+    station = bookable_station(live_server)
+    api_driver(phone, "Gaëlle")
+    page = driver_page(phone)
+    open_station_from_list(page, station)
+    page.get_by_role("button", name="Réserver", exact=True).click()
+    page.get_by_role("button", name="Confirmer la réservation").click()
+    page.locator("#booking #countdown").wait_for()
+    # Thirty minutes are long for a test: the server's expiry is moved to 4 s from now, and
+    # the page follows the server (its next poll), not its own clock.
+    rid = page.evaluate("() => JSON.parse(localStorage.getItem('wattsup.booking')).id")
+    psql(f"UPDATE reservations SET expires_at = now() + interval '4 seconds' WHERE id = '{rid}'")
+    until(page, "(() => { const c = document.querySelector('#countdown'); return c && c.textContent <= '00:05'; })()")
+    shot(page, "countdown-ending")
+    until(page, "document.querySelector('#booking-status')?.textContent === 'Expirée'", timeout=15_000)
+    assert "La réservation a expiré" in page.locator("#booking").text_content()
+    assert page.get_by_role("button", name="Démarrer la charge").count() == 0
+    shot(page, "expired")
+    # The point is free again for everyone.
+    point = phone.request.get(f"/api/stations/{station['id']}").json()["points"]
+    assert any(p["status"] == "available" for p in point)
+
+
+def test_profile_names_and_password_change(phone: Any) -> None:
+    api_driver(phone, "Hugo")
+    page = driver_page(phone)
+    page.goto("/")
+    page.get_by_role("button", name="Hugo").click()
+    page.get_by_text("Mon profil").click()
+    form = page.locator("#profile-form")
+    form.get_by_label("Prénom").fill("Hugues")
+    form.get_by_role("button", name="Enregistrer").click()
+    page.get_by_text("Bonjour Hugues Test").wait_for()
+    assert page.locator("#account-label").text_content() == "Hugues"
+    page.get_by_text("Mon profil").click()
+    pw = page.locator("#password-form")
+    pw.get_by_label("Mot de passe actuel").fill("pas-le-bon-mot-de-passe")
+    pw.get_by_label("Nouveau mot de passe").fill("un-nouveau-secret-2025")
+    pw.get_by_role("button", name="Changer de mot de passe").click()
+    pw.get_by_role("alert").wait_for()
+    assert pw.get_by_role("alert").text_content() == "Ancien mot de passe incorrect."
+    pw.get_by_label("Mot de passe actuel").fill(PASSWORD)
+    pw.get_by_role("button", name="Changer de mot de passe").click()
+    page.locator("#login-form").wait_for()  # signed out everywhere: log in again
+    assert "reconnectez-vous" in page.locator("#live").text_content()
     assert not page.problems
