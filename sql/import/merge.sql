@@ -198,7 +198,11 @@ BEGIN
            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
            cable_t2_attache, observations
-    FROM import_point_diff WHERE existing_id IS NULL;
+    FROM import_point_diff WHERE existing_id IS NULL
+    -- In key order, the unique index on id_pdc_itinerance grows at its right edge instead of
+    -- taking each row on a random leaf page: ~2.3 s -> ~1.8 s for 157k new points, sort
+    -- included (the diff comes out of hash joins, in no useful order).
+    ORDER BY id_pdc_itinerance;
     GET DIAGNOSTICS inserted = ROW_COUNT;
 
     UPDATE charge_points cp SET
