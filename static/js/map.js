@@ -54,7 +54,8 @@ function offlineStyle() {
   return {
     version: 8,
     sources: {
-      outlines: { type: 'geojson', data: config.outlines, attribution: 'Natural Earth' },
+      // Filled in after the first stations are drawn: the stations come first.
+      outlines: { type: 'geojson', data: { type: 'FeatureCollection', features: [] }, attribution: 'Natural Earth' },
       stations: stationSource(),
     },
     layers: [
@@ -120,6 +121,7 @@ export function createMap(container, { onStation }) {
     window.wattsup.firstRenderMs = Math.round(performance.now());
     document.body.dataset.mapReady = '1';
     map.off('render', onRender);
+    map.getSource('outlines')?.setData(config.outlines);
   };
   map.on('render', onRender);
   map.once('load', () => { window.wattsup.loadMs = Math.round(performance.now()); });
