@@ -31,10 +31,10 @@ import asyncpg
 import msgspec
 
 from wattsup.config import Settings
-from wattsup.db import connect
 from wattsup.importer.normalize import FieldError
 from wattsup.importer.reader import TOO_LONG_MARKER, CsvSource, FileRejected
 from wattsup.importer.rows import STAGING_COLUMNS, Issue, parser_for
+from wattsup.pg import connect
 
 log = logging.getLogger("wattsup.import")
 
