@@ -1,7 +1,7 @@
 // Driver page entry: wires the map, search, locate, list view, filters, account, booking.
 import { get } from './api.js';
 import { openAccount, render as renderAccount } from './account.js';
-import { initBooking, openHistory, renderBookingSection } from './booking.js';
+import { initBooking, openHistory, renderBookingSection, showCachedBooking } from './booking.js';
 import { $, announce, clear, h, openDialog } from './dom.js';
 import { fromUrl, initFilters } from './filters.js';
 import { applyI18n, onLang, t, toggleLang } from './i18n.js';
@@ -167,7 +167,10 @@ function start() {
   onSession(accountLabel);
   renderLegend();
   onLang(() => { langButton(); accountLabel(); renderLegend(); renderStation(); if ($('#account-dialog').open) renderAccount(); });
-  loadSession().catch((err) => announce(err.message, 'error'));
+  loadSession().catch((err) => {
+    announce(err.message, 'error');
+    if (err.code === 'network') showCachedBooking();
+  });
   const deepLink = new URLSearchParams(location.search).get('station');
   if (deepLink) openStation(deepLink);
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});

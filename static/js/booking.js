@@ -75,6 +75,7 @@ async function confirmBooking(form, s) {
     return formError(form, err);
   }
   const point = s.points.find((p) => p.id === pointId);
+  $('#confirm-title').textContent = t('bookTerms');
   const text = lang === 'fr' ? terms.text_fr
     : `The point is held for you for ${terms.hold_minutes} minutes. Free cancellation any time before the charge starts. Without a start in that time, the booking expires and the point is released automatically.`;
   const go = h('button.btn.primary', { type: 'button', id: 'book-confirm' }, t('bookConfirm'));
@@ -92,11 +93,28 @@ async function confirmBooking(form, s) {
       reloadStation();
     } catch (err) {
       dialog.close('error');
+      if (err.code === 'point_unavailable') {
+        // Taken meanwhile: show the station as it is now, with the reason above its form.
+        await reloadStation();
+        const fresh = $('#book-form');
+        if (fresh) { formError(fresh, err); return; }
+      }
       formError(form, err);
-      form.querySelector('.form-error')?.focus?.();
     }
   };
   openDialog(dialog);
+}
+
+/** A yes/no question in the confirm dialog (focus trapped by <dialog>). */
+function ask(question, yes) {
+  const dialog = $('#confirm-dialog');
+  $('#confirm-title').textContent = yes;
+  const ok = h('button.btn.danger', { type: 'button', id: 'ask-yes', onclick: () => dialog.close('yes') }, yes);
+  clear($('#confirm-body'), h('p', question),
+    h('div.row', ok, h('button.btn', { type: 'button', onclick: () => dialog.close('no') }, t('cancel'))));
+  const answer = openDialog(dialog);
+  ok.focus();
+  return answer.then((v) => v === 'yes');
 }
 
 // --- the live panel ----------------------------------------------------------------
@@ -223,7 +241,7 @@ export async function refresh() {
 }
 
 async function act(what) {
-  if (what === 'cancel' && !window.confirm(t('cancelConfirm'))) return;
+  if (what === 'cancel' && !(await ask(t('cancelConfirm'), t('cancelBooking')))) return;
   const box = $('#booking-error');
   try {
     show(await post(`/api/reservations/${res.id}/${what}`));
@@ -261,6 +279,18 @@ export async function openHistory() {
     clear(body, h('p.error', { role: 'alert' }, err.message),
       h('button.btn', { type: 'button', onclick: openHistory }, t('retry')));
   }
+}
+
+/** Offline at start (no session answer): the last booking seen, marked as such. */
+export function showCachedBooking() {
+  const cached = store.get(CACHE);
+  if (!cached || store.get(DISMISSED) === cached.id) return;
+  res = cached;
+  deadline = Date.parse(cached.expires_at);
+  render();
+  $('#booking-error').textContent = t('offline');
+  if (cached.live?.status === 'reserved') tickTimer = setInterval(tick, 1000);
+  window.addEventListener('online', () => window.location.reload(), { once: true });
 }
 
 export function initBooking() {

@@ -140,7 +140,7 @@ export function renderStation(s = current) {
 
 /** Fetch the open station again (after a booking changed its points). */
 export function reloadStation() {
-  if (current && !$('#sheet').hidden) openStation(current.id);
+  return current && !$('#sheet').hidden ? openStation(current.id) : Promise.resolve();
 }
 
 export function closeStation() {

@@ -205,12 +205,17 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     station = bookable_station(live_server)
     api_driver(phone, "Chloé")
     page = driver_page(phone)
-    page.on("dialog", lambda d: d.accept())  # "Annuler cette réservation ?"
     open_station_from_list(page, station)
     page.get_by_role("button", name="Réserver", exact=True).click()
     page.get_by_role("button", name="Confirmer la réservation").click()
     page.locator("#booking #countdown").wait_for()
-    page.get_by_role("button", name="Annuler la réservation").click()
+    # Asked first, in a dialog; "Annuler" (no) keeps the booking.
+    page.locator("#booking").get_by_role("button", name="Annuler la réservation").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Annuler", exact=True).click()
+    assert page.locator("#booking-status").text_content() == "Réservé"
+    page.locator("#booking").get_by_role("button", name="Annuler la réservation").click()
+    assert page.locator("#ask-yes").evaluate("b => b === document.activeElement")
+    page.locator("#confirm-dialog").get_by_role("button", name="Annuler la réservation").click()
     until(page, "document.querySelector('#booking-status')?.textContent === 'Annulée'")
     shot(page, "cancelled")
     # The point is free again: book it once more, start, stop by hand.
@@ -332,3 +337,26 @@ def test_profile_names_and_password_change(phone: Any) -> None:
     page.locator("#login-form").wait_for()  # signed out everywhere: log in again
     assert "reconnectez-vous" in page.locator("#live").text_content()
     assert not page.problems
+
+
+def test_active_booking_shown_offline(phone: Any, live_server: str, shot: Any) -> None:
+    station = bookable_station(live_server)
+    api_driver(phone, "Inès")
+    page = driver_page(phone)
+    open_station_from_list(page, station)
+    page.get_by_role("button", name="Réserver", exact=True).click()
+    page.get_by_role("button", name="Confirmer la réservation").click()
+    page.locator("#booking #countdown").wait_for()
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    page.reload()  # controlled by the service worker from here on
+    page.locator("#booking #countdown").wait_for()
+    phone.set_offline(True)
+    try:
+        page.reload()
+        page.locator("#booking #countdown").wait_for()
+        assert page.locator("#booking-status").text_content() == "Réservé"
+        assert "Hors ligne" in page.locator("#booking-error").text_content()
+        assert 25 * 60 < countdown_seconds(page) <= 30 * 60
+        shot(page, "offline-booking")
+    finally:
+        phone.set_offline(False)
