@@ -138,15 +138,23 @@ function eventLine(e) {
   return h('li', `${time(e.at)} ${e.message}${detail ? ` — ${detail}` : ''}`);
 }
 
+const num = (n) => Number(n).toLocaleString(locale(), { maximumFractionDigits: 1 });
+
+function reason(code) {
+  const key = `reason_${code}`;
+  const text = t(key);
+  return text === key ? code : text;
+}
+
 export function receiptView(rc) {
   return h('dl.facts.receipt',
     h('dt', t('receiptEnergy')), h('dd', `${rc.energy_kwh.toLocaleString(locale())} kWh`),
     h('dt', t('receiptDuration')), h('dd', `${Math.round(rc.duration_minutes)} min`),
     h('dt', t('receiptAvg')), h('dd', kw(rc.average_power_kw)),
-    h('dt', t('receiptSoc')), h('dd', `${rc.start_soc} % → ${rc.end_soc} %`),
+    h('dt', t('receiptSoc')), h('dd', `${num(rc.start_soc)} % → ${num(rc.end_soc)} %`),
     h('dt', t('receiptPoint')), h('dd', `${rc.point} · ${kw(rc.point_power_kw)}`),
     rc.pricing && [h('dt', t('pricing')), h('dd', rc.pricing)],
-    h('dt', t('receiptReason')), h('dd', rc.stop_reason));
+    h('dt', t('receiptReason')), h('dd', reason(rc.stop_reason)));
 }
 
 function render() {
@@ -173,7 +181,7 @@ function render() {
     parts.push(h('progress', { max: 100, value: live.soc, 'aria-label': t('soc') }),
       h('dl.metrics',
         metric(t('elapsed'), `${Math.round(live.simulated_elapsed_minutes)} min`, 'm-elapsed'),
-        metric(t('soc'), `${live.soc} %`, 'm-soc'),
+        metric(t('soc'), `${num(live.soc)} %`, 'm-soc'),
         metric(t('energy'), `${live.energy_kwh.toLocaleString(locale())} kWh`, 'm-energy'),
         metric(t('powerNow'), kw(live.power_kw), 'm-power'),
         status === 'charging' && metric(t('estEnd'), time(live.estimated_end), 'm-end')));

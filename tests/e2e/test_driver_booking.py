@@ -31,7 +31,9 @@ def bookable_station(base: str) -> dict[str, Any]:
         ok = [
             p
             for p in s["points"]
-            if p["status"] == "available" and p["reservable"] is not False and "type_2" in p["connectors"]
+            if p["status"] == "available"
+            and p["reservable"] is not False
+            and "type_2" in p["connectors"]
         ]
         if ok:
             _used.add(s["id"])
@@ -114,7 +116,9 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     page.keyboard.press("Escape")
 
     # A second driver opens the same station before Alice books.
-    other = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740})
+    other = browser.new_context(
+        base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740}
+    )
     other.set_default_timeout(10_000)
     try:
         api_driver(other, "Bruno")
@@ -153,12 +157,17 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
         page.locator(f"#sheet li[data-point='{point_id}'] .status.reserved").wait_for()
 
         # Bruno tries the same point: the server's "already taken" message, inline.
-        assert bruno.locator("#book-points input[type=radio]").first.get_attribute("value") == point_id
+        assert (
+            bruno.locator("#book-points input[type=radio]").first.get_attribute("value") == point_id
+        )
         bruno.get_by_role("button", name="Réserver", exact=True).click()
         bruno.get_by_role("button", name="Confirmer la réservation").click()
         err = bruno.locator("#book-form .form-error")
         err.wait_for()
-        assert err.text_content() == "Ce point vient d'être réservé ou est occupé : choisissez-en un autre."
+        assert (
+            err.text_content()
+            == "Ce point vient d'être réservé ou est occupé : choisissez-en un autre."
+        )
         shot(bruno, "second-driver-taken")
         assert not bruno.problems
     finally:
@@ -174,17 +183,22 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     status = page.locator("#booking-status")
     until(page, "document.querySelector('#booking-status')?.textContent === 'En charge'")
     page.locator("#m-soc").wait_for()
-    soc_start = float(page.locator("#m-soc").text_content().split()[0])
+    soc_start = float(page.locator("#m-soc").text_content().split()[0].replace(",", "."))
     assert page.get_by_role("button", name="Arrêter la charge").is_visible()
     shot(page, "charging")
     page.locator("#booking summary").click()
     assert "StartTransaction" in page.locator("#charger-log").text_content()
-    until(page, "document.querySelector('#booking-status')?.textContent === 'Terminée'", timeout=60_000)
+    until(
+        page,
+        "document.querySelector('#booking-status')?.textContent === 'Terminée'",
+        timeout=60_000,
+    )
     receipt = page.locator("#receipt dl")
     receipt.wait_for(timeout=15_000)
     text = receipt.text_content()
     assert re.search(r"Énergie livrée\s*[\d,]+ kWh", text), text
-    end_soc = float(re.search(r"→ ([\d.]+) %", text)[1])
+    end_soc = float(re.search(r"→ ([\d,]+) %", text)[1].replace(",", "."))
+    assert "charge terminée (objectif atteint)" in text
     assert end_soc > soc_start
     assert status.text_content() == "Terminée"
     shot(page, "receipt")
@@ -227,7 +241,7 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     until(page, "document.querySelector('#booking-status')?.textContent === 'Terminée'")
     receipt = page.locator("#receipt dl")
     receipt.wait_for()
-    assert "Remote" in receipt.text_content()
+    assert "arrêtée depuis l’application" in receipt.text_content()
     shot(page, "stopped-receipt")
     page.get_by_role("button", name="Fermer le reçu").click()
     assert page.locator("#booking").is_hidden()
@@ -237,7 +251,9 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     assert not page.problems
 
 
-def test_filter_profile_saved_and_applied_and_a_problem_reported(phone: Any, live_server: str, shot: Any) -> None:
+def test_filter_profile_saved_and_applied_and_a_problem_reported(
+    phone: Any, live_server: str, shot: Any
+) -> None:
     api_driver(phone, "Farid")
     page = driver_page(phone)
     page.goto("/#map=12/43.6/3.88")
@@ -252,13 +268,19 @@ def test_filter_profile_saved_and_applied_and_a_problem_reported(phone: Any, liv
     page.keyboard.press("Escape")
     assert "connectors" not in page.url  # saved, not applied
     page.get_by_role("button", name="Filtres").click()
-    with page.expect_request(lambda r: "/tiles/stations/" in r.url and "connectors=combo_ccs" in r.url):
-        page.locator("#profiles li", has_text="Autoroute").get_by_role("button", name="Appliquer").click()
+    with page.expect_request(
+        lambda r: "/tiles/stations/" in r.url and "connectors=combo_ccs" in r.url
+    ):
+        page.locator("#profiles li", has_text="Autoroute").get_by_role(
+            "button", name="Appliquer"
+        ).click()
     assert "min_power=50" in page.url and "connectors=combo_ccs" in page.url
     # "My car": only the car's connectors.
     page.get_by_role("button", name="Filtres").click()
     page.get_by_role("button", name="Ma voiture : seulement les prises compatibles").click()
-    assert page.get_by_label("Type 2").is_checked() and not page.get_by_label("Combo CCS").is_checked()
+    assert (
+        page.get_by_label("Type 2").is_checked() and not page.get_by_label("Combo CCS").is_checked()
+    )
     page.keyboard.press("Escape")
 
     # Report a problem on a station; the API keeps it (the driver sees it in their reports).
@@ -271,7 +293,9 @@ def test_filter_profile_saved_and_applied_and_a_problem_reported(phone: Any, liv
     page.get_by_role("button", name="Envoyer le signalement").click()
     until(page, "document.querySelector('#live').textContent.includes('Merci')")
     reports = phone.request.get("/api/me/reports").json()
-    assert [(r["category"], r["message"]) for r in reports] == [("payment_refused", "Le terminal refuse la carte.")]
+    assert [(r["category"], r["message"]) for r in reports] == [
+        ("payment_refused", "Le terminal refuse la carte.")
+    ]
     # The same report twice: the API's refusal, inline.
     page.get_by_role("button", name="Signaler un problème").click()
     page.get_by_label("Paiement refusé").check()
@@ -286,12 +310,16 @@ def psql(sql: str) -> str:
     """SQL on the test database (psql: no event loop, so it works beside Playwright)."""
     out = subprocess.run(
         ["psql", make_test_env()["DATABASE_URL"], "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
 
-def test_countdown_runs_out_and_the_point_is_released(phone: Any, live_server: str, shot: Any) -> None:
+def test_countdown_runs_out_and_the_point_is_released(
+    phone: Any, live_server: str, shot: Any
+) -> None:
     station = bookable_station(live_server)
     api_driver(phone, "Gaëlle")
     page = driver_page(phone)
@@ -303,9 +331,14 @@ def test_countdown_runs_out_and_the_point_is_released(phone: Any, live_server: s
     # the page follows the server (its next poll), not its own clock.
     rid = page.evaluate("() => JSON.parse(localStorage.getItem('wattsup.booking')).id")
     psql(f"UPDATE reservations SET expires_at = now() + interval '4 seconds' WHERE id = '{rid}'")
-    until(page, "(() => { const c = document.querySelector('#countdown'); return c && c.textContent <= '00:05'; })()")
+    until(
+        page,
+        "(() => { const c = document.querySelector('#countdown'); return c && c.textContent <= '00:05'; })()",
+    )
     shot(page, "countdown-ending")
-    until(page, "document.querySelector('#booking-status')?.textContent === 'Expirée'", timeout=15_000)
+    until(
+        page, "document.querySelector('#booking-status')?.textContent === 'Expirée'", timeout=15_000
+    )
     assert "La réservation a expiré" in page.locator("#booking").text_content()
     assert page.get_by_role("button", name="Démarrer la charge").count() == 0
     shot(page, "expired")
