@@ -59,7 +59,7 @@ function initSearch() {
           hide();
           if (hit.station_id) showStation(hit.station_id, hit.lon, hit.lat); else flyTo(hit.lon, hit.lat, 12);
         },
-      }, hit.label, h('span.kind', [hit.kind === 'commune' ? 'Commune' : t('station'), hit.detail].filter(Boolean).join(' · ')))))
+      }, hit.label, h('span.kind', [hit.kind === 'commune' ? t('commune') : t('station'), hit.detail].filter(Boolean).join(' · ')))))
         : h('li.note', t('searchNone')));
       list.querySelector('button')?.focus();
     } catch (err) {

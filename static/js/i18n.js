@@ -30,7 +30,7 @@ const STRINGS = {
     stale: 'donnée ancienne',
     source: 'source : {s}',
     // sheet
-    station: 'Station',
+    station: 'Station', commune: 'Commune',
     points: 'Points de recharge',
     address: 'Adresse', operator: 'Opérateur', network_: 'Réseau', hours: 'Horaires', access: 'Accès',
     payment: 'Paiement', pricing: 'Tarif', pmr: 'Accessibilité PMR', height: 'Gabarit', twoWheeler: 'Deux-roues',
@@ -137,7 +137,7 @@ const STRINGS = {
     st_occupied: 'Occupied', st_out_of_service: 'Out of order',
     updated: 'updated {n} min ago', updatedH: 'updated {n} h ago', updatedD: 'updated {n} d ago',
     stale: 'old data', source: 'source: {s}',
-    station: 'Station', points: 'Charging points',
+    station: 'Station', commune: 'Town', points: 'Charging points',
     address: 'Address', operator: 'Operator', network_: 'Network', hours: 'Hours', access: 'Access',
     payment: 'Payment', pricing: 'Pricing', pmr: 'Wheelchair access', height: 'Height limit', twoWheeler: 'Two-wheelers',
     open247: 'Open 24/7', yes: 'yes', no: 'no', unknown: 'not given',

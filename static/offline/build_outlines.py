@@ -35,14 +35,13 @@ def dp(points, tol):
         if best > tol and idx > 0:
             keep[idx] = True
             stack += [(a, idx), (idx, b)]
-    return [p for p, k in zip(points, keep) if k]
+    return [p for p, k in zip(points, keep, strict=True) if k]
 
 
 def rings(geom):
     polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
     for poly in polys:
-        for ring in poly:
-            yield ring
+        yield from poly
 
 
 def lines(geom, tol):
@@ -62,19 +61,34 @@ def main(data: Path) -> None:
         f = json.loads((data / "countries" / f"{code}.json").read_text())
         geom = f["geometry"] if f.get("type") == "Feature" else f["features"][0]["geometry"]
         ls = lines(geom, TOLERANCE)
-        feats.append({"type": "Feature", "properties": {"kind": "country", "code": code},
-                      "geometry": {"type": "MultiLineString", "coordinates": ls}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "country", "code": code},
+                "geometry": {"type": "MultiLineString", "coordinates": ls},
+            }
+        )
     admin1 = json.loads((data / "states" / "admin1.json").read_text())
     for f in admin1["features"]:
         p = f["properties"]
         if p.get("iso_a2") != "FR" or p.get("longitude", 0) < -6 or p.get("latitude", 0) < 40:
             continue  # metropolitan France only (overseas departments would pull the bounds)
-        feats.append({"type": "Feature",
-                      "properties": {"kind": "department", "name": p.get("name")},
-                      "geometry": {"type": "MultiLineString",
-                                   "coordinates": lines(f["geometry"], TOLERANCE)}})
-    json.dump({"type": "FeatureCollection", "features": feats}, sys.stdout,
-              separators=(",", ":"), ensure_ascii=False)
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "department", "name": p.get("name")},
+                "geometry": {
+                    "type": "MultiLineString",
+                    "coordinates": lines(f["geometry"], TOLERANCE),
+                },
+            }
+        )
+    json.dump(
+        {"type": "FeatureCollection", "features": feats},
+        sys.stdout,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_driver_booking import PASSWORD, api_driver, bookable_station, open_station_from_list
+from tests.e2e.test_driver_booking import (
+    PASSWORD,
+    api_driver,
+    bookable_station,
+    open_station_from_list,
+)
 from tests.e2e.test_driver_map import driver_page, wait_map
 
 pytestmark = pytest.mark.e2e
 
-axe_package = pytest.importorskip("axe_playwright_python", reason="axe-playwright-python ships axe-core")
+axe_package = pytest.importorskip(
+    "axe_playwright_python", reason="axe-playwright-python ships axe-core"
+)
 AXE_JS = (Path(axe_package.__file__).parent / "axe.min.js").read_text()
 
 
@@ -29,8 +36,9 @@ def axe(page: Any, screen: str, include: str | None = None) -> list[str]:
             await Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)));
             const r = await axe.run(include ? {include: [include]} : document,
               {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']});
+            const where = (v) => v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ');
             return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-              .map(v => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`);
+              .map(v => `${v.id}: ${v.help} — ${where(v)}`);
         }""",
         include,
     )
@@ -100,7 +108,8 @@ def test_keyboard_focus_is_visible_and_zoom_allowed(phone: Any) -> None:
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     style = page.evaluate(
-        "() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }"
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, s.outlineWidth]; }"
     )
     assert style[0] != "none" and style[1] != "0px", style
     # Keyboard only: list view → a station sheet → Escape returns focus to the list button.
@@ -112,8 +121,11 @@ def test_keyboard_focus_is_visible_and_zoom_allowed(phone: Any) -> None:
 
 def test_dark_mode_and_reduced_motion(browser: Any, live_server: str, shot: Any) -> None:
     ctx = browser.new_context(
-        base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740},
-        color_scheme="dark", reduced_motion="reduce",
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": 360, "height": 740},
+        color_scheme="dark",
+        reduced_motion="reduce",
     )
     try:
         page = driver_page(ctx)
@@ -121,9 +133,16 @@ def test_dark_mode_and_reduced_motion(browser: Any, live_server: str, shot: Any)
         wait_map(page)
         bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(20, 27, 36)", bg
-        assert page.evaluate("() => window.wattsup.map.getPaintProperty('background', 'background-color')") == "#17202b"
+        assert (
+            page.evaluate(
+                "() => window.wattsup.map.getPaintProperty('background', 'background-color')"
+            )
+            == "#17202b"
+        )
         page.get_by_role("button", name="Filtres").click()
-        anim = page.evaluate("() => getComputedStyle(document.querySelector('#filters-dialog')).animationName")
+        anim = page.evaluate(
+            "() => getComputedStyle(document.querySelector('#filters-dialog')).animationName"
+        )
         assert anim == "none"
         shot(page, "dark-filters")
         page.keyboard.press("Escape")

@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import make_test_env
 from tests.e2e.test_driver_map import driver_page, until
 
 pytestmark = pytest.mark.e2e
-
-from tests.conftest import make_test_env
 
 PASSWORD = "recharge-ma-zoe-2024"
 _used: set[str] = set()
@@ -333,7 +332,8 @@ def test_countdown_runs_out_and_the_point_is_released(
     psql(f"UPDATE reservations SET expires_at = now() + interval '4 seconds' WHERE id = '{rid}'")
     until(
         page,
-        "(() => { const c = document.querySelector('#countdown'); return c && c.textContent <= '00:05'; })()",
+        "(() => { const c = document.querySelector('#countdown');"
+        " return c && c.textContent <= '00:05'; })()",
     )
     shot(page, "countdown-ending")
     until(

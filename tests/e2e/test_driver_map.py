@@ -29,7 +29,9 @@ def driver_page(context: Any) -> Any:
 
     def with_csp(route: Any) -> None:
         response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": CSP}
+        )
 
     def console(msg: Any) -> None:
         # Expected refusals the page shows (401 login probe, 409/422 on forms) do not count.
@@ -54,8 +56,9 @@ def until(page: Any, js: str, timeout: float = 10_000) -> None:
 
 def rendered(page: Any, layer: str) -> list[dict[str, Any]]:
     return page.evaluate(
-        """(layer) => window.wattsup.map.queryRenderedFeatures({layers: [layer]})
-            .map(f => ({props: f.properties, xy: window.wattsup.map.project(f.geometry.coordinates)}))""",
+        """(layer) => { const m = window.wattsup.map;
+            return m.queryRenderedFeatures({layers: [layer]})
+              .map(f => ({props: f.properties, xy: m.project(f.geometry.coordinates)})); }""",
         layer,
     )
 
@@ -72,20 +75,29 @@ def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str,
     wait_map(again)
     warm = again.evaluate("window.wattsup.firstRenderMs")
     again.close()
-    print(f"\nfirst map render with clusters: {first} ms after navigation start, cold tile cache "
-          f"(test wall clock {wall_ms:.0f} ms); {warm} ms on a second load (target 1500 ms)")
+    print(
+        f"\nfirst map render with clusters: {first} ms after navigation start, cold tile cache "
+        f"(test wall clock {wall_ms:.0f} ms); {warm} ms on a second load (target 1500 ms)"
+    )
     clusters = rendered(page, "clusters")
     assert clusters, "no cluster drawn at the national view"
     total = sum(c["props"]["point_count"] for c in clusters)
     # The national view shows (nearly) every station of the network as clusters.
     n_stations = len(httpx.get(f"{live_server}/api/stations?bbox=-5.5,41,10,51.5&limit=500").json())
     assert total >= 0.9 * n_stations
-    assert all(c["props"]["expansion_zoom"] > page.evaluate("window.wattsup.map.getZoom()") for c in clusters)
+    assert all(
+        c["props"]["expansion_zoom"] > page.evaluate("window.wattsup.map.getZoom()")
+        for c in clusters
+    )
     # The production CSP is in force (an inline script does not run) and the map still draws.
-    assert page.evaluate(
-        "() => { window.__inline = 0; const s = document.createElement('script');"
-        " s.textContent = 'window.__inline = 1'; document.head.append(s); return window.__inline; }"
-    ) == 0
+    assert (
+        page.evaluate(
+            "() => { window.__inline = 0; const s = document.createElement('script');"
+            " s.textContent = 'window.__inline = 1'; document.head.append(s);"
+            " return window.__inline; }"
+        )
+        == 0
+    )
     assert any("Content Security Policy" in p for p in page.problems)  # our probe, reported
     page.problems.clear()
     # Offline background: our outlines, no request leaves the origin.
@@ -97,7 +109,10 @@ def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str,
     zoom_before = page.evaluate("window.wattsup.map.getZoom()")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + big["xy"]["x"], box["y"] + big["xy"]["y"])
-    until(page, f"window.wattsup.map.getZoom() > {zoom_before + 0.5} && !window.wattsup.map.isMoving()")
+    until(
+        page,
+        f"window.wattsup.map.getZoom() > {zoom_before + 0.5} && !window.wattsup.map.isMoving()",
+    )
     until(page, "window.wattsup.map.loaded()")
     after = page.evaluate("window.wattsup.map.getZoom()")
     assert after == pytest.approx(max(big["props"]["expansion_zoom"], zoom_before + 1), abs=0.6)
@@ -105,7 +120,9 @@ def test_map_loads_with_clusters_and_splits_on_tap(phone: Any, live_server: str,
     assert not page.problems
 
 
-def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_server: str, shot: Any) -> None:
+def test_list_view_opens_a_station_sheet_with_aggregated_lines(
+    phone: Any, live_server: str, shot: Any
+) -> None:
     page = driver_page(phone)
     # Montpellier, zoomed in: stations, not clusters.
     page.goto("/#map=13/43.61/3.877")
@@ -138,9 +155,13 @@ def test_list_view_opens_a_station_sheet_with_aggregated_lines(phone: Any, live_
     # Honest status: words + age + source on every point.
     first_point = sheet.locator("ul.points li").first
     assert re.search(r"Libre|Réservé|En charge|Hors service|Inconnu", first_point.text_content())
-    assert re.search(r"mis à jour il y a \d+ (min|h|j) · source : wattsup", first_point.text_content())
-    assert sheet.get_by_role("link", name="Itinéraire (OpenStreetMap)").get_attribute("href").startswith(
-        "https://www.openstreetmap.org/directions?to="
+    assert re.search(
+        r"mis à jour il y a \d+ (min|h|j) · source : wattsup", first_point.text_content()
+    )
+    assert (
+        sheet.get_by_role("link", name="Itinéraire (OpenStreetMap)")
+        .get_attribute("href")
+        .startswith("https://www.openstreetmap.org/directions?to=")
     )
     assert sheet.get_by_role("button", name="Signaler un problème").is_visible()
     shot(page, "station-sheet")
@@ -158,7 +179,9 @@ def test_search_flies_to_a_commune_and_a_station(phone: Any, shot: Any) -> None:
     page = driver_page(phone)
     page.goto("/")
     wait_map(page)
-    page.get_by_label("Rechercher une commune, un code postal, une adresse").fill("montpelier")  # typo
+    page.get_by_label("Rechercher une commune, un code postal, une adresse").fill(
+        "montpelier"
+    )  # typo
     page.keyboard.press("Enter")
     hits = page.locator("#search-results button")
     hits.first.wait_for()
@@ -167,7 +190,9 @@ def test_search_flies_to_a_commune_and_a_station(phone: Any, shot: Any) -> None:
     hits.first.click()
     until(page, "window.wattsup.map.getZoom() >= 11.5 && !window.wattsup.map.isMoving()")
     center = page.evaluate("window.wattsup.map.getCenter()")
-    assert center["lat"] == pytest.approx(43.61, abs=0.2) and center["lng"] == pytest.approx(3.88, abs=0.3)
+    assert center["lat"] == pytest.approx(43.61, abs=0.2) and center["lng"] == pytest.approx(
+        3.88, abs=0.3
+    )
     shot(page, "search-montpellier")
     assert not page.problems
 
@@ -181,7 +206,9 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     page.get_by_label("Type 2").check()
     page.get_by_label("Libre maintenant").check()
     shot(page, "filters-sheet")
-    with page.expect_request(lambda r: "/tiles/stations/" in r.url and "min_power=22" in r.url) as req:
+    with page.expect_request(
+        lambda r: "/tiles/stations/" in r.url and "min_power=22" in r.url
+    ) as req:
         page.get_by_role("button", name="Appliquer").click()
     url = req.value.url
     assert "connectors=type_2" in url and "available_now=true" in url
@@ -220,8 +247,11 @@ def test_locate_me_refused_says_so(phone: Any, shot: Any) -> None:
 
 def test_locate_me_granted_centres_the_map(browser: Any, live_server: str, shot: Any) -> None:
     ctx = browser.new_context(
-        base_url=live_server, locale="fr-FR", viewport={"width": 360, "height": 740},
-        geolocation={"latitude": 43.5138, "longitude": 4.9877}, permissions=["geolocation"],
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": 360, "height": 740},
+        geolocation={"latitude": 43.5138, "longitude": 4.9877},
+        permissions=["geolocation"],
     )
     try:
         page = driver_page(ctx)
@@ -302,9 +332,7 @@ def test_desktop_layout_sheet_beside_the_map(desktop: Any, shot: Any) -> None:
     assert box["width"] <= 420 and box["x"] < 20  # a side panel, not a bottom sheet
     until(page, "!window.wattsup.map.isMoving()")
     # The station is drawn to the right of the panel, not under it.
-    xy = page.evaluate(
-        "() => { const m = window.wattsup.map; return m.project(m.getCenter()); }"
-    )
+    xy = page.evaluate("() => { const m = window.wattsup.map; return m.project(m.getCenter()); }")
     assert xy["x"] > box["x"] + box["width"]
     shot(page, "desktop-sheet")
     assert not page.problems
