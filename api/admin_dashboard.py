@@ -218,7 +218,11 @@ class AdminDashboardController(Controller):
             for r in rows
         ]
 
-    @get("/analytics/{file_name:str}", summary="One analytics view as CSV (streamed)")
+    @get(
+        "/analytics/{file_name:str}",
+        summary="One analytics view as CSV (streamed)",
+        media_type="text/csv",
+    )
     async def export_csv(
         self, state: State, db_connection: asyncpg.Connection, file_name: str
     ) -> Stream:
@@ -243,7 +247,7 @@ class AdminDashboardController(Controller):
             raise Problem(404, "view_not_found", "Vue d'analyse inconnue.")
         return Stream(
             _copy_csv(state.pool, query),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="wattsup-{view}.csv"',
                 "Cache-Control": "no-store",

@@ -237,7 +237,7 @@ class AdminImportController(Controller):
     @get(
         "/{job_id:uuid}/rejects.csv",
         summary="Rejected rows and warnings as CSV (formula cells neutralised)",
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
     )
     async def rejects_csv(self, state: State, job_id: UUID) -> Stream:
         async with state.pool.acquire() as conn:
@@ -272,7 +272,7 @@ class AdminImportController(Controller):
 
         return Stream(
             rows(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="import-{job_id}-rejets.csv"',
                 "Cache-Control": "no-store",

@@ -69,7 +69,11 @@ class IrveDynamicController(Controller):
     async def as_json(self, db_connection: asyncpg.Connection) -> list[dict[str, Any]]:
         return [_row(r) for r in await db_connection.fetch(SQL)]
 
-    @get("/dynamique.csv", summary="Live state of every point (IRVE dynamic schema), CSV")
+    @get(
+        "/dynamique.csv",
+        summary="Live state of every point (IRVE dynamic schema), CSV",
+        media_type="text/csv",
+    )
     async def as_csv(self, state: State) -> Response[Any]:
         pool: asyncpg.Pool = state.pool
 
@@ -88,6 +92,7 @@ class IrveDynamicController(Controller):
 
         return Stream(
             rows(),
-            media_type="text/csv; charset=utf-8",
+            # Litestar appends "; charset=utf-8" to text types itself.
+            media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="irve-dynamique-wattsup.csv"'},
         )

@@ -44,7 +44,8 @@ def document_errors(app: Litestar) -> None:
                 extra[401] = problem_spec("Not signed in, or the session has ended")
             if require_admin in set(handler.resolve_guards()):
                 extra[403] = problem_spec("Signed in, but not an admin")
-            if "{" in route.path:
+            if "{" in route.path or methods & WRITES:
+                # A path id, or an id in the body (a vehicle, a station) that is not found.
                 extra[404] = problem_spec("No such resource (or not yours)")
             if methods & WRITES:
                 extra.setdefault(403, problem_spec("CSRF token missing or wrong (cookie sessions)"))

@@ -59,7 +59,9 @@ def hash_password(password: str, rounds: int) -> str:
 
 def check_password(password: str, hashed: str | None, rounds: int) -> bool:
     if hashed is None:
-        dummy = _DUMMY_HASHES.setdefault(rounds, bcrypt.hashpw(b"x", bcrypt.gensalt(rounds)))
+        dummy = _DUMMY_HASHES.get(rounds)
+        if dummy is None:  # once per cost, not per call: the point is equal timing
+            dummy = _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"x", bcrypt.gensalt(rounds))
         bcrypt.checkpw(password.encode()[:72], dummy)
         return False
     return bcrypt.checkpw(password.encode()[:72], hashed.encode())

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import mercantile
 import msgspec
-import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import BASE_URL, DATA, ROOT, make_test_env
@@ -30,10 +29,9 @@ from tests.fixtures_hardening import PrivateRedis, free_port, wait_for
 from wattsup.config import Settings
 
 STATION_BBOX = {"bbox": "4.0,43.0,6.0,44.5"}
-# api/ bug: a request on a pooled connection whose backend was just terminated gets a 500
-# (asyncpg InternalClientError), not a 503. Held by the strict xfail below; set to False once
-# it passes, and the mid-traffic test will insist on 503 too.
-KNOWN_500_ON_DEAD_CONNECTION = True
+# A request on a pooled connection whose backend was just terminated used to get a 500
+# (asyncpg InternalClientError); it is a 503 now, and the mid-traffic test insists on it.
+KNOWN_500_ON_DEAD_CONNECTION = False
 
 
 class Outcomes:
@@ -272,12 +270,6 @@ async def test_database_connections_killed_mid_traffic_fail_fast_and_the_pool_re
     assert [s["connector_status"] for s in statuses] == ["Available"], statuses
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/ bug: the first request on a pooled connection whose backend was just "
-    "terminated answers 500 internal_error (asyncpg InternalClientError 'cannot switch to "
-    "state 12; another operation (2) is in progress'), not a 503 with Retry-After",
-)
 async def test_a_request_right_after_its_connection_died_is_a_503(
     hard_settings: Settings, hard_pool: Any
 ) -> None:

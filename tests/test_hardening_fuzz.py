@@ -151,10 +151,6 @@ def _fuzz(app: Litestar, role: str, accounts: dict[str, dict[str, Any]]) -> Tall
     cookies, headers = _sign_in(app, role, accounts)
     schema = schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
     schema.app = app
-    # U+0000 in any text that reaches PostgreSQL is a 500 today (a known bug, held by the
-    # strict xfail test_nul_character_in_text_is_refused_with_a_400 below); kept out here so
-    # that this run keeps finding the others. Drop the line once that test passes.
-    schema.config.generation.update(allow_x00=False)
     tally = Tally()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 60, "the fuzzer must see the whole API"
@@ -226,13 +222,6 @@ def test_fuzzed_api_never_answers_5xx_and_every_4xx_is_a_problem(
         assert tally.by_status[401] < tally.cases / 4, tally.by_status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/ bugs found by this test (see SECURITY.md): GET /api/irve/dynamique.csv is "
-    "documented as application/json and served as 'text/csv; charset=utf-8; charset=utf-8'; "
-    "POST /api/reservations, /api/reports, /api/messages and /api/me/filter-profiles answer "
-    "an undocumented 404 when the body names an unknown vehicle or station",
-)
 def test_fuzzed_responses_conform_to_the_openapi_document(fuzz_results: dict[str, Tally]) -> None:
     nonconforming = sorted({line for t in fuzz_results.values() for line in t.nonconforming})
     assert not nonconforming, "\n".join(nonconforming)
@@ -241,13 +230,8 @@ def test_fuzzed_responses_conform_to_the_openapi_document(fuzz_results: dict[str
 # ------------------------------------------------------------------------- U+0000 in text
 
 NUL = "a\u0000b"
-NUL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="api/ bug: U+0000 in a text field reaches PostgreSQL, which refuses it "
-    "(CharacterNotInRepertoireError, SQLSTATE 22021) and the API answers 500 internal_error",
-)
 NUL_CASES = [
-    ("GET", f"/api/search?q={NUL}", None),
+    ("GET", "/api/search?q=a%00b", None),
     (
         "POST",
         "/api/auth/register",
@@ -282,10 +266,7 @@ NUL_CASES = [
 
 @pytest.mark.parametrize(
     ("method", "url", "body"),
-    [
-        pytest.param(*case, marks=NUL_BUG, id=f"{i}-{case[0]} {case[1][:24]}")
-        for i, case in enumerate(NUL_CASES)
-    ],
+    [pytest.param(*case, id=f"{i}-{case[0]} {case[1][:24]}") for i, case in enumerate(NUL_CASES)],
 )
 async def test_nul_character_in_text_is_refused_with_a_400(
     hard_settings: Settings, hard_pool: Any, method: str, url: str, body: Any

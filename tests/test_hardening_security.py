@@ -465,12 +465,6 @@ def test_bcrypt_cost_is_at_least_12_by_default() -> None:
             )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/ bug: api/security.py check_password evaluates "
-    "`_DUMMY_HASHES.setdefault(rounds, bcrypt.hashpw(...))` on every call, so an unknown "
-    "email costs a hashpw plus a checkpw (~2x a wrong password): accounts can be told apart",
-)
 async def test_login_timing_unknown_email_within_20_percent_of_wrong_password(
     settings: Settings, pool: Any
 ) -> None:

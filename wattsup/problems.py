@@ -7,6 +7,7 @@ A problem has a stable machine-readable `code` (what clients and tests switch on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -137,6 +138,9 @@ def _validation_handler(
     )
 
 
+_background: set[asyncio.Task[None]] = set()
+
+
 def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     code, detail = _DEFAULTS.get(status, ("error", "Erreur."))
@@ -147,6 +151,16 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
 
 def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.warning("dependency unavailable on %s: %r", request.url.path, exc)
+    pool = getattr(request.app.state, "pool", None)
+    if pool is not None and isinstance(
+        exc, asyncpg.InternalClientError | asyncpg.PostgresConnectionError
+    ):
+        # The server dropped a connection (restart, failover): its siblings in the pool are
+        # likely dead too. Have the pool replace them all on their next use, so only this
+        # request fails, not one request per stale connection.
+        task = asyncio.get_running_loop().create_task(pool.expire_connections())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
     code, detail = _DEFAULTS[503]
     return problem_response(
         503, code, detail, instance=request.url.path, headers={"Retry-After": "5"}
@@ -168,6 +182,15 @@ def _database_handler(
     if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError):
         return problem_response(
             409, "conflict", "Conflit avec une donnée existante.", instance=request.url.path
+        )
+    if state is not None and state.startswith("22"):
+        # Data exceptions: a value PostgreSQL cannot store as sent (U+0000 in text, a number
+        # out of range…). The request is at fault, not the server.
+        return problem_response(
+            400,
+            "invalid_value",
+            "Valeur refusée : caractère ou nombre non accepté.",
+            instance=request.url.path,
         )
     if isinstance(exc, asyncpg.CheckViolationError):
         return problem_response(
@@ -193,6 +216,9 @@ def exception_handlers() -> ExceptionHandlersMap:
         asyncpg.PostgresConnectionError,
         asyncpg.CannotConnectNowError,
         asyncpg.TooManyConnectionsError,
+        # A pooled connection whose server process was just terminated (a restart, a
+        # failover): asyncpg notices mid-operation. The pool replaces it; this request is a 503.
+        asyncpg.InternalClientError,
         ConnectionRefusedError,
         *REDIS_ERRORS,
     )
