@@ -159,6 +159,7 @@ function start() {
   $('#account-open').addEventListener('click', () => openAccount(session.user ? null : 'login'));
   $('#lang').addEventListener('click', toggleLang);
   document.addEventListener('wattsup:login', () => openAccount('login'));
+  document.addEventListener('wattsup:tiles', () => setTileQuery(map, fromUrl().toString()));
   document.addEventListener('wattsup:sheetclose', () => map.easeTo({ padding: NO_PADDING, duration: motion() / 2 }));
   document.addEventListener('wattsup:history', () => { $('#account-dialog').close(); openHistory(); });
   document.addEventListener('keydown', (e) => {

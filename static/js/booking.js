@@ -90,6 +90,7 @@ async function confirmBooking(form, s) {
       dialog.close('ok');
       announce(t('bookDone', { n: Math.round(terms.hold_minutes) }));
       show(r);
+      tilesChanged();
       reloadStation();
     } catch (err) {
       dialog.close('error');
@@ -219,6 +220,10 @@ function schedule() {
   if (needed) pollTimer = setTimeout(refresh, config.pollMs);
 }
 
+// A booking, start, stop or cancel changes the point's status: redraw the tiles (they are
+// revalidated by ETag, so unchanged ones cost a 304).
+function tilesChanged() { document.dispatchEvent(new CustomEvent('wattsup:tiles')); }
+
 export function show(r) {
   if (!r || store.get(DISMISSED) === r.id) { res = null; render(); return; }
   res = r;
@@ -253,6 +258,7 @@ async function act(what) {
   const box = $('#booking-error');
   try {
     show(await post(`/api/reservations/${res.id}/${what}`));
+    tilesChanged();
     // At the charger, the live panel is what matters: the station sheet gives way.
     if (what === 'start') closeStation(); else reloadStation();
   } catch (err) {

@@ -64,6 +64,12 @@ def api_driver(ctx: Any, first_name: str) -> None:
     assert r.status in (200, 201), r.text()
 
 
+# The `available` count the map's tiles give a station (null when not drawn).
+STATION_AVAILABLE = """(id) => { const m = window.wattsup.map;
+    const f = m.queryRenderedFeatures({layers: ['stations']}).find(f => f.properties.id === id);
+    return f ? f.properties.available : null; }"""
+
+
 def countdown_seconds(page: Any) -> int:
     text = page.locator("#countdown").text_content()
     m = re.fullmatch(r"(\d\d):(\d\d)", text)
@@ -138,6 +144,7 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
         assert effective == min(station["groups"][0]["power_kw"], 11)
         assert point_id == station["bookable"][0]["id"]
         shot(page, "station-sheet-signed-in")
+        map_available = page.evaluate(STATION_AVAILABLE, station["id"])
         sheet.get_by_role("button", name="Réserver", exact=True).click()
         confirm = page.locator("#confirm-dialog")
         confirm.get_by_role("button", name="Confirmer la réservation").wait_for()
@@ -152,8 +159,13 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
         page.wait_for_timeout(2100)
         assert countdown_seconds(page) < left
         shot(page, "countdown")
-        # The sheet now shows the point as reserved.
+        # The sheet now shows the point as reserved, and the map's tile one point fewer free.
         page.locator(f"#sheet li[data-point='{point_id}'] .status.reserved").wait_for()
+        until(
+            page,
+            f"window.wattsup.map.loaded() && ({STATION_AVAILABLE})('{station['id']}')"
+            f" === {map_available - 1}",
+        )
 
         # Bruno tries the same point: the server's "already taken" message, inline.
         assert (
