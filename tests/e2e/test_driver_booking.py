@@ -384,6 +384,36 @@ def test_profile_names_and_password_change(phone: Any) -> None:
     assert not page.problems
 
 
+def test_vehicle_edit_and_delete(phone: Any) -> None:
+    api_driver(phone, "Jade")
+    page = driver_page(phone)
+    page.goto("/")
+    page.get_by_role("button", name="Jade").click()
+    car = page.locator("#vehicle-list li").first
+    car.get_by_role("button", name="Modifier").click()
+    form = page.locator("#vehicle-form")
+    assert form.get_by_label("Type 2").is_checked()
+    form.get_by_label("Nom du véhicule").fill("Mégane E-Tech")
+    form.get_by_label("Combo CCS").check()
+    form.get_by_label("Type 2").uncheck()
+    form.get_by_label("Combo CCS").uncheck()
+    form.get_by_role("button", name="Enregistrer").click()
+    assert form.get_by_role("alert").text_content() == "Choisissez au moins une prise."
+    form.get_by_label("Combo CCS").check()
+    form.get_by_label("Puissance DC max (kW)").fill("130")
+    form.get_by_role("button", name="Enregistrer").click()
+    page.locator("#vehicle-list li", has_text="Mégane E-Tech").wait_for()
+    assert "Combo CCS" in page.locator("#vehicle-list li").first.text_content()
+    saved = phone.request.get("/api/vehicles").json()
+    assert [(v["name"], v["connectors"], v["max_dc_kw"]) for v in saved] == [
+        ("Mégane E-Tech", ["combo_ccs"], 130.0)
+    ]
+    page.locator("#vehicle-list li").first.get_by_role("button", name="Supprimer").click()
+    page.get_by_text("Aucun véhicule : ajoutez-en un pour réserver.").wait_for()
+    assert phone.request.get("/api/vehicles").json() == []
+    assert not page.problems
+
+
 def test_active_booking_shown_offline(phone: Any, live_server: str, shot: Any) -> None:
     station = bookable_station(live_server)
     api_driver(phone, "Inès")
