@@ -1,8 +1,9 @@
 """PostgreSQL plumbing shared by both apps and the CLI: one asyncpg pool per process.
 
-Connections and pools come from wattsup.pg (no web framework, for the CLI and the importer);
-this module adds the Litestar dependency. The pool is created in the app's lifespan and handed to handlers as `db_connection`; a
-handler for a state-changing request runs inside one transaction (see `provide_connection`).
+Connections and pools come from wattsup.pg (no web framework: the CLI and the importer use
+it directly); this module adds the Litestar dependency. The pool is created in the app's
+lifespan and handed to handlers as `db_connection`; a handler for a state-changing request
+runs inside one transaction (see `provide_connection`).
 """
 
 from __future__ import annotations
