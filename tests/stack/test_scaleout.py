@@ -307,25 +307,40 @@ def test_import_in_one_process_is_followed_over_sse_from_the_other(
         )
     assert r.status_code in (200, 201, 202), r.text
     job_id = str(r.json()["id"])
-    events: list[tuple[str | None, str]] = []
-    with admin.client.stream(
-        "GET", f"/api/admin/imports/{job_id}/events", headers={"Accept": "text/event-stream"},
-        timeout=httpx.Timeout(10, read=60),
-    ) as s:  # fmt: skip
-        assert s.headers["content-type"].startswith("text/event-stream")
-        assert "content-encoding" not in s.headers  # not gzipped, not buffered
-        event_id = None
-        for line in s.iter_lines():
-            if line.startswith("id:"):
-                event_id = line[3:].strip()
-            elif line.startswith("data:"):
-                events.append((event_id, line[5:].strip()))
-                if '"succeeded"' in line or '"failed"' in line:
-                    break
-    assert events, "the feed sent the job's state"
-    assert '"succeeded"' in events[-1][1], events[-1]
-    # nginx logs a request when it completes: the feed's line lands just after its last event.
-    log = stack.log_since(pos, at_least=2, where=lambda e: "/api/admin/imports" in e.path)
+
+    def watch(client: httpx.Client) -> list[tuple[str | None, str]]:
+        events: list[tuple[str | None, str]] = []
+        with client.stream(
+            "GET", f"/api/admin/imports/{job_id}/events",
+            headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(10, read=60),
+        ) as s:  # fmt: skip
+            assert s.headers["content-type"].startswith("text/event-stream")
+            assert "content-encoding" not in s.headers  # not gzipped, not buffered
+            event_id = None
+            for line in s.iter_lines():
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    events.append((event_id, line[5:].strip()))
+                    if '"succeeded"' in line or '"failed"' in line:
+                        break
+        return events
+
+    # Two admins (two connections, so both API processes) watch the same job at once.
+    second = httpx.Client(base_url=stack.base_url, cookies=admin.client.cookies)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            feeds = list(pool.map(watch, [admin.client, second]))
+    finally:
+        second.close()
+    for events in feeds:
+        assert events, "the feed sent the job's state"
+        assert '"succeeded"' in events[-1][1], events[-1]
+        ids = [int(i) for i, _ in events if i is not None]
+        assert ids == sorted(ids)
+    # nginx logs a request when it completes: the feeds' lines land just after their last event.
+    log = stack.log_since(pos, at_least=3, where=lambda e: "/api/admin/imports" in e.path)
     upload = next(e for e in log if e.method == "POST" and e.path == "/api/admin/imports")
-    feed = next(e for e in log if e.path.endswith("/events"))
-    assert upload.upstream_port != feed.upstream_port, "upload and feed on different processes"
+    feed_ports = {e.upstream_port for e in log if e.path.endswith("/events")}
+    assert len([e for e in log if e.path.endswith("/events")]) == 2
+    assert feed_ports - {upload.upstream_port}, "a feed served by another process than the import"
