@@ -46,7 +46,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server's sweeper would otherwise stay the database's elected leader for
+# the rest of the session (tests/stack checks that exactly one process of its own leads).
+@pytest.fixture(scope="package")
 def live_server(imported_sample: object) -> Iterator[str]:
     port = _free_port()
     env = {**make_test_env(), "WATTSUP_COOKIE_SECURE": "false", "PYTHONUNBUFFERED": "1"}
