@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,184 @@ def test_reload_reattaches_to_running_import(
             "UPDATE import_jobs SET status = 'failed', phase = 'failed', finished_at = now() "
             f"WHERE id = '{job_id}' AND status = 'running'"
         )
+
+
+# --- the file drop and the upload's byte progress ---------------------------------------------
+
+_DATA_TRANSFER = """([files]) => {
+    const dt = new DataTransfer();
+    for (const [name, type, text] of files) dt.items.add(new File([text], name, { type }));
+    return dt;
+}"""
+
+
+def _drop(page: Any, selector: str, files: list[tuple[str, str, str]]) -> None:
+    """Drag `files` ((name, type, text)) over `selector` and drop them, as a person would."""
+    transfer = page.evaluate_handle(_DATA_TRANSFER, [files])
+    for event in ("dragenter", "dragover", "drop"):
+        page.dispatch_event(selector, event, {"dataTransfer": transfer})
+
+
+def _wait_for_job_end(live_server: str, user: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The job as the API has it once it is no longer running (for the next tests' imports)."""
+    deadline = time.monotonic() + 60
+    with api_as(live_server, user) as api:
+        while True:
+            job: dict[str, Any] = api.get(f"/api/admin/imports/{job_id}").json()
+            if job["status"] != "running" or time.monotonic() > deadline:
+                return job
+            time.sleep(0.25)
+
+
+def test_drop_the_real_csv_on_the_zone(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The file dropped on the zone (a DataTransfer holding the real test CSV's bytes) is the
+    one uploaded and imported; a file that is not a CSV is refused before anything is sent; a
+    file dropped beside the zone does not make the browser leave the page."""
+    page = admin_page
+    page.goto("/admin/#/import")
+    zone = page.locator("#dropzone")
+    zone.wait_for()
+    send = page.get_by_role("button", name="Envoyer et importer")
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+
+    # Hovering highlights the zone; leaving it ends the highlight.
+    transfer = page.evaluate_handle(_DATA_TRANSFER, [[("x.csv", "text/csv", "a")]])
+    page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event("#dropzone", "dragover", {"dataTransfer": transfer})
+    expect(zone).to_have_class(re.compile(r"\bover\b"))
+    shot(page, "drag-over")
+    page.dispatch_event("#dropzone", "dragleave", {"dataTransfer": transfer})
+    expect(zone).not_to_have_class(re.compile(r"\bover\b"))
+
+    # Not a CSV: said on the form, nothing to send.
+    _drop(page, "#dropzone", [("photo.png", "image/png", "\x89PNG")])
+    expect(page.locator("#upload-error")).to_contain_text("photo.png")
+    expect(page.locator("#upload-error")).to_contain_text("n'est pas un fichier CSV")
+    expect(send).to_be_disabled()
+    # Two files at once: one at a time.
+    _drop(page, "#dropzone", [("a.csv", "text/csv", "x"), ("b.csv", "text/csv", "y")])
+    expect(page.locator("#upload-error")).to_contain_text("Un seul fichier")
+    expect(send).to_be_disabled()
+    shot(page, "refused-drop")
+
+    # A file dropped beside the zone is caught by the page (default prevented: no navigation).
+    transfer = page.evaluate_handle(_DATA_TRANSFER, [[("stray.csv", "text/csv", "a")]])
+    caught = page.evaluate(
+        """(dt) => {
+            const ev = new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true });
+            document.querySelector("main h1").dispatchEvent(ev);
+            return ev.defaultPrevented;
+        }""",
+        transfer,
+    )
+    assert caught is True
+    expect(page.locator("#import-chosen")).to_have_text("Aucun fichier choisi.")
+
+    # The real file, dropped: chosen, the error gone, then sent and imported.
+    text = DEFECTS.read_bytes().decode("utf-8")
+    _drop(page, "#dropzone", [(DEFECTS.name, "text/csv", text)])
+    expect(page.locator("#import-chosen")).to_contain_text(DEFECTS.name)
+    expect(page.locator("#import-chosen")).to_contain_text("7,1 Ko")
+    expect(page.locator("#upload-error")).to_be_hidden()
+    expect(send).to_be_enabled()
+    shot(page, "dropped")
+    assert not [u for u in uploads if "/api/admin/imports" in u], "nothing sent before Send"
+    send.click()
+
+    live = page.locator("#import-live")
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
+    job_id = live.get_attribute("data-job-id")
+    with api_as(live_server, admin_user) as api:
+        job = api.get(f"/api/admin/imports/{job_id}").json()
+    # The server got the dropped bytes: same name, same size, the file's known counts.
+    assert job["file_name"] == DEFECTS.name
+    assert job["file_size"] == DEFECTS.stat().st_size
+    assert (job["rows_read"], job["rejected"], job["duplicates"]) == (14, 6, 1)
+    expect(page.locator("#import-report")).to_contain_text("14 lignes lues")
+    shot(page, "dropped-imported")
+
+
+def test_upload_byte_progress_reaches_100(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    tmp_path: Path,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A bigger file (the real test rows repeated) on a slowed upload link: the byte progress
+    bar moves through intermediate values, never backwards, and ends at 100 % of the bytes."""
+    page = admin_page
+    header, *rows = DEFECTS.read_bytes().decode("utf-8").splitlines(keepends=True)
+    copies = 600
+    big = tmp_path / "irve-repetee.csv"
+    big.write_text(header + "".join(rows) * copies, encoding="utf-8", newline="")
+    size = big.stat().st_size
+    assert size > 3 * 1024 * 1024
+
+    page.goto("/admin/#/import")
+    page.locator("#import-file-input").wait_for(state="attached")
+    page.locator("#import-file-input").set_input_files(str(big))
+    expect(page.locator("#import-chosen")).to_contain_text("irve-repetee.csv")
+    # Every value the bar and its text take, in order (the page updates them per XHR event).
+    page.evaluate(
+        """() => {
+            window.__upload = [];
+            const bar = document.getElementById("upload-progress");
+            const text = document.getElementById("upload-text");
+            new MutationObserver(() => window.__upload.push([bar.value, text.textContent]))
+                .observe(text, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
+    # About 2 MB/s up, so the upload takes a few seconds and reports on its way.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": 2 * 1024 * 1024,
+        },
+    )
+    page.get_by_role("button", name="Envoyer et importer").click()
+    row = page.locator("#upload-row")
+    expect(row).to_be_visible()
+    expect(page.locator("#upload-text")).to_contain_text(re.compile(r"\(\d{1,2}\s?%\)"))
+    shot(page, "uploading")
+    expect(page.locator("#upload-text")).to_contain_text(re.compile(r"\(100\s?%\)"), timeout=30_000)
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    seen: list[list[Any]] = page.evaluate("window.__upload")
+    values = [v for v, _ in seen]
+    assert values == sorted(values), values
+    assert any(0 < v < 100 for v in values), values
+    assert values[-1] == 100
+    # The text counts bytes: the last one is "N Mo / N Mo (100 %)" with the body's size
+    # (the file plus the multipart envelope), so at least the file's size.
+    last = seen[-1][1].replace("\u202f", " ").replace("\xa0", " ")
+    m = re.match(r"^([\d ,]+) Mo / ([\d ,]+) Mo \(100 %\)$", last)
+    assert m and m.group(1) == m.group(2), last
+    assert float(m.group(2).replace(" ", "").replace(",", ".")) >= round(size / 2**20, 1)
+
+    # The upload ends in a job that imports every row of the big file.
+    live = page.locator("#import-live")
+    expect(live).to_have_attribute("data-job-id", re.compile(r"^[0-9a-f-]{36}$"))
+    job = _wait_for_job_end(live_server, admin_user, live.get_attribute("data-job-id"))
+    assert job["status"] == "succeeded", job
+    assert job["file_size"] == size
+    assert job["rows_read"] == len(rows) * copies
+    assert job["rejected"] == 6 * copies
+    assert job["inserted"] + job["updated"] + job["unchanged"] == 7
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(row).to_be_hidden()
+    shot(page, "big-imported")

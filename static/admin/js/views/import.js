@@ -10,6 +10,7 @@ import { t } from "../i18n.js";
 const COUNTS = ["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected",
   "duplicates", "warnings"];
 const REJECTS_PER_PAGE = 50;
+const MAX_UPLOAD_BYTES = 200 * 1024 * 1024; // docs/admin-api.md: POST /api/admin/imports
 
 /** The share of the work done, 0..1: bytes read over the file size, 1 once finished. */
 function fraction(job) {
@@ -228,24 +229,50 @@ function uploadForm(onUploaded, onRunning) {
   const error = h("p", { class: "form-error", role: "alert", hidden: true, id: "upload-error" });
   let file = null;
 
+  // The same checks for a picked and a dropped file (a drop bypasses the input's `accept`):
+  // one CSV, not empty, within the API's limit. The server checks again.
+  const problemWith = (files) => {
+    if (files.length > 1) return t("import.one_file");
+    const f = files[0];
+    if (!/\.csv$/i.test(f.name) && f.type !== "text/csv") return t("import.not_csv", { name: f.name });
+    if (!f.size) return t("import.empty_file", { name: f.name });
+    if (f.size > MAX_UPLOAD_BYTES) return t("import.too_large", { name: f.name, size: bytes(f.size) });
+    return null;
+  };
   const choose = (f) => {
     file = f || null;
     send.disabled = !file;
     chosen.textContent = file ? t("import.chosen", { name: file.name, size: bytes(file.size) })
       : t("import.none_chosen");
   };
-  input.addEventListener("change", () => choose(input.files[0]));
+  const offer = (files) => {
+    if (!files || !files.length) return;
+    const problem = problemWith(files);
+    error.textContent = problem || "";
+    error.hidden = !problem;
+    choose(problem ? null : files[0]);
+    if (problem) input.value = "";
+  };
+  input.addEventListener("change", () => offer(input.files));
 
   const zone = h("label", { for: "import-file-input", class: "dropzone", id: "dropzone" },
     h("span", { class: "dropzone-title" }, t("import.drop")),
     h("span", { class: "muted", id: "drop-help" }, t("import.drop_help")));
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = input.disabled ? "none" : "copy";
+    zone.classList.add("over");
+  });
+  // dragleave also fires when the pointer moves onto the zone's own text: only leaving the
+  // zone itself ends the highlight.
+  zone.addEventListener("dragleave", (e) => {
+    if (!zone.contains(e.relatedTarget)) zone.classList.remove("over");
+  });
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    const f = e.dataTransfer?.files?.[0];
-    if (f) choose(f);
+    if (input.disabled) return; // an upload is on its way
+    offer(e.dataTransfer?.files);
   });
 
   const form = h("form", { class: "card", id: "import-form", "aria-labelledby": "new-h",
@@ -337,6 +364,21 @@ export async function render(main, [jobParam]) {
   );
   const form = { reset };
   live.root.hidden = true;
+
+  // A file dropped beside the zone would make the browser open it in place of the page.
+  const keepPage = (e) => {
+    if (e.defaultPrevented) return; // the drop zone's own handler took it
+    if ([...(e.dataTransfer?.types || [])].includes("Files")) {
+      e.preventDefault();
+      if (e.type === "dragover") e.dataTransfer.dropEffect = "none";
+    }
+  };
+  window.addEventListener("dragover", keepPage);
+  window.addEventListener("drop", keepPage);
+  abort.signal.addEventListener("abort", () => {
+    window.removeEventListener("dragover", keepPage);
+    window.removeEventListener("drop", keepPage);
+  });
 
   main.append(
     h("div", { class: "page-head" }, h("h1", {}, t("import.title")),
