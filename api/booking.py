@@ -1,16 +1,20 @@
-"""Booking rules: check-and-insert under advisory locks, start, stop, cancel, sweep.
+"""Booking rules: book, start, stop, cancel, sweep; the charger's log and receipt.
 
 No double booking, with any number of API processes: the check and the insert run in one
 transaction holding `pg_advisory_xact_lock` on the point then on the driver (always in that
 order, so two bookings cannot wait on each other), and the partial unique indexes of
 migration 0004 catch whatever would slip past the application; both give the same 409.
+
+Each transition is one call of a SQL function of sql/schema/0011_booking.sql (the checks,
+locks and OCPP events in the database, one round trip); this module adds the charge physics
+of api/charger_sim.py and turns the functions' refusals into problems.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -23,7 +27,6 @@ from wattsup.problems import Problem
 
 log = logging.getLogger("wattsup.booking")
 PARIS = ZoneInfo("Europe/Paris")
-OPEN = ("reserved", "charging")
 CONNECTOR_COLUMNS = {
     "ef": "prise_type_ef",
     "type_2": "prise_type_2",
@@ -54,25 +57,73 @@ def booking_terms(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _lock_key(kind: str, ident: UUID) -> str:
-    return f"wattsup:{kind}:{ident}"
+# Refusals raised by the SQL functions of sql/schema/0011_booking.sql (SQLSTATE WUREF, the
+# code as message): the status and the French text the page shows.
+REFUSED = "WUREF"
+REFUSALS: dict[str, tuple[int, str]] = {
+    "vehicle_not_found": (404, "Véhicule introuvable."),
+    "point_not_found": (404, "Point de recharge introuvable."),
+    "reservation_not_found": (404, "Réservation introuvable."),
+    "point_out_of_service": (
+        409,
+        "Ce point de recharge est hors service : choisissez-en un autre.",
+    ),
+    "point_not_reservable": (409, "Ce point n'accepte pas la réservation (selon son opérateur)."),
+    "connector_incompatible": (
+        422,
+        "Ce point n'a pas de prise compatible avec votre véhicule.",
+    ),
+    "already_has_reservation": (
+        409,
+        "Vous avez déjà une réservation en cours : terminez-la ou annulez-la.",
+    ),
+    "point_unavailable": (
+        409,
+        "Ce point vient d'être réservé ou est occupé : choisissez-en un autre.",
+    ),
+}
+VERBS = {"start": "démarrer", "stop": "arrêter", "cancel": "annuler"}
 
 
-async def event(
-    conn: asyncpg.Connection,
-    reservation_id: UUID,
-    message: str,
-    payload: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO reservation_events (reservation_id, at, message, payload) "
-        "VALUES ($1, coalesce($2, clock_timestamp()), $3, $4)",
-        reservation_id,
-        at,
-        message,
-        payload or {},
-    )
+def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
+    """The problem a refusal of the booking functions stands for (None: not a refusal)."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        # The partial unique indexes of 0004, behind the locks: same answer as the check.
+        per_user = "per_user" in (exc.constraint_name or "")
+        code = "already_has_reservation" if per_user else "point_unavailable"
+        return Problem(409, code, REFUSALS[code][1])
+    if getattr(exc, "sqlstate", None) != REFUSED:
+        return None
+    code = str(getattr(exc, "message", "") or exc)
+    if code == "invalid_transition":
+        status = getattr(exc, "detail", None)
+        return Problem(
+            409,
+            "invalid_transition",
+            f"Impossible de {VERBS.get(action, action)} : la réservation est « {status} ».",
+        )
+    status_code, detail = REFUSALS[code]
+    return Problem(status_code, code, detail)
+
+
+async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -> asyncpg.Record:
+    """Run one booking function; its refusals become problems."""
+    try:
+        row = await conn.fetchrow(query, *args)
+    except asyncpg.PostgresError as exc:
+        problem = _refusal(exc, action)
+        if problem is None:
+            raise
+        raise problem from None
+    assert row is not None
+    return row
+
+
+async def _finish_swept(conn: asyncpg.Connection, row: asyncpg.Record) -> list[UUID]:
+    """Receipts of the charges an inline sweep completed; the stations to redraw."""
+    for rid in row["completed"]:
+        await finish_charge(conn, rid, reason="EVDisconnected")
+    return list(dict.fromkeys(row["station_ids"]))
 
 
 async def sweep(
@@ -113,17 +164,17 @@ async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reaso
     started, ended = r["started_at"], r["ended_at"]
     elapsed = (ended - started).total_seconds()
     soc_end = plan.soc_at(elapsed)
-    for at, values in meter_samples(plan, started, ended):
-        await event(conn, reservation_id, "MeterValues", values, at)
+    events: list[tuple[datetime, str, dict[str, Any]]] = [
+        (at, "MeterValues", values) for at, values in meter_samples(plan, started, ended)
+    ]
     if soc_end >= plan.target_soc - 0.05:
-        await event(conn, reservation_id, "StatusNotification", {"status": "SuspendedEV"}, ended)
+        events.append((ended, "StatusNotification", {"status": "SuspendedEV"}))
     energy = plan.energy_kwh(soc_end)
-    meter_stop = round(energy * 1000)
-    await event(
-        conn, reservation_id, "StopTransaction", {"meterStop": meter_stop, "reason": reason}, ended
-    )
-    await event(conn, reservation_id, "StatusNotification", {"status": "Finishing"}, ended)
-    await event(conn, reservation_id, "StatusNotification", {"status": "Available"}, ended)
+    events += [
+        (ended, "StopTransaction", {"meterStop": round(energy * 1000), "reason": reason}),
+        (ended, "StatusNotification", {"status": "Finishing"}),
+        (ended, "StatusNotification", {"status": "Available"}),
+    ]
     sim_minutes = elapsed * plan.sim_speed / 60
     receipt = {
         "energy_kwh": round(energy, 2),
@@ -140,7 +191,10 @@ async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reaso
         "stop_reason": reason,
     }
     await conn.execute(
-        "UPDATE reservations SET receipt = $2 WHERE id = $1", reservation_id, receipt
+        "SELECT booking_finish($1, $2, $3)",
+        reservation_id,
+        [{"at": at.isoformat(), "message": m, "payload": p} for at, m, p in events],
+        receipt,
     )
 
 
@@ -150,130 +204,40 @@ async def create_reservation(
     user_id: UUID,
     point_id: UUID,
     vehicle_id: UUID,
-) -> UUID:
+) -> tuple[UUID, list[UUID]]:
+    """Book the point (sql booking_reserve). Returns the booking and the stations to redraw."""
     async with conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key("point", point_id)
-        )
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key("user", user_id)
-        )
-        await sweep(conn, point_id, user_id)
-        vehicle = await conn.fetchrow(
-            "SELECT connectors FROM vehicles WHERE id = $1 AND user_id = $2",
-            vehicle_id,
+        row = await _call(
+            conn,
+            "book",
+            "SELECT * FROM booking_reserve($1, $2, $3, $4, $5)",
             user_id,
-        )
-        if vehicle is None:
-            raise Problem(404, "vehicle_not_found", "Véhicule introuvable.")
-        point = await conn.fetchrow("SELECT * FROM charge_points WHERE id = $1", point_id)
-        if point is None or point["withdrawn_at"] is not None:
-            raise Problem(404, "point_not_found", "Point de recharge introuvable.")
-        if point["operational_status"] != "in_service":
-            raise Problem(
-                409,
-                "point_out_of_service",
-                "Ce point de recharge est hors service : choisissez-en un autre.",
-            )
-        if point["reservation"] is False:
-            raise Problem(
-                409,
-                "point_not_reservable",
-                "Ce point n'accepte pas la réservation (selon son opérateur).",
-            )
-        if not any(point[CONNECTOR_COLUMNS[c]] for c in vehicle["connectors"]):
-            raise Problem(
-                422,
-                "connector_incompatible",
-                "Ce point n'a pas de prise compatible avec votre véhicule.",
-            )
-        mine = await conn.fetchval(
-            "SELECT id FROM reservations WHERE user_id = $1 AND status = ANY($2::text[])",
-            user_id,
-            list(OPEN),
-        )
-        if mine is not None:
-            raise Problem(
-                409,
-                "already_has_reservation",
-                "Vous avez déjà une réservation en cours : terminez-la ou annulez-la.",
-            )
-        taken = await conn.fetchval(
-            "SELECT 1 FROM reservations WHERE charge_point_id = $1 AND status = ANY($2::text[])",
             point_id,
-            list(OPEN),
+            vehicle_id,
+            settings.reservation_hold_minutes,
+            settings.sim_speed,
         )
-        if taken or point["connector_status"] != "Available":
-            raise Problem(
-                409,
-                "point_unavailable",
-                "Ce point vient d'être réservé ou est occupé : choisissez-en un autre.",
-            )
-        try:
-            async with conn.transaction():  # savepoint: a violation must not abort the rest
-                rid: UUID = await conn.fetchval(
-                    "INSERT INTO reservations (user_id, vehicle_id, charge_point_id, expires_at,"
-                    " sim_speed) VALUES ($1, $2, $3, now() + $4 * interval '1 minute', $5) "
-                    "RETURNING id",
-                    user_id,
-                    vehicle_id,
-                    point_id,
-                    settings.reservation_hold_minutes,
-                    settings.sim_speed,
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise _violation(exc) from None
-        expiry = await conn.fetchval("SELECT expires_at FROM reservations WHERE id = $1", rid)
-        await event(
-            conn, rid, "ReserveNow", {"expiryDate": expiry.isoformat(), "reservationId": str(rid)}
-        )
-        await event(conn, rid, "StatusNotification", {"status": "Reserved"})
-    return rid
-
-
-def _violation(exc: asyncpg.UniqueViolationError) -> Problem:
-    if "per_user" in (exc.constraint_name or ""):
-        return Problem(
-            409,
-            "already_has_reservation",
-            "Vous avez déjà une réservation en cours : terminez-la ou annulez-la.",
-        )
-    return Problem(
-        409,
-        "point_unavailable",
-        "Ce point vient d'être réservé ou est occupé : choisissez-en un autre.",
-    )
-
-
-async def _own_locked(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT * FROM reservations WHERE id = $1 AND user_id = $2 FOR UPDATE", rid, user_id
-    )
-    if row is None:
-        raise Problem(404, "reservation_not_found", "Réservation introuvable.")
-    return row
+        stations = await _finish_swept(conn, row)
+    return row["reservation_id"], stations
 
 
 async def start_charge(
     conn: asyncpg.Connection, user_id: UUID, rid: UUID, *, now: datetime | None = None
-) -> None:
+) -> list[UUID]:
+    """Start the charge of a booking; returns the stations to redraw."""
     async with conn.transaction():
-        await sweep(conn, None, user_id)
-        r = await _own_locked(conn, user_id, rid)
-        if r["status"] != "reserved":
-            raise Problem(
-                409,
-                "invalid_transition",
-                f"Impossible de démarrer : la réservation est « {r['status']} ».",
-            )
+        claimed = await _call(
+            conn, "start", "SELECT * FROM booking_claim($1, $2, 'reserved')", user_id, rid
+        )
+        stations = await _finish_swept(conn, claimed)
         data = await conn.fetchrow(
-            "SELECT cp.puissance_nominale::float8 AS kw, cp.prise_type_ef, cp.prise_type_2, "
-            "cp.prise_type_combo_ccs, cp.prise_type_chademo, cp.prise_type_autre, "
-            "v.connectors, v.battery_kwh::float8 AS battery, v.max_ac_kw::float8 AS ac, "
-            "v.max_dc_kw::float8 AS dc FROM charge_points cp "
-            "LEFT JOIN vehicles v ON v.id = $2 WHERE cp.id = $1",
-            r["charge_point_id"],
-            r["vehicle_id"],
+            "SELECT r.sim_speed, cp.puissance_nominale::float8 AS kw, cp.prise_type_ef, "
+            "cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo, "
+            "cp.prise_type_autre, v.connectors, v.battery_kwh::float8 AS battery, "
+            "v.max_ac_kw::float8 AS ac, v.max_dc_kw::float8 AS dc FROM reservations r "
+            "JOIN charge_points cp ON cp.id = r.charge_point_id "
+            "LEFT JOIN vehicles v ON v.id = r.vehicle_id WHERE r.id = $1",
+            rid,
         )
         assert data is not None
         point_connectors = {c for c, col in CONNECTOR_COLUMNS.items() if data[col]}
@@ -286,66 +250,35 @@ async def start_charge(
             max_ac_kw=data["ac"] or 11.0,
             max_dc_kw=data["dc"] or 0.0,
             now_local=(now or datetime.now(UTC)).astimezone(PARIS),
-            sim_speed=r["sim_speed"],
+            sim_speed=data["sim_speed"],
         )
-        started = await conn.fetchval("SELECT clock_timestamp()")
-        ends = started + timedelta(seconds=plan.duration_real_s())
-        await event(conn, rid, "RemoteStartTransaction", {"connectorId": 1}, started)
-        await event(conn, rid, "StatusNotification", {"status": "Preparing"}, started)
         await conn.execute(
-            "UPDATE reservations SET status = 'charging', started_at = $2, ends_at = $3, "
-            "battery_kwh = $4, start_soc = $5, target_soc = $6, power_kw = $7, is_dc = $8 "
-            "WHERE id = $1",
+            "SELECT booking_start($1, $2, $3, $4, $5, $6, $7)",
             rid,
-            started,
-            ends,
+            plan.duration_real_s(),
             plan.battery_kwh,
             plan.start_soc,
             plan.target_soc,
             plan.power_kw,
             plan.is_dc,
         )
-        await event(
-            conn, rid, "StartTransaction", {"meterStart": 0, "reservationId": str(rid)}, started
-        )
-        await event(conn, rid, "StatusNotification", {"status": "Charging"}, started)
+    return stations
 
 
-async def stop_charge(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> None:
+async def stop_charge(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> list[UUID]:
+    """The driver stops the charge: ended, logged and receipted; the stations to redraw."""
     async with conn.transaction():
-        await sweep(conn, None, user_id)
-        r = await _own_locked(conn, user_id, rid)
-        if r["status"] != "charging":
-            raise Problem(
-                409,
-                "invalid_transition",
-                f"Impossible d'arrêter : la réservation est « {r['status']} ».",
-            )
-        await conn.execute(
-            "UPDATE reservations SET status = 'completed', ended_at = clock_timestamp(), "
-            "end_reason = 'driver_stop' WHERE id = $1",
-            rid,
-        )
+        row = await _call(conn, "stop", "SELECT * FROM booking_stop($1, $2)", user_id, rid)
+        stations = await _finish_swept(conn, row)
         await finish_charge(conn, rid, reason="Remote")
+    return stations
 
 
-async def cancel_reservation(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> None:
+async def cancel_reservation(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> list[UUID]:
+    """The driver cancels before charging; the stations to redraw."""
     async with conn.transaction():
-        await sweep(conn, None, user_id)
-        r = await _own_locked(conn, user_id, rid)
-        if r["status"] != "reserved":
-            raise Problem(
-                409,
-                "invalid_transition",
-                f"Impossible d'annuler : la réservation est « {r['status']} ».",
-            )
-        await conn.execute(
-            "UPDATE reservations SET status = 'cancelled', ended_at = now(), "
-            "end_reason = 'driver_cancel' WHERE id = $1",
-            rid,
-        )
-        await event(conn, rid, "CancelReservation", {"reservationId": str(rid)})
-        await event(conn, rid, "StatusNotification", {"status": "Available"})
+        row = await _call(conn, "cancel", "SELECT * FROM booking_cancel($1, $2)", user_id, rid)
+        return await _finish_swept(conn, row)
 
 
 def live_state(r: asyncpg.Record, now: datetime) -> dict[str, Any]:

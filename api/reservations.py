@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
@@ -32,12 +33,25 @@ FROM reservations r
 JOIN charge_points cp ON cp.id = r.charge_point_id
 JOIN stations s ON s.id = cp.station_id
 """
+# The same with the charger's log, in one round trip (a response after each transition).
+SELECT_WITH_EVENTS = """
+SELECT r.*, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at, 'message', e.message,
+                                                     'payload', e.payload)
+                                  ORDER BY e.at, e.id), '[]')
+        FROM reservation_events e WHERE e.reservation_id = r.id) AS event_log
+FROM reservations r
+JOIN charge_points cp ON cp.id = r.charge_point_id
+JOIN stations s ON s.id = cp.station_id
+"""
 
 
 async def _read(conn: asyncpg.Connection, row: asyncpg.Record, *, events: bool) -> ReservationRead:
     now = datetime.now(UTC)
     evs = None
-    if events:
+    if events and "event_log" in row:
+        evs = msgspec.convert(row["event_log"], list[ChargerEvent], strict=False)
+    elif events:
         evs = [
             ChargerEvent(at=e["at"], message=e["message"], payload=e["payload"])
             for e in await conn.fetch(
@@ -65,12 +79,6 @@ async def _read(conn: asyncpg.Connection, row: asyncpg.Record, *, events: bool) 
     )
 
 
-async def _invalidate(state: State, conn: asyncpg.Connection, point_id: UUID) -> None:
-    station = await conn.fetchval("SELECT station_id FROM charge_points WHERE id = $1", point_id)
-    if station is not None:
-        await tile_cache.invalidate_stations(state.redis, conn, [station])
-
-
 class ReservationController(Controller):
     path = "/api/reservations"
     tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -91,17 +99,14 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         data: ReservationCreate,
     ) -> ReservationRead:
-        rid = await booking.create_reservation(
+        rid, stations = await booking.create_reservation(
             db_connection,
             state.settings,
             current_user.id,
             data.charge_point_id,
             data.vehicle_id,
         )
-        await _invalidate(state, db_connection, data.charge_point_id)
-        row = await db_connection.fetchrow(SELECT + " WHERE r.id = $1", rid)
-        assert row is not None
-        return await _read(db_connection, row, events=True)
+        return await self._after(state, db_connection, current_user, rid, stations)
 
     @get("/current", summary="My open reservation or charge, live")
     async def current(
@@ -163,11 +168,20 @@ class ReservationController(Controller):
         return await _read(db_connection, row, events=True)
 
     async def _after(
-        self, state: State, conn: asyncpg.Connection, user: CurrentUser, rid: UUID
+        self,
+        state: State,
+        conn: asyncpg.Connection,
+        user: CurrentUser,
+        rid: UUID,
+        stations: list[UUID],
     ) -> ReservationRead:
-        row = await conn.fetchrow(SELECT + " WHERE r.id = $1 AND r.user_id = $2", rid, user.id)
+        """After a committed transition: drop the cached tiles of the stations it changed,
+        then answer with the booking as it is now."""
+        await tile_cache.invalidate_stations(state.redis, conn, stations)
+        row = await conn.fetchrow(
+            SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2", rid, user.id
+        )
         assert row is not None
-        await _invalidate(state, conn, row["charge_point_id"])
         return await _read(conn, row, events=True)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
@@ -178,8 +192,8 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        await booking.start_charge(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id)
+        stations = await booking.start_charge(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id, stations)
 
     @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
     async def stop(
@@ -189,8 +203,8 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        await booking.stop_charge(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id)
+        stations = await booking.stop_charge(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id, stations)
 
     @post("/{reservation_id:uuid}/cancel", status_code=HTTP_200_OK, summary="Cancel booking")
     async def cancel(
@@ -200,5 +214,5 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id)
+        stations = await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, current_user, reservation_id, stations)

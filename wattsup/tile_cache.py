@@ -133,16 +133,28 @@ async def invalidate_stations(
     every zoom. Returns the number of keys deleted (0 when Redis is down)."""
     if not station_ids:
         return 0
-    return await invalidate_tiles(redis, conn, await tiles_of_stations(conn, station_ids))
+    # The tiles and the data version in one round trip: this runs after every booking change.
+    rows = await conn.fetch(
+        "SELECT t.z, t.x, t.y, (SELECT data_version FROM app_meta) AS version "
+        "FROM (SELECT DISTINCT t.z, t.x, t.y FROM unnest($1::uuid[]) AS sid, "
+        "LATERAL tiles.tiles_of_station(sid, $2) AS t) t",
+        list(station_ids),
+        MAX_ZOOM,
+    )
+    if not rows:
+        return 0
+    tiles = {(r["z"], r["x"], r["y"]) for r in rows}
+    return await invalidate_tiles(redis, conn, tiles, version=rows[0]["version"])
 
 
 async def invalidate_tiles(
-    redis: aioredis.Redis, conn: asyncpg.Connection, tiles: set[Tile]
+    redis: aioredis.Redis, conn: asyncpg.Connection, tiles: set[Tile], version: int | None = None
 ) -> int:
     """Drop every cached filter variant of these tiles (see `invalidate_stations`)."""
     if not tiles:
         return 0
-    version = await conn.fetchval("SELECT data_version FROM app_meta")
+    if version is None:
+        version = await conn.fetchval("SELECT data_version FROM app_meta")
     rows = sorted(tiles)
     try:
         deleted = 0
