@@ -24,11 +24,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset: nothing beyond asyncpg's own (roll back an open transaction, drop Python-side
+    listeners). The default also runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, one more round trip per request; pooled connections never
+    hold session state (LISTEN, session advisory locks and the like run on dedicated
+    connections from `connect`, and nothing runs a session-level SET), so it has nothing to
+    undo."""
+
+
 async def create_pool(settings: Settings, **overrides: Any) -> asyncpg.Pool:
     options: dict[str, Any] = {
         "min_size": settings.db_pool_min,
         "max_size": settings.db_pool_max,
         "init": _init_connection,
+        "reset": _keep_session,
         # Fail fast when the database is unreachable: a request should get a 503, not hang.
         "timeout": 5,
         "command_timeout": 30,
