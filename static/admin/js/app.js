@@ -44,15 +44,25 @@ async function route() {
   clear(main).append(h("p", { class: "loading" }, t("loading")));
   const view = await load();
   if (seq !== renderSeq) return; // the user moved on while the module loaded
-  clear(main);
+  // Each screen draws in a box of its own: a screen still waiting for its data when the user
+  // moves on finishes in a box that is no longer in the page, instead of adding its content
+  // under the next screen's.
+  const box = h("div", { class: "screen" });
+  clear(main).append(box);
+  let done = null;
   try {
-    cleanup = (await view.render(main, params)) || null;
+    done = (await view.render(box, params)) || null;
   } catch (error) {
     // A 401 has already sent us back to the login form (whenUnauthorized): leave it there.
     if (error?.status === 401 && !session.user) return;
-    showError(main, error);
+    if (seq === renderSeq) showError(box, error);
   }
-  if (seq !== renderSeq || !session.user) return;
+  if (seq !== renderSeq) {
+    if (done) { try { done(); } catch { /* ignore */ } } // overtaken: close its maps, feeds
+    return;
+  }
+  cleanup = done;
+  if (!session.user) return;
   const heading = main.querySelector("h1");
   document.title = `${heading ? heading.textContent : "Watts Up"} · Watts Up admin`;
   // On a navigation, focus goes to the new content (a screen reader starts there); on the

@@ -129,7 +129,7 @@ export async function render(main, _params, days = 30) {
       h("h3", {}, t("dash.busiest")),
       d.busiest_stations.length
         ? h("div", { class: "split" },
-            h("table", { class: "data", id: "busiest" },
+            h("div", { class: "table-wrap" }, h("table", { class: "data", id: "busiest" },
               h("caption", { class: "visually-hidden" }, t("dash.busiest")),
               h("thead", {}, h("tr", {},
                 h("th", { scope: "col" }, t("stations.name")),
@@ -142,7 +142,7 @@ export async function render(main, _params, days = 30) {
                 h("td", {}, s.commune || "—"),
                 h("td", { class: "num" }, num(s.reservations)),
                 h("td", { class: "num" }, num(s.charges)),
-                h("td", { class: "num" }, num(s.energy_kwh, 1)))))),
+                h("td", { class: "num" }, num(s.energy_kwh, 1))))))),
             mapBox)
         : h("p", { class: "muted" }, t("dash.no_use"))),
     h("section", { "aria-labelledby": "exp-h" },
