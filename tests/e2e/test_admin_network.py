@@ -204,3 +204,88 @@ def test_create_station_on_map_then_withdraw(
         s = api.get(f"/api/admin/stations/{station_id}").json()
     assert s["withdrawn"] is True and all(p["withdrawn"] for p in s["points"])
     assert psql(f"SELECT withdrawn_at IS NOT NULL FROM stations WHERE id = '{station_id}'") == "t"
+
+
+def test_small_maps_have_the_offline_background(
+    admin_page: Any,  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The station's map, the create-by-click map and the busiest places' map draw the
+    driver page's offline background (France, its departments and neighbours, from
+    static/offline/) under the stations: readable with no internet."""
+    from tests.e2e.test_admin_tablet import booked_driver
+
+    page = admin_page
+    _, station_id = booked_driver(live_server)  # a reservation: the busiest map has a place
+    outlines: list[int] = []
+    page.on(
+        "response",
+        lambda r: outlines.append(r.status) if r.url.endswith("/outlines.geojson") else None,
+    )
+    many = re.compile(r"^[1-9]\d+$")
+
+    # France at the create map's zoom: department and country lines are drawn.
+    page.goto("/admin/#/stations/new")
+    create = page.locator("#create-map")
+    expect(create).to_have_attribute("data-basemap", "offline")
+    expect(create).to_have_attribute("data-stations", "1")
+    expect(create).to_have_attribute("data-outlines", many, timeout=15_000)
+    shot(page, "create-map")
+
+    # The busiest places, framed around the booked station, not so close that no department
+    # line is left around it.
+    page.goto("/admin/#/dashboard")
+    busiest = page.locator("#busiest-map")
+    expect(busiest).to_have_attribute("data-basemap", "offline")
+    expect(busiest).to_have_attribute("data-stations", "1")
+    expect(busiest).to_have_attribute("data-outlines", re.compile(r"^[1-9]\d*$"), timeout=15_000)
+    busiest.scroll_into_view_if_needed()
+    shot(page, "busiest-map")
+
+    # A station's page: at street zoom, the same background (no border may cross the view).
+    page.goto(f"/admin/#/stations/{station_id}")
+    small = page.locator("#station-map")
+    expect(small).to_have_attribute("data-basemap", "offline")
+    expect(small).to_have_attribute("data-stations", "1")
+    expect(small).to_have_attribute("data-outlines", re.compile(r"^\d+$"), timeout=15_000)
+    shot(page, "station-map")
+
+    assert outlines and set(outlines) <= {200, 304}, outlines
+
+
+def test_configured_basemap_replaces_the_outlines(
+    desktop: Any,
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """With a basemap style configured (the driver page's setting, here ?basemap=URL), the
+    admin maps load that style instead of the outlines and put the stations on top of it."""
+    from tests.e2e.test_admin_app import log_in, open_admin
+
+    style_url = f"{live_server}/basemap-test/style.json"
+    style = {
+        "version": 8,
+        "sources": {},
+        "layers": [{"id": "paper", "type": "background", "paint": {"background-color": "#f3e9d2"}}],
+    }
+    asked: list[str] = []
+
+    def serve_style(route: Any) -> None:
+        asked.append(route.request.url)
+        route.fulfill(json=style)
+
+    desktop.route(style_url, serve_style)
+    page, problems = open_admin(desktop, "/admin/?basemap=" + style_url + "#/stations/new")
+    outlines: list[str] = []
+    page.on("request", lambda r: outlines.append(r.url) if "/offline/" in r.url else None)
+    log_in(page, admin_user)
+    create = page.locator("#create-map")
+    expect(create).to_have_attribute("data-basemap", style_url)
+    expect(create).to_have_attribute("data-stations", "1")
+    expect(create).to_have_attribute("data-outlines", "0", timeout=15_000)
+    assert asked == [style_url]
+    assert outlines == []
+    shot(page, "configured-basemap")
+    problems.assert_clean()

@@ -82,9 +82,9 @@ TABLETS = {
 }
 
 
-def _working_day(live_server: str, admin: dict[str, Any]) -> dict[str, str]:
-    """Data every screen shows: a driver with a vehicle and a (cancelled) reservation, an
-    import with rejects, an open problem report. Returns the ids to open."""
+def booked_driver(live_server: str) -> tuple[dict[str, Any], str]:
+    """A driver with a vehicle who booked a point (then cancelled: the point stays free for
+    other tests) and reported a problem on its station. Returns (driver, station id)."""
     driver = make_user("driver", "Tablette")
     vehicle = psql(
         "INSERT INTO vehicles (user_id, name, connectors, battery_kwh, max_ac_kw, max_dc_kw) "
@@ -106,6 +106,13 @@ def _working_day(live_server: str, admin: dict[str, Any]) -> dict[str, str]:
             json={"station_id": station, "category": "blocked", "message": "Place occupée"},
         )
         assert r.status_code in (201, 409), r.text  # 409: one already open on this station
+    return driver, station
+
+
+def _working_day(live_server: str, admin: dict[str, Any]) -> dict[str, str]:
+    """Data every screen shows: a driver with a vehicle and a (cancelled) reservation, an
+    import with rejects, an open problem report. Returns the ids to open."""
+    driver, station = booked_driver(live_server)
     with api_as(live_server, admin) as api:
         with (DATA / "irve-v2-defects.csv").open("rb") as f:
             r = api.post("/api/admin/imports", files={"file": ("irve-v2-defects.csv", f)})

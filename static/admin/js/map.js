@@ -1,11 +1,17 @@
 // MapLibre, from the copy the driver page vendors in static/vendor/ (no CDN at runtime). The
-// admin maps draw our own station tiles on a plain background, with no text layers (no glyph
-// server needed). When the library is not there, callers fall back to coordinates only.
+// admin maps draw our own station tiles over the driver page's background: the offline
+// outlines of France, its departments and neighbours shipped in static/offline/ (readable
+// with no internet), or the basemap style the deployment configures in /js/config.js (or
+// ?basemap=URL), the driver page's one setting. No text layers (no glyph server needed).
+// When the library is not there, callers fall back to coordinates only.
+import { config } from "/js/config.js";
 
 const CANDIDATES = [
   ["/vendor/maplibre-gl/maplibre-gl.js", "/vendor/maplibre-gl/maplibre-gl.css"],
   ["/vendor/maplibre-gl.js", "/vendor/maplibre-gl.css"],
 ];
+// The driver page's light palette (the admin page is light only).
+const PALETTE = { bg: "#eef1ec", dept: "#c5ccd3", country: "#6b7785" };
 let loading = null;
 
 function addScript(src) {
@@ -39,45 +45,97 @@ export function loadMapLibre() {
   return loading;
 }
 
-/** The stations tiles on a neutral background; power class colours as on the driver map. */
-export function stationsStyle() {
+const offline = () => !config.basemap || config.basemap === "offline";
+
+function stationsSource() {
+  return { type: "vector", url: `${location.origin}${config.tileJson}` };
+}
+
+/** Clusters and stations, power-class free: the admin maps show where, not what. */
+function stationLayers() {
+  return [
+    {
+      id: "clusters", type: "circle", source: "stations", "source-layer": "clusters",
+      paint: {
+        "circle-color": "#64748b",
+        "circle-radius": ["interpolate", ["linear"], ["get", "point_count"], 1, 5, 1000, 16],
+        "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
+      },
+    },
+    {
+      id: "stations", type: "circle", source: "stations", "source-layer": "stations",
+      paint: {
+        "circle-color": "#1d4ed8", "circle-radius": 6,
+        "circle-stroke-color": "#ffffff", "circle-stroke-width": 2,
+      },
+    },
+  ];
+}
+
+/** The offline style: outlines (department and country borders) under the station tiles. */
+export function offlineStyle() {
   return {
     version: 8,
     sources: {
-      stations: { type: "vector", url: `${location.origin}/tiles/stations.json` },
+      outlines: { type: "geojson", data: config.outlines, attribution: "Natural Earth" },
+      stations: stationsSource(),
     },
     layers: [
-      { id: "background", type: "background", paint: { "background-color": "#eef1f4" } },
+      { id: "background", type: "background", paint: { "background-color": PALETTE.bg } },
       {
-        id: "clusters", type: "circle", source: "stations", "source-layer": "clusters",
+        id: "departments", type: "line", source: "outlines",
+        filter: ["==", ["get", "kind"], "department"],
         paint: {
-          "circle-color": "#64748b",
-          "circle-radius": ["interpolate", ["linear"], ["get", "point_count"], 1, 5, 1000, 16],
-          "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
+          "line-color": PALETTE.dept,
+          "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.5, 10, 1.5],
         },
       },
       {
-        id: "stations", type: "circle", source: "stations", "source-layer": "stations",
+        id: "countries", type: "line", source: "outlines",
+        filter: ["==", ["get", "kind"], "country"],
         paint: {
-          "circle-color": "#1d4ed8", "circle-radius": 6,
-          "circle-stroke-color": "#ffffff", "circle-stroke-width": 2,
+          "line-color": PALETTE.country,
+          "line-width": ["interpolate", ["linear"], ["zoom"], 4, 1, 10, 2.5],
         },
       },
+      ...stationLayers(),
     ],
   };
 }
 
-/** A map in `container`, or null (no MapLibre, or no WebGL). */
-export async function createMap(container, { center = [2.4, 46.6], zoom = 4.6 } = {}) {
+/**
+ * A map in `container`, or null (no MapLibre, or no WebGL). The container says what it shows
+ * (data-basemap: "offline" or the style URL; data-stations="1" once the station layers are
+ * on it, whichever the background; data-outlines, see below), for the tests.
+ */
+export async function createMap(container, { center = config.center, zoom = config.zoom } = {}) {
   const maplibregl = await loadMapLibre();
   if (!maplibregl) return null;
+  let map;
   try {
-    const map = new maplibregl.Map({
-      container, style: stationsStyle(), center, zoom, attributionControl: false,
+    map = new maplibregl.Map({
+      container, style: offline() ? offlineStyle() : config.basemap, center, zoom,
+      attributionControl: { compact: true },
     });
-    map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
-    return map;
   } catch {
     return null; // no WebGL: the coordinates stay editable in the form
   }
+  container.dataset.basemap = offline() ? "offline" : config.basemap;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
+  const ready = () => {
+    // A configured basemap brings its own sources: ours go on top of it.
+    if (!map.getSource("stations")) {
+      map.addSource("stations", stationsSource());
+      for (const layer of stationLayers()) map.addLayer(layer);
+    }
+    container.dataset.stations = "1";
+  };
+  map.on("style.load", ready);
+  // data-outlines: how many outline features are drawn in view once the map settles.
+  map.on("idle", () => {
+    const layers = ["departments", "countries"].filter((id) => map.getLayer(id));
+    container.dataset.outlines = String(
+      layers.length ? map.queryRenderedFeatures({ layers }).length : 0);
+  });
+  return map;
 }

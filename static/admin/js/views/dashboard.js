@@ -35,8 +35,9 @@ function busiestLayer(map, stations) {
     if (stations.length) {
       const lons = stations.map((s) => s.lon);
       const lats = stations.map((s) => s.lat);
+      // No closer than zoom 8: the department lines around give the places their context.
       map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]],
-        { padding: 40, maxZoom: 11, duration: 0 });
+        { padding: 40, maxZoom: 8, duration: 0 });
     }
   };
   if (map.loaded()) add();
