@@ -117,6 +117,35 @@ def api_as(live_server: str, user: dict[str, Any]) -> Iterator[httpx.Client]:
         yield client
 
 
+def check_confirm_dialog(page: Any, opener: Any, says: str) -> None:
+    """Open the confirmation dialog with `opener` and check it is a real modal: it says
+    `says`, the safe choice has the focus, the rest of the page is inert, Tab and Shift+Tab go
+    round its buttons without leaving it, Escape closes it and gives the focus back to
+    `opener`. The caller checks that nothing was done, then confirms."""
+    opener.click()
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(says)
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    # The page behind cannot be reached: a click on the navigation does nothing.
+    url = page.url
+    page.locator("#nav a").first.click(force=True, timeout=2_000)
+    assert page.url == url
+    expect(dialog).to_be_visible()
+    page.locator("#confirm-cancel").focus()
+    inside = "() => document.activeElement.closest('dialog#confirm') !== null"
+    seen = set()
+    for key in ["Tab"] * 4 + ["Shift+Tab"] * 4:
+        page.keyboard.press(key)
+        assert page.evaluate(inside), key
+        seen.add(page.evaluate("document.activeElement.id"))
+    assert seen == {"confirm-cancel", "confirm-ok"}, seen
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+
 # --- tests ---------------------------------------------------------------------------------
 
 
@@ -261,3 +290,49 @@ def test_language_switch_and_keyboard(admin_page: Any, shot: Callable[[Any, str]
     assert page.evaluate("document.activeElement.className") == "skip-link"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_dashboard_csv_exports(
+    admin_page: Any,
+    admin_user: dict[str, Any],
+    live_server: str,
+) -> None:
+    """Each analytics view is offered as CSV with the API's columns (geometry left out); one
+    download through the page has the API's header and as many rows as the API's figures."""
+    import csv
+    import io
+    from pathlib import Path
+
+    page = admin_page
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    with api_as(live_server, admin_user) as api:
+        views = {v["name"]: v for v in api.get("/api/admin/analytics").json()}
+        dashboard = api.get("/api/admin/dashboard", params={"days": 30}).json()
+        links = page.locator("ul.exports a")
+        expect(links).to_have_count(len(views))
+        for i in range(links.count()):
+            href = links.nth(i).get_attribute("href")
+            name = href.rsplit("/", 1)[1].removesuffix(".csv")
+            expected = [
+                c["name"]
+                for c in views[name]["columns"]
+                if not c["type"].startswith(("geometry", "geography"))
+            ]
+            r = api.get(href)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), name
+            # UTF-8 with a byte order mark, so that Excel reads the accents right.
+            assert r.content.startswith(b"\xef\xbb\xbf"), name
+            text = r.content.decode("utf-8-sig")
+            assert next(csv.reader(io.StringIO(text))) == expected, name
+
+    # One download, as an admin gets it: points per power class.
+    link = page.locator("ul.exports a[href$='/points_by_power_class.csv']")
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == "wattsup-points_by_power_class.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
+    header = [c["name"] for c in views["points_by_power_class"]["columns"]]
+    assert list(rows[0].keys()) == header
+    assert len(rows) == len(dashboard["by_power_class"])
+    assert sum(int(r["points"]) for r in rows) == dashboard["network"]["points"]

@@ -345,3 +345,34 @@ def test_upload_byte_progress_reaches_100(
     expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
     expect(row).to_be_hidden()
     shot(page, "big-imported")
+
+
+def test_full_snapshot_asks_first(
+    admin_page: Any,  # noqa: F811
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A full snapshot withdraws what the file does not list: the page asks first, and
+    Escape sends nothing (the test never confirms: the shared data would be withdrawn)."""
+    from tests.e2e.test_admin_app import check_confirm_dialog
+
+    page = admin_page
+    page.goto("/admin/#/import")
+    page.locator("#import-file-input").set_input_files(str(DEFECTS))
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.locator("#import-full").check()
+    send = page.get_by_role("button", name="Envoyer et importer")
+    check_confirm_dialog(page, send, DEFECTS.name)
+    shot(page, "cancelled")
+    assert posts == []
+    expect(page.locator("#upload-row")).to_be_hidden()
+    expect(send).to_be_enabled()
+    # Without the box, no question: the import starts at once.
+    page.locator("#import-full").uncheck()
+    with page.expect_request(re.compile(r"/api/admin/imports(\?.*)?$")) as sent:
+        send.click()
+    assert "full_snapshot" not in sent.value.url
+    expect(page.locator("dialog#confirm")).to_be_hidden()
+    expect(page.locator("#import-live")).to_have_attribute(
+        "data-status", "succeeded", timeout=30_000
+    )

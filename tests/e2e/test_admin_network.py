@@ -289,3 +289,48 @@ def test_configured_basemap_replaces_the_outlines(
     assert outlines == []
     shot(page, "configured-basemap")
     problems.assert_clean()
+
+
+def test_withdraw_station_asks_in_a_trapped_dialog(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    from tests.e2e.test_admin_app import check_confirm_dialog
+
+    page = admin_page
+    ident = f"FRE2EP{random.randint(10**7, 10**8 - 1)}"
+    name = f"Station à retirer {ident[-4:]}"
+    with api_as(live_server, admin_user) as api:
+        r = api.post(
+            "/api/admin/stations",
+            json={"id_station_itinerance": ident, "nom_station": name, "lon": 4.85, "lat": 45.75},
+        )
+        assert r.status_code == 201, r.text
+        station_id = r.json()["id"]
+        r = api.post(
+            f"/api/admin/stations/{station_id}/points",
+            json={
+                "id_pdc_itinerance": ident[:5] + "E" + ident[6:],
+                "puissance_nominale": 22,
+                "prise_type_2": True,
+            },
+        )
+        assert r.status_code == 201, r.text
+    page.goto(f"/admin/#/stations/{station_id}")
+    page.get_by_role("heading", name=name, level=1).wait_for()
+    withdraw = page.locator("#withdraw-station")
+
+    check_confirm_dialog(page, withdraw, name)
+    with api_as(live_server, admin_user) as api:
+        assert api.get(f"/api/admin/stations/{station_id}").json()["withdrawn"] is False
+
+    withdraw.click()
+    shot(page, "confirm-withdraw")
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#station-withdrawn")).to_be_visible()
+    expect(page.locator("#withdraw-station")).to_have_count(0)
+    with api_as(live_server, admin_user) as api:
+        s = api.get(f"/api/admin/stations/{station_id}").json()
+    assert s["withdrawn"] is True and all(p["withdrawn"] for p in s["points"])

@@ -164,3 +164,40 @@ def test_support_queue_answer_and_close(
     report = next(x for x in items if x["id"] == report_id)
     assert report["status"] == "closed"
     assert report["resolution"] == "Technicien prévenu, borne réparée."
+
+
+def test_delete_user_asks_in_a_trapped_dialog(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    from tests.e2e.test_admin_app import check_confirm_dialog
+
+    page = admin_page
+    driver = make_user("driver", first_name="Éloïse")
+    page.goto(f"/admin/#/users/{driver['id']}")
+    page.get_by_role("heading", name=driver["email"], level=1).wait_for()
+    delete = page.locator("#delete-user")
+
+    check_confirm_dialog(page, delete, driver["email"])
+    # Escape cancelled: the account is untouched and can still log in.
+    assert psql(f"SELECT deleted_at IS NULL FROM users WHERE id = '{driver['id']}'") == "t"
+    with api_as(live_server, driver) as api:
+        assert api.get("/api/me").status_code == 200
+
+    delete.click()
+    expect(page.locator("dialog#confirm")).to_contain_text("irréversible")
+    shot(page, "confirm-delete")
+    page.keyboard.press("Tab")  # from Cancel to the confirming button, by keyboard
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Utilisateurs", level=1).wait_for()
+    assert psql(f"SELECT deleted_at IS NOT NULL FROM users WHERE id = '{driver['id']}'") == "t"
+    with api_as(live_server, admin_user) as api:
+        assert api.get(f"/api/admin/users/{driver['id']}").json()["user"]["deleted"] is True
+    r = httpx.post(
+        f"{live_server}/api/auth/login",
+        json={"email": driver["email"], "password": driver["password"]},
+    )
+    assert r.status_code == 401, r.text

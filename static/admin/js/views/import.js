@@ -3,6 +3,7 @@
 // (GET /api/admin/imports?per_page=1) and re-attaches; EventSource itself resends
 // Last-Event-ID when the connection drops. #/import/{id} shows one past job's report.
 import { api, upload, ApiError } from "../api.js";
+import { confirmAction } from "../dialog.js";
 import { h, clear, announce } from "../dom.js";
 import { num, bytes, duration, dateTime, pct } from "../fmt.js";
 import { t } from "../i18n.js";
@@ -279,6 +280,9 @@ function uploadForm(onUploaded, onRunning) {
     onsubmit: async (e) => {
       e.preventDefault();
       if (!file) return;
+      // A full snapshot withdraws every station the file no longer lists: asked first.
+      if (full.checked && !(await confirmAction({ title: t("import.full_title"),
+        text: t("import.full_text", { name: file.name }), ok: t("import.full_ok") }))) return;
       error.hidden = true;
       send.disabled = true;
       input.disabled = true;
