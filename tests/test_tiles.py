@@ -87,6 +87,99 @@ async def test_filtered_cluster_counts_respect_the_filters(  # type: ignore[no-u
         assert await sum_clusters(tile_client, everything, z, query) == len(expected)
 
 
+FILTER_QUERIES = (
+    "?min_power=22",
+    "?connectors=combo_ccs,chademo&min_power=50",
+    "?free=false&card=true",
+    "?pay_as_you_go=true&open_24_7=false",
+    "?pmr=true",
+    "?free_access=true",
+    "?two_wheeler=false&t2_cable=true",
+    "?available_now=true&connectors=type_2",
+)
+
+
+def as_filter(query: str) -> dict[str, Any]:
+    """The jsonb tiles.stations() receives for a query string (as tileserver/filters.py)."""
+    out: dict[str, Any] = {}
+    for part in query.lstrip("?").split("&"):
+        name, _, value = part.partition("=")
+        if name == "min_power":
+            out[name] = float(value)
+        elif name == "connectors":
+            out[name] = sorted(value.split(","))
+        else:
+            out[name] = value == "true"
+    return out
+
+
+@pytest.mark.parametrize("query", FILTER_QUERIES)
+async def test_filtered_clusters_follow_the_point_rules(tile_client, pool, query: str) -> None:  # type: ignore[no-untyped-def]
+    """The precomputed facets (migration 0012) give exactly what the per-point rule
+    tiles.point_matches gives: stations, points and points available now, per zoom."""
+    # One point booked, one out of service: availability must come out live, not from facets.
+    taken = await pool.fetch(
+        "SELECT id FROM charge_points WHERE withdrawn_at IS NULL AND prise_type_2 "
+        "ORDER BY id_pdc_itinerance LIMIT 2"
+    )
+    await pool.execute(
+        "UPDATE charge_points SET connector_status = 'Faulted' WHERE id = $1", taken[0]["id"]
+    )
+    await pool.execute(
+        "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1",
+        taken[1]["id"],
+    )
+    try:
+        expected = await pool.fetchrow(
+            "SELECT count(DISTINCT s.id) AS stations, count(*) AS points, "
+            "count(*) FILTER (WHERE tiles.point_available(cp)) AS available "
+            "FROM stations s JOIN charge_points cp ON cp.station_id = s.id "
+            "WHERE s.withdrawn_at IS NULL "
+            "AND tiles.point_matches(cp, s, tiles.parse_filter($1::jsonb))",
+            as_filter(query),
+        )
+        assert expected["stations"] > 0, "the filter must select something"
+        everything = await station_positions(pool)
+        for z in (2, 6, 11):
+            got = {"stations": 0, "points": 0, "available": 0}
+            for t in {mercantile.tile(lon, lat, z) for lon, lat in everything}:
+                for f in (await fetch(tile_client, t.z, t.x, t.y, query)).get(
+                    "clusters", {"features": []}
+                )["features"]:
+                    got["stations"] += f["properties"]["stations"]
+                    got["points"] += f["properties"]["charge_points"]
+                    got["available"] += f["properties"]["available"]
+            assert got == dict(expected), (z, query)
+    finally:
+        await pool.execute(
+            "UPDATE charge_points SET connector_status = 'Available', "
+            "operational_status = 'in_service' WHERE id = ANY($1::uuid[])",
+            [r["id"] for r in taken],
+        )
+
+
+async def test_facets_follow_an_edited_station(pool) -> None:  # type: ignore[no-untyped-def]
+    """An admin edit refreshes the station's facets (tiles.refresh_cells_of_station)."""
+    point = await pool.fetchrow(
+        "SELECT id, station_id, puissance_nominale FROM charge_points "
+        "WHERE withdrawn_at IS NULL ORDER BY id_pdc_itinerance LIMIT 1"
+    )
+    facet = "SELECT power_kw FROM tiles.point_facets WHERE point_id = $1"
+    assert await pool.fetchval(facet, point["id"]) == float(point["puissance_nominale"])
+    await pool.execute(
+        "UPDATE charge_points SET puissance_nominale = 349 WHERE id = $1", point["id"]
+    )
+    await pool.execute("SELECT tiles.refresh_cells_of_station($1)", point["station_id"])
+    assert await pool.fetchval(facet, point["id"]) == 349.0
+    await pool.execute(
+        "UPDATE charge_points SET puissance_nominale = $2 WHERE id = $1",
+        point["id"],
+        point["puissance_nominale"],
+    )
+    await pool.execute("SELECT tiles.refresh_cells_of_station($1)", point["station_id"])
+    assert await pool.fetchval(facet, point["id"]) == float(point["puissance_nominale"])
+
+
 async def test_cluster_features_carry_what_maplibre_needs(tile_client) -> None:  # type: ignore[no-untyped-def]
     t = mercantile.tile(2.35, 46.6, 2)
     layer = (await fetch(tile_client, t.z, t.x, t.y))["clusters"]
