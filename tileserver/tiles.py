@@ -33,12 +33,13 @@ CACHE_CONTROL = "public, no-cache"
 VERSION_TTL_S = 1.0
 
 
-async def data_version(state: State, conn: asyncpg.Connection) -> int:
+async def data_version(state: State) -> int:
     cached = getattr(state, "tile_version", None)
     now = time.monotonic()
     if cached and now - cached[1] < VERSION_TTL_S:
         return int(cached[0])
-    version = int(await conn.fetchval("SELECT data_version FROM app_meta"))
+    pool: asyncpg.Pool = state.pool
+    version = int(await pool.fetchval("SELECT data_version FROM app_meta"))
     state.tile_version = (version, now)
     return version
 
@@ -79,7 +80,6 @@ class TileController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        db_connection: asyncpg.Connection,
         z: int,
         x: int,
         y_pbf: str,
@@ -87,13 +87,15 @@ class TileController(Controller):
         z, x, y = parse_tile(z, x, y_pbf)
         filters = parse_filters(dict(request.query_params.dict()))
         fkey = filters.cache_key()
-        version = await data_version(state, db_connection)
+        version = await data_version(state)
         key = tile_cache.tile_key(version, z, x, y, fkey)
         packed, epoch = await tile_cache.get_with_epoch(state.redis, version, key)
         hit = packed is not None
         if packed is None:
+            # A database connection on a miss only: a cache hit never waits for the pool.
             # The pool's jsonb codec encodes Python objects: pass the dict, not JSON text.
-            raw: bytes = await db_connection.fetchval(
+            pool: asyncpg.Pool = state.pool
+            raw: bytes = await pool.fetchval(
                 "SELECT tiles.stations($1, $2, $3, $4::jsonb)",
                 z,
                 x,
