@@ -5,6 +5,7 @@
 // ?basemap=URL), the driver page's one setting. No text layers (no glyph server needed).
 // When the library is not there, callers fall back to coordinates only.
 import { config } from "/js/config.js";
+import { t } from "./i18n.js";
 
 const CANDIDATES = [
   ["/vendor/maplibre-gl/maplibre-gl.js", "/vendor/maplibre-gl/maplibre-gl.css"],
@@ -138,4 +139,13 @@ export async function createMap(container, { center = config.center, zoom = conf
       layers.length ? map.queryRenderedFeatures({ layers }).length : 0);
   });
   return map;
+}
+
+/** MapLibre labels its marker <div> with aria-label but no role (not allowed by ARIA): an image
+ * named in the page's language. */
+export function labelMarker(marker) {
+  const el = marker.getElement();
+  el.setAttribute("role", "img");
+  el.setAttribute("aria-label", t("station.marker"));
+  return marker;
 }

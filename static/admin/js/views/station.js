@@ -6,7 +6,7 @@ import { confirmAction } from "../dialog.js";
 import { h, clear, announce } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
 import { t } from "../i18n.js";
-import { createMap, loadMapLibre } from "../map.js";
+import { createMap, labelMarker, loadMapLibre } from "../map.js";
 import {
   CONNECTORS, POINT_FIELDS, STATION_FIELDS, STATION_GROUPS, fieldsForm, formError, showFormError,
 } from "./station_form.js";
@@ -219,6 +219,7 @@ export async function render(main, [stationId]) {
     const maplibregl = await loadMapLibre();
     marker = new maplibregl.Marker({ color: s.withdrawn ? "#6b7280" : "#c2410c" })
       .setLngLat([s.lon, s.lat]).addTo(map);
+    labelMarker(marker);
     if (!s.withdrawn) {
       map.on("click", (e) => {
         const lon = Math.round(e.lngLat.lng * 1e6) / 1e6;

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { h, announce } from "../dom.js";
 import { t } from "../i18n.js";
-import { createMap, loadMapLibre } from "../map.js";
+import { createMap, labelMarker, loadMapLibre } from "../map.js";
 import { STATION_FIELDS, STATION_GROUPS, fieldsForm, formError, showFormError } from "./station_form.js";
 
 export async function render(main) {
@@ -53,8 +53,10 @@ export async function render(main) {
   map.on("click", (e) => {
     const lon = Math.round(e.lngLat.lng * 1e6) / 1e6;
     const lat = Math.round(e.lngLat.lat * 1e6) / 1e6;
-    if (!marker) marker = new maplibregl.Marker({ color: "#c2410c" }).setLngLat([lon, lat]).addTo(map);
-    else marker.setLngLat([lon, lat]);
+    if (!marker) {
+      marker = new maplibregl.Marker({ color: "#c2410c" }).setLngLat([lon, lat]).addTo(map);
+      labelMarker(marker);
+    } else marker.setLngLat([lon, lat]);
     form.set("lon", lon);
     form.set("lat", lat);
     announce(t("station.moved", { lon, lat }));
