@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Response, delete, get, patch
+from litestar import Controller, delete, get, patch
 from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -191,9 +191,8 @@ class AdminUserController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         user_id: UUID,
-    ) -> Response[None]:
+    ) -> None:
         async with db_connection.transaction():
             await _lock_other_user(db_connection, current_user, user_id, "supprimer")
             stations = await erase_user(db_connection, user_id)
         await tile_cache.invalidate_stations(state.redis, db_connection, stations)
-        return Response(None, status_code=HTTP_204_NO_CONTENT)

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.security import CurrentUser
@@ -100,7 +100,7 @@ class FilterProfileController(Controller):
     @delete("/{profile_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete a saved filter")
     async def delete_profile(
         self, db_connection: asyncpg.Connection, current_user: CurrentUser, profile_id: UUID
-    ) -> Response[None]:
+    ) -> None:
         deleted = await db_connection.fetchval(
             "DELETE FROM filter_profiles WHERE id = $1 AND user_id = $2 RETURNING 1",
             profile_id,
@@ -108,4 +108,3 @@ class FilterProfileController(Controller):
         )
         if not deleted:
             raise Problem(404, "profile_not_found", "Profil introuvable.")
-        return Response(None, status_code=HTTP_204_NO_CONTENT)
