@@ -201,3 +201,103 @@ def test_delete_user_asks_in_a_trapped_dialog(
         json={"email": driver["email"], "password": driver["password"]},
     )
     assert r.status_code == 401, r.text
+
+
+def test_role_change_and_reservations_shown(
+    admin_page: Any,  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A driver's page lists their reservations; promoting them (asked first) opens the admin
+    API to them, demoting closes it again."""
+    from tests.e2e.test_admin_tablet import booked_driver
+
+    page = admin_page
+    driver, station_id = booked_driver(live_server)
+    station_name = psql(f"SELECT nom_station FROM stations WHERE id = '{station_id}'")
+    page.goto(f"/admin/#/users/{driver['id']}")
+    page.get_by_role("heading", name=driver["email"], level=1).wait_for()
+    reservations = page.locator("#user-reservations tbody tr")
+    expect(reservations).to_have_count(1)
+    expect(reservations.first).to_contain_text(station_name)
+    expect(reservations.first.locator(".pill")).to_have_text("Annulée")
+    shot(page, "reservations")
+
+    role = page.locator("#user-role")
+    change = page.get_by_role("button", name="Changer le rôle")
+    role.select_option("admin")
+    change.click()
+    expect(page.locator("dialog#confirm")).to_contain_text(driver["email"])
+    page.locator("#confirm-cancel").click()
+    assert psql(f"SELECT role FROM users WHERE id = '{driver['id']}'") == "driver"
+
+    change.click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#user-role-value")).to_have_text("Administrateur")
+    expect(page.locator("#user-done")).to_contain_text("Rôle changé")
+    assert psql(f"SELECT role FROM users WHERE id = '{driver['id']}'") == "admin"
+    with api_as(live_server, driver) as api:
+        assert api.get("/api/admin/users", params={"per_page": 1}).status_code == 200
+    shot(page, "promoted")
+
+    page.locator("#user-role").select_option("driver")
+    page.get_by_role("button", name="Changer le rôle").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#user-role-value")).to_have_text("Conducteur")
+    with api_as(live_server, driver) as api:
+        assert api.get("/api/admin/users", params={"per_page": 1}).status_code == 403
+
+
+def test_contact_message_answered_then_closed(
+    admin_page: Any,  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A driver's "contact us" message (about a station) is in the messages tab, reached with
+    the arrow keys as tabs are; the admin answers, then closes it; the driver sees both."""
+    page = admin_page
+    driver = make_user("driver", first_name="Maël")
+    station_id = psql("SELECT id FROM stations WHERE withdrawn_at IS NULL ORDER BY id LIMIT 1")
+    subject = f"Facture {driver['id'][:8]}"
+    with api_as(live_server, driver) as api:
+        r = api.post(
+            "/api/messages",
+            json={
+                "subject": subject,
+                "message": "Ma charge a été facturée deux fois.",
+                "station_id": station_id,
+            },
+        )
+        assert r.status_code == 201, r.text
+        message_id = r.json()["id"]
+
+    page.get_by_role("link", name="Service client").click()
+    reports_tab = page.get_by_role("tab", name="Signalements")
+    messages_tab = page.get_by_role("tab", name="Messages")
+    reports_tab.click()
+    expect(reports_tab).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowRight")
+    expect(messages_tab).to_be_focused()
+    expect(messages_tab).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel")).to_have_attribute("aria-labelledby", "tab-message")
+    ticket = page.locator(f"article.ticket[data-ticket='{message_id}']")
+    expect(ticket).to_contain_text(subject)
+    expect(ticket).to_contain_text("facturée deux fois")
+    expect(ticket.get_by_role("link")).to_have_attribute("href", f"#/stations/{station_id}")
+    shot(page, "message")
+
+    ticket.get_by_label("Votre réponse").fill("Le double débit est remboursé.")
+    ticket.get_by_role("button", name="Répondre", exact=True).click()
+    expect(ticket.locator("ol.answers")).to_contain_text("Le double débit est remboursé.")
+    expect(ticket.locator(".pill")).to_have_text("Répondu")
+    ticket.get_by_role("button", name="Clore sans répondre").click()
+    expect(page.locator("dialog#confirm")).to_be_visible()
+    page.locator("#confirm-ok").click()
+    expect(page.locator(f"article.ticket[data-ticket='{message_id}']")).to_have_count(0)
+    shot(page, "closed")
+    with api_as(live_server, driver) as api:
+        mine = api.get("/api/me/messages").json()
+    items = mine["items"] if isinstance(mine, dict) else mine
+    message = next(x for x in items if x["id"] == message_id)
+    assert message["status"] == "closed"
+    assert [a["body"] for a in message["answers"]] == ["Le double débit est remboursé."]

@@ -62,7 +62,7 @@ function ticketCard(kind, item, reload) {
     { class: `ticket status-${item.status}`, dataset: { ticket: item.id } },
     h("header", {},
       h("h3", {}, headline),
-      h("span", { class: `pill ${item.status}` }, t(`status.${item.status}`))),
+      h("span", { class: `pill ${item.status}` }, t(`ticket.status.${item.status}`))),
     h("p", { class: "meta" },
       `${dateTime(item.created_at)} · `, who,
       item.reporter?.email && item.reporter?.name ? ` <${item.reporter.email}>` : "",
@@ -98,18 +98,39 @@ export async function render(main) {
   let kind = sessionStorage.getItem("support.kind") || "report";
   let status = "active";
   let offset = 0;
-  const list = h("div", { class: "tickets", id: "tickets", "aria-live": "polite" });
+  const list = h("div", { class: "tickets", id: "tickets", role: "tabpanel",
+    "aria-labelledby": `tab-${kind}` });
   const pager = h("div", { class: "pager" });
 
-  const tabs = ["report", "message"].map((k) => h("button", {
+  // The ARIA tabs pattern: one Tab stop for the tab list (the selected tab), arrows move
+  // between tabs and select them.
+  const select = async (k) => {
+    kind = k;
+    offset = 0;
+    sessionStorage.setItem("support.kind", k);
+    for (const b of tabs) {
+      const on = b.id === `tab-${k}`;
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+    }
+    list.setAttribute("aria-labelledby", `tab-${k}`);
+    await load();
+  };
+  const kinds = ["report", "message"];
+  const tabs = kinds.map((k) => h("button", {
     type: "button", role: "tab", id: `tab-${k}`, "aria-controls": "tickets",
-    "aria-selected": String(k === kind),
-    onclick: async () => {
-      kind = k;
-      offset = 0;
-      sessionStorage.setItem("support.kind", k);
-      for (const b of tabs) b.setAttribute("aria-selected", String(b.id === `tab-${k}`));
-      await load();
+    "aria-selected": String(k === kind), tabindex: k === kind ? "0" : "-1",
+    onclick: () => select(k),
+    onkeydown: (e) => {
+      const moves = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+      let next = null;
+      if (e.key in moves) next = kinds[(kinds.indexOf(k) + moves[e.key] + kinds.length) % kinds.length];
+      else if (e.key === "Home") next = kinds[0];
+      else if (e.key === "End") next = kinds[kinds.length - 1];
+      if (!next) return;
+      e.preventDefault();
+      document.getElementById(`tab-${next}`).focus();
+      select(next);
     },
   }, t(k === "report" ? "support.reports" : "support.messages")));
 
