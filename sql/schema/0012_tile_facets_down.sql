@@ -128,6 +128,7 @@ BEGIN
 END;
 $$;
 
+DROP FUNCTION analyze_network();
 DROP FUNCTION tiles.clusters_filtered(integer, integer, integer, tiles.filter);
 DROP FUNCTION tiles.refresh_facets(uuid);
 DROP TABLE tiles.point_facets;
