@@ -75,6 +75,11 @@ SORTS = {
     "power": "max_power_kw",
     "points": "points",
     "updated": "s.updated_at",
+    # Healthiest first: all points in service (0) .. all out of service (1), then a station
+    # with no point (2), then withdrawn (3); `desc` puts what needs attention on top.
+    "status": "CASE WHEN s.withdrawn_at IS NOT NULL THEN 3 WHEN count(cp.id) = 0 THEN 2"
+    " ELSE 1 - (count(*) FILTER (WHERE cp.operational_status = 'in_service'))::float8"
+    " / count(cp.id) END",
 }
 
 
@@ -334,7 +339,7 @@ class AdminNetworkController(Controller):
             default=None, pattern="^(in_service|out_of_service|withdrawn)$"
         ),
         sort: str = Parameter(
-            default="name", pattern="^(name|commune|operator|power|points|updated)$"
+            default="name", pattern="^(name|commune|operator|power|points|updated|status)$"
         ),
         order: str = Parameter(default="asc", pattern="^(asc|desc)$"),
         page: int = Parameter(default=1, ge=1, le=100_000),

@@ -334,3 +334,73 @@ def test_withdraw_station_asks_in_a_trapped_dialog(
     with api_as(live_server, admin_user) as api:
         s = api.get(f"/api/admin/stations/{station_id}").json()
     assert s["withdrawn"] is True and all(p["withdrawn"] for p in s["points"])
+
+
+def test_stations_paging_filters_and_status_sort(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The stations table pages as the API does, sorts by status (what needs attention on top
+    when descending) and filters by status and power."""
+    page = admin_page
+    ident = f"FRE2EP{random.randint(10**7, 10**8 - 1)}"
+    with api_as(live_server, admin_user) as api:
+        r = api.post(
+            "/api/admin/stations",
+            json={"id_station_itinerance": ident, "nom_station": "Retirée", "lon": 5.4, "lat": 43},
+        )
+        assert r.status_code == 201, r.text
+        assert api.delete(f"/api/admin/stations/{r.json()['id']}").status_code == 200
+        page2 = api.get(
+            "/api/admin/stations", params={"page": 2, "per_page": 25, "sort": "name"}
+        ).json()
+        by_status = api.get(
+            "/api/admin/stations", params={"sort": "status", "order": "desc", "per_page": 25}
+        ).json()
+        withdrawn_total = api.get(
+            "/api/admin/stations", params={"status": "withdrawn", "per_page": 1}
+        ).json()["total"]
+    assert page2["total"] > 25, "the sample has more than one page"
+    last = -(-page2["total"] // 25)
+
+    page.get_by_role("link", name="Stations et points").click()
+    table = page.locator("#stations-table")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(25)
+    pager = page.locator(".pager span")
+    expect(pager).to_have_text(f"Page 1 sur {last}")
+    page.get_by_role("button", name="Suivant").click()
+    expect(pager).to_have_text(f"Page 2 sur {last}")
+    expect(rows.first.locator("th a")).to_have_text(page2["items"][0]["nom_station"])
+    expect(page.get_by_role("button", name="Précédent")).to_be_enabled()
+    shot(page, "page-2")
+
+    # Status, descending: the API's order, withdrawn stations on top.
+    status_header = table.locator("thead th").nth(5)
+    status_header.get_by_role("button").click()
+    expect(status_header).to_have_attribute("aria-sort", "ascending")
+    expect(pager).to_have_text(f"Page 1 sur {last}")
+    expect(rows.first.locator(".pill")).to_have_text("En service")
+    status_header.get_by_role("button").click()
+    expect(status_header).to_have_attribute("aria-sort", "descending")
+    assert by_status["items"][0]["withdrawn"] is True
+    expect(rows.first.locator("th a")).to_have_text(by_status["items"][0]["nom_station"])
+    expect(rows.first.locator(".pill")).to_have_text("Retirée")
+    shot(page, "status-desc")
+
+    # Filters: withdrawn only; then at least 50 kW.
+    page.locator("#st-status").select_option("withdrawn")
+    expect(page.locator("#stations-count")).to_contain_text(re.compile(rf"\b{withdrawn_total}\b"))
+    expect(rows.locator(".pill").filter(has_not_text="Retirée")).to_have_count(0)
+    page.locator("#st-status").select_option("")
+    page.locator("#st-min_power").select_option("50")
+    expect(page.locator("#stations-count")).not_to_contain_text(
+        re.compile(rf"\b{page2['total']}\b")
+    )
+    powers = [
+        float(re.sub(r"[^\d,]", "", t).replace(",", "."))
+        for t in rows.locator("td:nth-of-type(4)").all_inner_texts()
+    ]
+    assert powers and min(powers) >= 50, powers

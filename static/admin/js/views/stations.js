@@ -14,7 +14,7 @@ const COLUMNS = [
   ["operator", "stations.operator", ""],
   ["points", "stations.points", "num"],
   ["power", "stations.power", "num"],
-  [null, "stations.status", ""],
+  ["status", "stations.status", ""],
   ["updated", "stations.updated", ""],
 ];
 
