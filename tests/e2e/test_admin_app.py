@@ -336,3 +336,28 @@ def test_dashboard_csv_exports(
     assert list(rows[0].keys()) == header
     assert len(rows) == len(dashboard["by_power_class"])
     assert sum(int(r["points"]) for r in rows) == dashboard["network"]["points"]
+
+
+def test_screen_left_while_loading_does_not_show_up_later(admin_page: Any) -> None:
+    """The dashboard's figures arrive after the admin has moved on to the users: they are
+    dropped, not drawn under the users' screen (one screen, one h1)."""
+    page = admin_page
+    page.get_by_role("heading", name="Tableau de bord", level=1).wait_for()
+    held: list[Any] = []
+    page.route(re.compile(r"/api/admin/dashboard\?"), lambda route: held.append(route))
+    page.get_by_role("link", name="Import").click()
+    page.get_by_role("heading", name="Import des données IRVE", level=1).wait_for()
+    page.get_by_role("link", name="Tableau de bord").click()
+    while not held:  # the dashboard's request, held back
+        page.wait_for_timeout(50)
+    page.get_by_role("link", name="Utilisateurs").click()
+    page.locator("#users-table tbody tr").first.wait_for()
+    with page.expect_response(re.compile(r"/api/admin/dashboard\?")):
+        held[0].continue_()
+    # Let the late answer run through the dashboard's code (nothing to wait for: it must do
+    # nothing visible).
+    page.evaluate("() => new Promise((r) => setTimeout(r, 500))")
+    expect(page.locator("main h1")).to_have_count(1)
+    expect(page.locator("main h1")).to_have_text("Utilisateurs")
+    expect(page.locator(".kpi, figure.chart")).to_have_count(0)
+    expect(page.locator("#nav a[aria-current=page]")).to_have_text("Utilisateurs")
