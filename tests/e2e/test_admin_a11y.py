@@ -42,15 +42,9 @@ def axe(page: Any, screen: str) -> list[str]:
     return [f"[{screen}] {v}" for v in found]
 
 
-def test_axe_on_every_admin_screen(
-    desktop: Any, live_server: str, shot: Callable[[Any, str], Any]
-) -> None:
-    admin = make_user("admin", "Axelle")
-    ids = _working_day(live_server, admin)
-    page, problems = open_admin(desktop)
-    page.get_by_role("heading", name="Connexion à l'administration").wait_for()
-    issues = axe(page, "login")
-    log_in(page, admin)
+def _scan_every_screen(page: Any, ids: dict[str, str]) -> list[str]:
+    """axe on each screen filled with data, and on the open confirmation dialog."""
+    issues: list[str] = []
     screens = [
         ("#/dashboard", "#busiest tbody tr"),
         ("#/import", "#import-history tbody tr"),
@@ -66,12 +60,24 @@ def test_axe_on_every_admin_screen(
         page.goto(f"/admin/{hash_}")
         page.locator(ready).first.wait_for()
         issues += axe(page, hash_)
-    # The confirmation dialog, open.
     page.goto(f"/admin/#/users/{ids['user']}")
     page.locator("#delete-user").click()
     expect(page.locator("dialog#confirm")).to_be_visible()
     issues += axe(page, "confirm dialog")
     page.keyboard.press("Escape")
+    return issues
+
+
+def test_axe_on_every_admin_screen(
+    desktop: Any, live_server: str, shot: Callable[[Any, str], Any]
+) -> None:
+    admin = make_user("admin", "Axelle")
+    ids = _working_day(live_server, admin)
+    page, problems = open_admin(desktop)
+    page.get_by_role("heading", name="Connexion à l'administration").wait_for()
+    issues = axe(page, "login")
+    log_in(page, admin)
+    issues += _scan_every_screen(page, ids)
     # English.
     page.goto("/admin/#/dashboard")
     page.locator("#busiest tbody tr").first.wait_for()
@@ -83,6 +89,47 @@ def test_axe_on_every_admin_screen(
     shot(page, "scanned")
     assert issues == [], "\n".join(issues)
     problems.assert_clean()
+
+
+def test_dark_mode_follows_the_system(
+    browser: Any, live_server: str, shot: Callable[[Any, str], Any]
+) -> None:
+    """With the system in dark mode the page turns dark, the maps' background too, and every
+    screen still passes axe (contrast included)."""
+    admin = make_user("admin", "Nuit")
+    ids = _working_day(live_server, admin)
+    context = browser.new_context(
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": 1280, "height": 800},
+        color_scheme="dark",
+        reduced_motion="reduce",
+    )
+    context.set_default_timeout(10_000)
+    try:
+        page, problems = open_admin(context)
+        page.get_by_role("heading", name="Connexion à l'administration").wait_for()
+        issues = axe(page, "login (dark)")
+        log_in(page, admin)
+        luminance = """(el) => {
+            const [r, g, b] = getComputedStyle(el).backgroundColor.match(/\\d+/g).map(Number);
+            return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+        }"""
+        assert page.locator("body").evaluate(luminance) < 0.2
+        issues += [f"(dark) {i}" for i in _scan_every_screen(page, ids)]
+        page.goto("/admin/#/stations/new")
+        page.locator("#create-map[data-outlines]").wait_for()
+        shot(page, "dark-create-map")
+        page.goto(f"/admin/#/import/{ids['job']}")
+        page.locator("#rejects tbody tr").first.wait_for()
+        shot(page, "dark-import")
+        page.goto("/admin/#/dashboard")
+        page.locator("#busiest tbody tr").first.wait_for()
+        shot(page, "dark-dashboard")
+        assert issues == [], "\n".join(issues)
+        problems.assert_clean()
+    finally:
+        context.close()
 
 
 def test_admin_javascript_weight() -> None:

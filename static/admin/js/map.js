@@ -11,8 +11,11 @@ const CANDIDATES = [
   ["/vendor/maplibre-gl/maplibre-gl.js", "/vendor/maplibre-gl/maplibre-gl.css"],
   ["/vendor/maplibre-gl.js", "/vendor/maplibre-gl.css"],
 ];
-// The driver page's light palette (the admin page is light only).
-const PALETTE = { bg: "#eef1ec", dept: "#c5ccd3", country: "#6b7785" };
+// The driver page's palettes; dark follows the system, as the page's CSS does.
+const dark = window.matchMedia("(prefers-color-scheme: dark)");
+const palette = () => (dark.matches
+  ? { bg: "#17202b", dept: "#3a4757", country: "#8797ab" }
+  : { bg: "#eef1ec", dept: "#c5ccd3", country: "#6b7785" });
 let loading = null;
 
 function addScript(src) {
@@ -75,6 +78,7 @@ function stationLayers() {
 
 /** The offline style: outlines (department and country borders) under the station tiles. */
 export function offlineStyle() {
+  const p = palette();
   return {
     version: 8,
     sources: {
@@ -82,12 +86,12 @@ export function offlineStyle() {
       stations: stationsSource(),
     },
     layers: [
-      { id: "background", type: "background", paint: { "background-color": PALETTE.bg } },
+      { id: "background", type: "background", paint: { "background-color": p.bg } },
       {
         id: "departments", type: "line", source: "outlines",
         filter: ["==", ["get", "kind"], "department"],
         paint: {
-          "line-color": PALETTE.dept,
+          "line-color": p.dept,
           "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.5, 10, 1.5],
         },
       },
@@ -95,7 +99,7 @@ export function offlineStyle() {
         id: "countries", type: "line", source: "outlines",
         filter: ["==", ["get", "kind"], "country"],
         paint: {
-          "line-color": PALETTE.country,
+          "line-color": p.country,
           "line-width": ["interpolate", ["linear"], ["zoom"], 4, 1, 10, 2.5],
         },
       },
