@@ -21,7 +21,9 @@ SNIFF_BYTES = 1 << 16
 TOO_LONG_MARKER = "\x1fwattsup-line-too-long\x1f"
 MARKER_BYTES = TOO_LONG_MARKER.encode()
 
-csv.field_size_limit(MAX_LINE_BYTES)
+# A cut line is MAX_LINE_BYTES plus the marker: the field limit must let it through, or the
+# CSV layer reports "field larger than field limit" in place of the line-too-long reason.
+csv.field_size_limit(MAX_LINE_BYTES + len(TOO_LONG_MARKER))
 
 
 class FileRejected(Exception):
