@@ -125,6 +125,12 @@ def test_reload_reattaches_to_running_import(
         expect(live).to_have_attribute("data-job-id", job_id)
         expect(page.locator("#import-percent")).to_have_text(re.compile(r"^25\s?%$"))
         expect(page.locator("#import-notice")).to_contain_text("Suivi de l'import en cours")
+        # One import at a time: a file can be chosen, but Send waits for the running one.
+        send = page.get_by_role("button", name="Envoyer et importer")
+        page.locator("#import-file-input").set_input_files(str(DEFECTS))
+        expect(page.locator("#import-chosen")).to_contain_text(DEFECTS.name)
+        expect(send).to_be_disabled()
+        expect(page.locator("#import-busy")).to_be_visible()
         shot(page, "running")
 
         # Progress moves: the SSE feed is live.
@@ -154,6 +160,9 @@ def test_reload_reattaches_to_running_import(
         expect(live).to_have_attribute("data-status", "succeeded")
         expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
         expect(page.locator("#import-report")).to_contain_text(re.compile(r"50\s000 lignes lues"))
+        expect(page.locator("#import-busy")).to_be_hidden()
+        page.locator("#import-file-input").set_input_files(str(DEFECTS))
+        expect(send).to_be_enabled()
         shot(page, "done")
     finally:
         psql(

@@ -228,7 +228,16 @@ function uploadForm(onUploaded, onRunning) {
   const uploadRow = h("div", { class: "progress-row", hidden: true, id: "upload-row" },
     h("span", { id: "upload-label" }, t("import.uploading")), bar, barText);
   const error = h("p", { class: "form-error", role: "alert", hidden: true, id: "upload-error" });
+  // One import at a time (the API answers 409 otherwise): while one runs, Send waits.
+  const busyNote = h("p", { class: "muted help", id: "import-busy", hidden: true },
+    t("import.busy"));
   let file = null;
+  let busy = false;
+  const setBusy = (value) => {
+    busy = value;
+    send.disabled = !file || busy;
+    busyNote.hidden = !busy;
+  };
 
   // The same checks for a picked and a dropped file (a drop bypasses the input's `accept`):
   // one CSV, not empty, within the API's limit. The server checks again.
@@ -242,7 +251,7 @@ function uploadForm(onUploaded, onRunning) {
   };
   const choose = (f) => {
     file = f || null;
-    send.disabled = !file;
+    send.disabled = !file || busy;
     chosen.textContent = file ? t("import.chosen", { name: file.name, size: bytes(file.size) })
       : t("import.none_chosen");
   };
@@ -307,7 +316,7 @@ function uploadForm(onUploaded, onRunning) {
           error.hidden = false;
         }
         uploadRow.hidden = true;
-        send.disabled = false;
+        send.disabled = !file || busy;
         input.disabled = false;
       }
     } },
@@ -317,9 +326,9 @@ function uploadForm(onUploaded, onRunning) {
     h("label", { for: "import-full" }, t("import.full_label"))),
   h("p", { class: "muted help" }, t("import.full_help")),
   h("div", { class: "actions" }, send),
-  uploadRow, error);
-  return { form, reset: () => { choose(null); input.value = ""; uploadRow.hidden = true;
-    bar.value = 0; barText.textContent = ""; input.disabled = false; } };
+  busyNote, uploadRow, error);
+  return { form, setBusy, reset: () => { choose(null); input.value = ""; uploadRow.hidden = true;
+    bar.value = 0; barText.textContent = ""; input.disabled = false; setBusy(false); } };
 }
 
 // --- the screen --------------------------------------------------------------------------
@@ -345,20 +354,25 @@ export async function render(main, [jobParam]) {
     clear(historySlot).append(await historySection(currentId));
   }
 
+  let following = null;
   async function attach(jobId) {
+    if (following === jobId) return; // already followed (a 409 naming the job we show)
+    following = jobId;
     clear(after);
     live.root.hidden = false;
+    form.setBusy(true);
     const job = await follow(jobId, live.update, abort.signal).catch((e) => {
       if (!abort.signal.aborted) throw e;
       return null;
     });
+    following = null;
     if (!job || abort.signal.aborted) return;
     announce(job.status === "succeeded" ? t("import.finished") : t("import.failed"));
     form.reset();
     await showFinished(job);
   }
 
-  const { form: formEl, reset } = uploadForm(
+  const { form: formEl, reset, setBusy } = uploadForm(
     (job) => { live.update(job); attach(job.id); refreshHistory(job.id); },
     (runningId, message) => {
       notice.textContent = `${message} ${t("import.reattached")}`;
@@ -366,7 +380,7 @@ export async function render(main, [jobParam]) {
       attach(runningId);
     },
   );
-  const form = { reset };
+  const form = { reset, setBusy };
   live.root.hidden = true;
 
   // A file dropped beside the zone would make the browser open it in place of the page.
