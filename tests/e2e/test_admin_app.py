@@ -361,3 +361,56 @@ def test_screen_left_while_loading_does_not_show_up_later(admin_page: Any) -> No
     expect(page.locator("main h1")).to_have_text("Utilisateurs")
     expect(page.locator(".kpi, figure.chart")).to_have_count(0)
     expect(page.locator("#nav a[aria-current=page]")).to_have_text("Utilisateurs")
+
+
+def test_dashboard_use_figures(
+    admin_page: Any,
+    admin_user: dict[str, Any],
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The use side of the dashboard shows the API's figures: reservations, charges, energy,
+    rates, open tickets; the daily charts total the API's days; the busiest stations table
+    lists the API's rows (a reservation is made first, so there is use to show)."""
+    from tests.e2e.test_admin_tablet import booked_driver
+
+    booked_driver(live_server)
+    page = admin_page
+    page.reload()
+    page.locator("#busiest tbody tr").first.wait_for()
+    with api_as(live_server, admin_user) as api:
+        d = api.get("/api/admin/dashboard", params={"days": 30}).json()
+    use = d["use"]
+    assert use["reservations"] >= 1 and use["cancellation_rate"] > 0
+
+    def kpi(key: str) -> str:
+        text = page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text()
+        return text.replace("\u202f", " ").replace("\xa0", " ")
+
+    def digits(text: str) -> int:
+        return int(re.sub(r"\D", "", text))
+
+    assert digits(kpi("reservations")) == use["reservations"]
+    assert digits(kpi("charges")) == use["charges"]
+    assert digits(kpi("open_tickets")) == d["open_reports"] + d["open_messages"]
+    assert kpi("cancellation_rate") == page.evaluate(
+        "(r) => new Intl.NumberFormat('fr-FR', {style: 'percent', maximumFractionDigits: 1})"
+        ".format(r).replace(/\\u202f|\\u00a0/g, ' ')",
+        use["cancellation_rate"],
+    )
+    energy = float(kpi("energy").removesuffix(" kWh").replace(" ", "").replace(",", "."))
+    assert energy == round(use["energy_kwh"], 1)
+
+    days = d["use_per_day"]
+    for key, field in (("per_day", "reservations"), ("cancel_expire", "cancelled")):
+        fig = page.locator(f"figure.chart[data-chart={key}]")
+        assert int(fig.get_attribute("data-total")) == sum(x[field] for x in days), key
+    assert sum(x["reservations"] for x in days) >= 1
+
+    rows = page.locator("#busiest tbody tr")
+    expect(rows).to_have_count(len(d["busiest_stations"]))
+    first = d["busiest_stations"][0]
+    expect(rows.first.locator("th a")).to_have_text(first["nom_station"])
+    assert digits(rows.first.locator("td").nth(1).inner_text()) == first["reservations"]
+    page.locator("#busiest").scroll_into_view_if_needed()
+    shot(page, "use")
