@@ -1,10 +1,11 @@
 """Security promises as tests: the access table of every API route, CSRF on every
 state-changing route, IDOR on bookings and profiles, forged JWTs, CORS closed on the API,
-passwords never returned nor logged, bcrypt cost, login timing.
+passwords never returned nor logged, bcrypt cost, login timing; production start-up: Secure
+cookies, and a refusal to start with an insecure setting.
 
 Already covered elsewhere and not repeated: admin routes refuse anonymous and drivers
 (tests/test_admin_api.py), vehicles IDOR, tampered/expired tokens, disabled users, log out
-everywhere, cookie flags, one CSRF example (tests/test_accounts.py)."""
+everywhere, cookie flags in development, one CSRF example (tests/test_accounts.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import contextlib
 import logging
 import re
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import bcrypt
+import httpx
 import jwt
 import msgspec
 import pytest
@@ -497,3 +501,171 @@ async def test_login_timing_unknown_email_within_20_percent_of_wrong_password(
     print(f"\nlogin timing: wrong password {k * 1000:.0f} ms, unknown email {u * 1000:.0f} ms")
     assert k > 0.05, "cost 12 really used"
     assert abs(u - k) / k < 0.20, (known, unknown)
+
+
+# ------------------------------------------------------------------------------ production
+
+# The variables a production deployment sets (compose.yaml: WATTSUP_ENV=production), with a
+# real secret; each refusal case below breaks one of them.
+PRODUCTION_SECRET = "9f1c2ab4e0d35c7a86b1f04e2d9c3a7b5e8f6d1c0a2b4c6d8e0f1a3b5c7d9e1f"
+PRODUCTION_REFUSALS = [
+    pytest.param({"WATTSUP_SECRET_KEY": None}, "WATTSUP_SECRET_KEY", id="no-secret"),
+    pytest.param({"WATTSUP_SECRET_KEY": "changeme"}, "WATTSUP_SECRET_KEY", id="weak-secret"),
+    pytest.param({"WATTSUP_SECRET_KEY": "a" * 31}, "WATTSUP_SECRET_KEY", id="short-secret"),
+    pytest.param(
+        {"WATTSUP_SECRET_KEY": "dev-only-insecure-secret-do-not-use-in-production"},
+        "WATTSUP_SECRET_KEY",
+        id="dev-secret",
+    ),
+    pytest.param({"WATTSUP_COOKIE_SECURE": None}, "WATTSUP_COOKIE_SECURE", id="cookies-default"),
+    pytest.param(
+        {"WATTSUP_COOKIE_SECURE": "false"}, "WATTSUP_COOKIE_SECURE", id="cookies-not-secure"
+    ),
+    pytest.param({"WATTSUP_BCRYPT_ROUNDS": "4"}, "WATTSUP_BCRYPT_ROUNDS", id="cheap-bcrypt"),
+]
+
+
+def _production_env(settings: Settings, **changes: str | None) -> dict[str, str]:
+    from tests.conftest import make_test_env
+
+    env = {
+        **make_test_env(),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "WATTSUP_ENV": "production",
+        "WATTSUP_SECRET_KEY": PRODUCTION_SECRET,
+        "WATTSUP_COOKIE_SECURE": "true",
+    }
+    env.pop("WATTSUP_BCRYPT_ROUNDS")  # the production default (12), not the tests' 4
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _uvicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """The production start command of compose.yaml, on a local port."""
+    from tests.conftest import ROOT
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--factory", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(("changes", "variable"), PRODUCTION_REFUSALS)
+def test_production_refuses_to_start_with_insecure_settings(
+    hard_settings: Settings, changes: dict[str, str | None], variable: str
+) -> None:
+    """Each insecure setting stops both apps at start-up (never a server that listens),
+    with an error that names the variable to fix."""
+    from tests.fixtures_hardening import free_port
+
+    env = _production_env(hard_settings, **changes)
+    ports = {app: free_port() for app in ("api.app:create_app", "tileserver.app:create_app")}
+    procs = {app: _uvicorn(app, env, port) for app, port in ports.items()}
+    for app, proc in procs.items():
+        try:
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        assert proc.returncode != 0, f"{app} started with {changes}"
+        assert "Uvicorn running" not in output, app
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("wattsup.config.ConfigError:") and variable in last, output[-800:]
+    # The CLI (`wattsup serve`, migrate, import) says it in one line, exit code 2.
+    out = subprocess.run(
+        [sys.executable, "-m", "wattsup.cli", "stats"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and variable in out.stderr, out.stderr
+    assert out.stderr.startswith("wattsup: configuration error:"), out.stderr
+
+
+@pytest.fixture
+def production_api(hard_settings: Settings) -> Iterator[str]:
+    """The API process as production starts it (uvicorn, WATTSUP_ENV=production)."""
+    from tests.fixtures_hardening import free_port
+
+    port = free_port()
+    proc = _uvicorn("api.app:create_app", _production_env(hard_settings), port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            assert proc.poll() is None, proc.communicate()[0][-2000:]
+            assert time.monotonic() < deadline, "the production API did not start"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _set_cookies(r: httpx.Response) -> dict[str, str]:
+    cookies = {}
+    for header in r.headers.get_list("set-cookie"):
+        name = header.split("=", 1)[0].strip()
+        cookies[name] = header
+    return cookies
+
+
+def _flags(header: str) -> set[str]:
+    return {part.strip().lower() for part in header.split(";")[1:]}
+
+
+async def test_production_cookies_are_secure_httponly_and_samesite(
+    production_api: str, hard_pool: Any
+) -> None:
+    user = await create_user(hard_pool)
+    login = {"email": user["email"], "password": user["password"]}
+    async with httpx.AsyncClient(base_url=production_api, timeout=30) as client:
+        r = await client.post("/api/auth/login", json=login, headers={"X-Real-IP": "198.51.100.40"})
+        assert r.status_code == 200, r.text
+        given = _set_cookies(r)
+        assert set(given) == {"wattsup_access", "wattsup_refresh", "wattsup_csrf"}, given
+        for name, header in given.items():
+            flags = _flags(header)
+            assert "secure" in flags, header
+            assert "samesite=lax" in flags, header
+            # The CSRF cookie is read by the page and echoed in X-CSRF-Token; the session
+            # cookies are out of the page's reach.
+            assert ("httponly" in flags) == (name != "wattsup_csrf"), header
+        assert "path=/api/auth" in _flags(given["wattsup_refresh"])
+
+        # Refreshing and logging out set cookies the same way. Secure cookies are not sent
+        # back over plain HTTP by a client: send them by hand, as a browser over TLS would.
+        jar = {n: h.split(";", 1)[0].split("=", 1)[1] for n, h in given.items()}
+        sent = "; ".join(f"{n}={v}" for n, v in jar.items())
+        headers = {"Cookie": sent, "X-CSRF-Token": jar["wattsup_csrf"]}
+        for path in ("/api/auth/refresh", "/api/auth/logout"):
+            r = await client.post(path, headers=headers)
+            assert r.status_code in (200, 204), (path, r.text)
+            again = _set_cookies(r)
+            assert again, path
+            for name, header in again.items():
+                flags = _flags(header)
+                assert "secure" in flags and "samesite=lax" in flags, (path, header)
+                assert ("httponly" in flags) == (name != "wattsup_csrf"), (path, header)
+            if path.endswith("refresh"):
+                jar.update({n: h.split(";", 1)[0].split("=", 1)[1] for n, h in again.items()})
+                sent = "; ".join(f"{n}={v}" for n, v in jar.items())
+                headers = {"Cookie": sent, "X-CSRF-Token": jar["wattsup_csrf"]}
