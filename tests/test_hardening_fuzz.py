@@ -597,3 +597,46 @@ async def test_absurd_tile_addresses_and_filters_are_400_never_500(tile_client: 
     for url in ("/tiles/stations.json", "/tiles/style.json"):
         r = await tile_client.get(url, params={"connectors": "a" * 10_000, "z": "9" * 10_000})
         assert r.status_code < 500, url
+
+
+# -------------------------------------------------------------------------- search, bbox
+
+ABSURD_SEARCHES = [
+    "/api/search?q=" + "a" * 10_000,
+    "/api/search?q=" + "%25" * 50,  # LIKE wildcards
+    "/api/search?q=" + "_%25_%25",
+    "/api/search?q=" + "%5C" * 50,  # backslashes
+    "/api/search?q=%00%00",
+    "/api/search?q=%20%20%20",
+    "/api/search?q=" + "é" * 100,
+    "/api/search?q=" + "x" * 10_000 + "&q=ab",
+    "/api/stations?bbox=" + "9" * 10_000,
+    "/api/stations?bbox=nan,nan,nan,nan",
+    "/api/stations?bbox=-inf,-inf,inf,inf",
+    "/api/stations?bbox=1e308,1e308,1e308,1e308",
+    "/api/stations?bbox=-180,-90,180,90&limit=99999999999999999999",
+    "/api/stations?bbox=-180,-90,180,90&limit=-1",
+    "/api/stations?bbox=,,,",
+    "/api/stations?bbox=1,2,3",
+    "/api/stations?bbox=3,2,1,0",
+]
+
+
+async def test_absurd_search_and_bbox_parameters_are_4xx_never_500(
+    hard_settings: Settings,
+) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    async with AsyncTestClient(app=create_app(hard_settings)) as client:
+        client.headers["X-Real-IP"] = "198.51.100.21"
+        for url in ABSURD_SEARCHES:
+            r = await client.get(url)
+            assert r.status_code < 500, (url[:80], r.status_code, r.text[:200])
+            if r.status_code >= 400:
+                assert r.headers["content-type"].startswith("application/problem+json"), url[:80]
+                assert r.json()["code"] and r.json()["detail"], url[:80]
+        # The whole world at the largest page is a 200, and bounded.
+        r = await client.get("/api/stations", params={"bbox": "-180,-90,180,90", "limit": 500})
+        assert r.status_code == 200 and len(r.json()) <= 500
