@@ -385,3 +385,50 @@ def test_full_snapshot_asks_first(
     expect(page.locator("#import-live")).to_have_attribute(
         "data-status", "succeeded", timeout=30_000
     )
+
+
+def test_import_the_real_2018_file_again(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The real IRVE rows of 2018 (legacy v1 format, ';'-separated, with their real defects),
+    sent again through the page: the bar reaches 100 % and the counts are those of a second
+    import of the same file: every row read, nothing new, the same rows rejected."""
+    real = DATA / "bornes-irve-2018-v1.csv"
+    text = real.read_text(encoding="utf-8")
+    records = len(list(csv.reader(io.StringIO(text), delimiter=";"))) - 1
+    first = psql(
+        "SELECT rows_read, inserted, rejected FROM import_jobs WHERE file_name = "
+        f"'{real.name}' AND status = 'succeeded' ORDER BY started_at LIMIT 1"
+    ).split("|")
+    first_read, first_inserted, first_rejected = (int(x) for x in first)
+    assert first_read == records
+
+    page = admin_page
+    page.goto("/admin/#/import")
+    page.locator("#import-file-input").set_input_files(str(real))
+    page.get_by_role("button", name="Envoyer et importer").click()
+    live = page.locator("#import-live")
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
+    shot(page, "real-2018")
+    with api_as(live_server, admin_user) as api:
+        job = api.get(f"/api/admin/imports/{live.get_attribute('data-job-id')}").json()
+    assert job["rows_read"] == records
+    assert job["inserted"] == 0
+    assert job["updated"] + job["unchanged"] == first_inserted
+    assert job["rejected"] == first_rejected
+    for key in ("rows_read", "inserted", "updated", "unchanged", "rejected", "warnings"):
+        shown = page.locator(f"#import-live dd[data-count={key}]").inner_text()
+        assert _digits(shown) == job[key], key
+    expect(page.locator("#import-report")).to_contain_text(re.compile(rf"{records} lignes lues"))
+    # Rejects and warnings, 50 a page, in line order: the first page as the API has it.
+    with api_as(live_server, admin_user) as api:
+        rejects = api.get(f"/api/admin/imports/{job['id']}/rejects", params={"per_page": 50}).json()
+    assert rejects["total"] >= job["rejected"] > 0
+    expect(page.locator("#rejects tbody tr")).to_have_count(min(rejects["total"], 50))
+    expect(page.locator("#rejects tbody tr").first.locator("td").first).to_have_text(
+        str(rejects["items"][0]["line"])
+    )
