@@ -404,3 +404,46 @@ def test_stations_paging_filters_and_status_sort(
         for t in rows.locator("td:nth-of-type(4)").all_inner_texts()
     ]
     assert powers and min(powers) >= 50, powers
+
+
+def test_station_page_shows_its_open_problem_reports(
+    admin_page: Any,  # noqa: F811
+    admin_user: dict[str, Any],  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """A driver's report on a station is on that station's page (what, since when, their
+    words) until it is closed."""
+    from tests.e2e.test_admin_app import make_user
+
+    page = admin_page
+    station_id = psql(
+        "SELECT s.id FROM stations s WHERE s.withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+        "problem_reports r WHERE r.station_id = s.id AND r.status <> 'closed') ORDER BY s.id "
+        "LIMIT 1"
+    )
+    driver = make_user("driver", "Inès")
+    words = f"Câble arraché {driver['id'][:6]}"
+    with api_as(live_server, driver) as api:
+        r = api.post(
+            "/api/reports",
+            json={"station_id": station_id, "category": "not_working", "message": words},
+        )
+        assert r.status_code == 201, r.text
+        report_id = r.json()["id"]
+    page.goto(f"/admin/#/stations/{station_id}")
+    section = page.locator("#station-reports")
+    expect(section).to_contain_text("Problèmes signalés en cours (1)")
+    item = section.locator(f"li[data-report='{report_id}']")
+    expect(item).to_contain_text("Borne en panne")
+    expect(item).to_contain_text(words)
+    expect(item).to_contain_text("signalé le")
+    shot(page, "reported")
+
+    section.get_by_role("link").click()
+    page.get_by_role("heading", name="Service client", level=1).wait_for()
+    with api_as(live_server, admin_user) as api:
+        assert api.post(f"/api/admin/reports/{report_id}/close", json={}).status_code == 200
+    page.goto(f"/admin/#/stations/{station_id}")
+    page.locator("#station-map").wait_for()
+    expect(page.locator("#station-reports")).to_have_count(0)

@@ -47,12 +47,31 @@ function pointEditor(point, stationId, done) {
   return { el, form };
 }
 
+/** What drivers report on the station and is not closed yet: what, since when, their words. */
+function reportsSection(items) {
+  return h("section", { class: "card station-reports", id: "station-reports",
+    "aria-labelledby": "reports-h" },
+  h("h2", { id: "reports-h" }, t("station.reports", { n: items.length })),
+  h("ul", {}, items.map((r) => h("li", { dataset: { report: r.id } },
+    h("span", { class: `pill ${r.status}` }, t(`ticket.status.${r.status}`)), " ",
+    h("strong", {}, t(`category.${r.category}`)), " · ",
+    t("station.reported_on", { at: dateTime(r.created_at) }),
+    r.message ? ` — « ${r.message} »` : ""))),
+  h("p", {}, h("a", { href: "#/support" }, t("station.to_queue"))));
+}
+
 export async function render(main, [stationId]) {
   let map = null;
   let marker = null;
 
   async function draw() {
-    const s = await api(`/api/admin/stations/${stationId}`);
+    const [s, reports] = await Promise.all([
+      api(`/api/admin/stations/${stationId}`),
+      // The drivers' open problem reports on this station (a convenience: the page works
+      // without them).
+      api("/api/admin/reports", { query: { station_id: stationId, status: "active", limit: 20 } })
+        .catch(() => null),
+    ]);
     if (map) { map.remove(); map = null; marker = null; }
     clear(main);
     const form = fieldsForm(STATION_FIELDS, s, { prefix: "station", groups: STATION_GROUPS });
@@ -183,6 +202,7 @@ export async function render(main, [stationId]) {
         h("h1", {}, s.nom_station),
         s.withdrawn ? h("span", { class: "pill withdrawn", id: "station-withdrawn" }, t("stations.withdrawn")) : null),
       h("p", { class: "muted" }, `${s.id_station_itinerance} · ${t("station.updated", { at: dateTime(s.updated_at) })}`),
+      reports?.items?.length ? reportsSection(reports.items) : null,
       saved,
       h("div", { class: "split station-top" },
         h("section", { class: "card", "aria-labelledby": "map-h" },
