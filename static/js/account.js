@@ -1,12 +1,16 @@
 // Account dialog: sign up, log in, log out, vehicles (add, edit, delete). API refusals are
 // shown inline in the form that caused them.
 import { del, patch, post } from './api.js';
-import { $, announce, clear, formError, h, openDialog } from './dom.js';
+import { $, announce, clear, formError, formNote, h, openDialog } from './dom.js';
 import { t } from './i18n.js';
 import { changed, loadSession, session } from './session.js';
 
 const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
 let mode = 'register';
+// After a password change: the login form comes back with the address and the API's word.
+let relogin = null;
+// Keep "Mon profil" open across the re-render that follows a save.
+let profileOpen = false;
 
 function field(label, attrs) {
   return h('label.field', h('span', label), h('input', attrs));
@@ -25,7 +29,7 @@ export function render() {
   const form = h('form.stack', { id: register ? 'register-form' : 'login-form', novalidate: true },
     register && field(t('firstName'), { name: 'first_name', required: true, autocomplete: 'given-name', maxlength: 80 }),
     register && field(t('lastName'), { name: 'last_name', required: true, autocomplete: 'family-name', maxlength: 80 }),
-    field(t('email'), { name: 'email', type: 'email', required: true, autocomplete: 'email' }),
+    field(t('email'), { name: 'email', type: 'email', required: true, autocomplete: 'email', value: (!register && relogin?.email) || '' }),
     field(t('password'), { name: 'password', type: 'password', required: true, minlength: register ? 10 : null,
       autocomplete: register ? 'new-password' : 'current-password', 'aria-describedby': register ? 'pw-hint' : null }),
     register && h('p.note', { id: 'pw-hint' }, t('pwHint')),
@@ -38,6 +42,7 @@ export function render() {
     try {
       await post(register ? '/api/auth/register' : '/api/auth/login', data);
       await loadSession();
+      relogin = null;
       announce(t('hello', { name: session.user.first_name || session.user.email }));
       render();
     } catch (err) {
@@ -50,6 +55,10 @@ export function render() {
     h('button.link-btn', { type: 'button', onclick: () => { mode = register ? 'login' : 'register'; render(); } },
       register ? t('haveAccount') : t('noAccount')));
   $('#account-title').textContent = register ? t('register') : t('login');
+  if (!register && relogin) {
+    formNote(form, relogin.detail);
+    form.querySelector('[name=password]').focus();
+  }
 }
 
 function renderSignedIn(body) {
@@ -68,46 +77,70 @@ function renderSignedIn(body) {
             h('button.btn.danger', { type: 'button', onclick: () => removeVehicle(v) }, t('vehicleDelete'))))))
         : h('p.note', t('noVehicle')),
       h('p', h('button.btn.primary', { type: 'button', id: 'vehicle-add', onclick: () => editVehicle(null) }, t('vehicleAdd')))),
-    h('details.section', h('summary', t('profile')), profileForm(u), passwordForm(u)),
+    h('details.section', { id: 'profile', open: profileOpen, ontoggle: (e) => { profileOpen = e.target.open; } },
+      h('summary', t('profile')), profileForm(u), passwordForm(u)),
     h('div.section.actions',
       h('button.btn', { type: 'button', id: 'history-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:history')) }, t('history')),
       h('button.btn', { type: 'button', id: 'logout', onclick: logout }, t('logout'))));
 }
 
 function profileForm(u) {
-  const form = h('form.stack', { id: 'profile-form' },
+  // novalidate: the API checks the names and its message is shown here, in the form.
+  const form = h('form.stack', { id: 'profile-form', novalidate: true },
     field(t('firstName'), { name: 'first_name', required: true, maxlength: 80, value: u.first_name || '', autocomplete: 'given-name' }),
     field(t('lastName'), { name: 'last_name', required: true, maxlength: 80, value: u.last_name || '', autocomplete: 'family-name' }),
+    field(t('email'), { name: 'email', type: 'email', value: u.email, readonly: true, 'aria-describedby': 'email-note' }),
+    h('p.note', { id: 'email-note' }, t('emailFixed')),
     h('button.btn', { type: 'submit' }, t('save')));
   form.onsubmit = async (e) => {
     e.preventDefault();
+    const data = new FormData(form);
+    const btn = form.querySelector('[type=submit]');
+    btn.disabled = true;
     try {
-      session.user = await patch('/api/me', Object.fromEntries(new FormData(form)));
+      session.user = await patch('/api/me', {
+        first_name: data.get('first_name').trim(),
+        last_name: data.get('last_name').trim(),
+      });
       changed();
-      announce(t('profileDone'));
       render();
-    } catch (err) { formError(form, err); }
+      formNote($('#profile-form'), t('profileDone'));
+    } catch (err) {
+      formError(form, err);
+    } finally {
+      btn.disabled = false;
+    }
   };
   return form;
 }
 
-function passwordForm() {
-  const form = h('form.stack', { id: 'password-form' },
+function passwordForm(u) {
+  const form = h('form.stack', { id: 'password-form', novalidate: true },
     h('h3', t('passwordChange')),
     field(t('oldPassword'), { name: 'old_password', type: 'password', required: true, autocomplete: 'current-password' }),
-    field(t('newPassword'), { name: 'new_password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' }),
+    field(t('newPassword'), { name: 'new_password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password', 'aria-describedby': 'new-pw-hint' }),
+    h('p.note', { id: 'new-pw-hint' }, t('pwHint')),
     h('button.btn', { type: 'submit' }, t('passwordChange')));
   form.onsubmit = async (e) => {
     e.preventDefault();
+    const btn = form.querySelector('[type=submit]');
+    btn.disabled = true;
     try {
       const r = await post('/api/me/password', Object.fromEntries(new FormData(form)));
+      // Every session ends with a password change, this one too: log in again, here.
       session.user = null;
       session.vehicles = [];
+      relogin = { email: u.email, detail: r.detail };
+      profileOpen = false;
       changed();
       mode = 'login';
       render();
       announce(r.detail);
-    } catch (err) { formError(form, err); }
+    } catch (err) {
+      formError(form, err);
+    } finally {
+      btn.disabled = false;
+    }
   };
   return form;
 }
@@ -116,6 +149,8 @@ async function logout() {
   try { await post('/api/auth/logout'); } catch { /* the cookies are cleared anyway below */ }
   session.user = null;
   session.vehicles = [];
+  relogin = null;
+  profileOpen = false;
   changed();
   mode = 'login';
   render();

@@ -3,10 +3,11 @@
 import { t } from './i18n.js';
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, errors = null) {
     super(detail);
     this.status = status;
     this.code = code;
+    this.errors = errors; // [{key, message}] when the API names the field at fault
   }
 }
 
@@ -40,7 +41,8 @@ export async function api(method, path, body, { retry = true } = {}) {
   const type = res.headers.get('content-type') || '';
   const data = type.includes('json') ? await res.json().catch(() => null) : null;
   if (!res.ok) {
-    throw new ApiError(res.status, data?.code || `http_${res.status}`, data?.detail || `${t('network')} (${res.status})`);
+    throw new ApiError(res.status, data?.code || `http_${res.status}`, data?.detail || `${t('network')} (${res.status})`,
+      Array.isArray(data?.errors) ? data.errors : null);
   }
   return data;
 }

@@ -224,6 +224,25 @@ function schedule() {
 // revalidated by ETag, so unchanged ones cost a 304).
 function tilesChanged() { document.dispatchEvent(new CustomEvent('wattsup:tiles')); }
 
+const ENDED = ['completed', 'expired', 'cancelled'];
+const wait = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// The live status is computed from the booking's timestamps, so the page may learn that a
+// hold expired (or a charge ended) a moment before the server's sweeper frees the point:
+// redraw once the station says the point is no longer held (a few polls at most).
+async function pointChanged(r) {
+  if (ENDED.includes(r.live?.status)) {
+    for (let i = 0; i < 5; i += 1) {
+      const s = await get(`/api/stations/${r.station_id}`).catch(() => null);
+      const p = s?.points.find((x) => x.id === r.charge_point_id);
+      if (!p || !['reserved', 'in_use'].includes(p.status)) break;
+      await wait(config.pollMs);
+    }
+  }
+  tilesChanged();
+  reloadStation();
+}
+
 export function show(r) {
   if (!r || store.get(DISMISSED) === r.id) { res = null; render(); return; }
   res = r;
@@ -240,7 +259,12 @@ export async function refresh() {
   try {
     const r = await get('/api/reservations/current');
     // Just finished: the "current" answer may already be gone; read it by id instead.
-    show(r || (res && ['reserved', 'charging'].includes(res.live?.status) ? await get(`/api/reservations/${res.id}`) : null));
+    const next = r || (res && ['reserved', 'charging'].includes(res.live?.status) ? await get(`/api/reservations/${res.id}`) : null);
+    const moved = res && next?.id === res.id && next.live?.status !== res.live?.status;
+    show(next);
+    // Changed on the server's side (hold expired, charge finished, another device): the
+    // point's status changed too, so the map and the open station sheet are redrawn.
+    if (moved) pointChanged(next);
   } catch (err) {
     if (err.code === 'network') {
       const cached = store.get(CACHE);

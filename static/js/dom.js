@@ -51,7 +51,8 @@ export function openDialog(dialog) {
   return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true }));
 }
 
-/** Show an API error inside a form (role=alert), or clear it with null. */
+/** Show an API error inside a form (role=alert), or clear it with null. The field the API
+ * names (problem+json `errors[].key`) is marked invalid and focused. */
 export function formError(form, err) {
   let box = form.querySelector('.form-error');
   if (!box) {
@@ -60,4 +61,26 @@ export function formError(form, err) {
   }
   box.textContent = err ? err.message : '';
   box.hidden = !err;
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  const key = err?.errors?.[0]?.key;
+  const field = key && [...form.elements].find((el) => el.name === key);
+  if (field) {
+    // The API names the field by its key (« first_name »): say it as the form labels it.
+    const label = field.labels?.[0]?.querySelector('span')?.textContent || field.labels?.[0]?.textContent;
+    if (label) box.textContent = err.message.replaceAll(`« ${key} »`, `« ${label} »`);
+    field.setAttribute('aria-invalid', 'true');
+    field.focus({ preventScroll: true });
+  }
+  if (err) box.scrollIntoView({ block: 'nearest' });
+}
+
+/** A confirmation inside a form (role=status), e.g. "saved". */
+export function formNote(form, text) {
+  let box = form.querySelector('.form-ok');
+  if (!box) {
+    box = h('p.form-ok', { role: 'status' });
+    form.prepend(box);
+  }
+  box.textContent = text;
+  box.scrollIntoView({ block: 'nearest' });
 }

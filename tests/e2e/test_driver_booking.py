@@ -47,8 +47,9 @@ def open_station_from_list(page: Any, station: dict[str, Any]) -> None:
     page.locator("#sheet-title").wait_for()
 
 
-def api_driver(ctx: Any, first_name: str) -> None:
-    """Sign a driver up and add a Type 2 car through the API, in this browser context."""
+def api_driver(ctx: Any, first_name: str) -> str:
+    """Sign a driver up and add a Type 2 car through the API, in this browser context; the
+    driver's e-mail address."""
     email = f"{first_name.lower()}-{uuid.uuid4().hex[:8]}@example.fr"
     r = ctx.request.post(
         "/api/auth/register",
@@ -62,6 +63,7 @@ def api_driver(ctx: Any, first_name: str) -> None:
         headers={"X-CSRF-Token": csrf},
     )
     assert r.status in (200, 201), r.text()
+    return email
 
 
 # The `available` count the map's tiles give a station (null when not drawn).
@@ -335,9 +337,15 @@ def test_countdown_runs_out_and_the_point_is_released(
     api_driver(phone, "Gaëlle")
     page = driver_page(phone)
     open_station_from_list(page, station)
+    sid = station["id"]
+    until(page, f"window.wattsup.map.loaded() && ({STATION_AVAILABLE})('{sid}') !== null")
+    free_before = page.evaluate(STATION_AVAILABLE, sid)
+    point_id = page.locator("#book-points input[type=radio]").first.get_attribute("value")
     page.get_by_role("button", name="Réserver", exact=True).click()
     page.get_by_role("button", name="Confirmer la réservation").click()
     page.locator("#booking #countdown").wait_for()
+    page.locator(f"#sheet li[data-point='{point_id}'] .status.reserved").wait_for()
+    until(page, f"({STATION_AVAILABLE})('{sid}') === {free_before - 1}")
     # Thirty minutes are long for a test: the server's expiry is moved to 4 s from now, and
     # the page follows the server (its next poll), not its own clock.
     rid = page.evaluate("() => JSON.parse(localStorage.getItem('wattsup.booking')).id")
@@ -351,36 +359,140 @@ def test_countdown_runs_out_and_the_point_is_released(
     until(
         page, "document.querySelector('#booking-status')?.textContent === 'Expirée'", timeout=15_000
     )
-    assert "La réservation a expiré" in page.locator("#booking").text_content()
-    assert page.get_by_role("button", name="Démarrer la charge").count() == 0
+    panel = page.locator("#booking")
+    assert "La réservation a expiré : le point a été libéré." in panel.text_content()
+    assert panel.locator("#countdown").count() == 0
+    assert panel.get_by_role("button", name="Démarrer la charge").count() == 0
+    assert panel.get_by_role("button", name="Annuler la réservation").count() == 0
+    # The point is free again for everyone: in the open sheet (offered again for booking),
+    # on the map's tile, in the API, and the database says why the booking ended.
+    page.locator(f"#sheet li[data-point='{point_id}'] .status.available").wait_for()
+    page.locator(f"#book-points input[value='{point_id}']").wait_for()
+    until(page, f"({STATION_AVAILABLE})('{sid}') === {free_before}")
+    points = phone.request.get(f"/api/stations/{sid}").json()["points"]
+    assert next(p["status"] for p in points if p["id"] == point_id) == "available"
+    assert psql(f"SELECT status, end_reason FROM reservations WHERE id = '{rid}'") == (
+        "expired|noshow_timeout"
+    )
     shot(page, "expired")
-    # The point is free again for everyone.
-    point = phone.request.get(f"/api/stations/{station['id']}").json()["points"]
-    assert any(p["status"] == "available" for p in point)
+    # Closed by the driver, the expired booking stays closed after a reload.
+    panel.get_by_role("button", name="Fermer le reçu").click()
+    assert panel.is_hidden()
+    page.reload()
+    page.get_by_role("button", name="Gaëlle").wait_for()
+    assert page.locator("#booking").is_hidden()
+    assert not page.problems
 
 
-def test_profile_names_and_password_change(phone: Any) -> None:
-    api_driver(phone, "Hugo")
+def open_profile(page: Any, first_name: str) -> None:
+    page.get_by_role("button", name=first_name).click()
+    page.locator("#profile summary").click()
+
+
+def test_profile_names_edited_with_the_api_messages_inline(phone: Any, shot: Any) -> None:
+    email = api_driver(phone, "Hugo")
     page = driver_page(phone)
     page.goto("/")
-    page.get_by_role("button", name="Hugo").click()
-    page.get_by_text("Mon profil").click()
+    open_profile(page, "Hugo")
     form = page.locator("#profile-form")
-    form.get_by_label("Prénom").fill("Hugues")
+    # The e-mail address is shown, not editable (it is the login).
+    assert form.get_by_label("Adresse e-mail").input_value() == email
+    assert form.get_by_label("Adresse e-mail").get_attribute("readonly") is not None
+    # Blanks only: the page trims them, the API refuses an empty name; its message is shown
+    # in the form and the field it names is marked invalid and focused.
+    first = form.get_by_label("Prénom")
+    first.fill("   ")
+    with page.expect_response("**/api/me") as refused:
+        form.get_by_role("button", name="Enregistrer").click()
+    problem = refused.value.json()
+    assert refused.value.status == 400 and problem["errors"][0]["key"] == "first_name"
+    alert = form.get_by_role("alert")
+    alert.wait_for()
+    # The API's message, its field key said as the form labels it.
+    assert "« first_name »" in problem["detail"]
+    assert alert.text_content() == problem["detail"].replace("« first_name »", "« Prénom »")
+    assert first.get_attribute("aria-invalid") == "true"
+    assert first.evaluate("el => el === document.activeElement")
+    shot(page, "profile-refused")
+    # The 400 the page just showed is the only console error.
+    assert len(page.problems) == 1 and "status of 400" in page.problems[0]
+    page.problems.clear()
+    assert phone.request.get("/api/me").json()["first_name"] == "Hugo"  # nothing saved
+
+    first.fill("Hugues")
+    form.get_by_label("Nom", exact=True).fill("  Test-Dupont ")
     form.get_by_role("button", name="Enregistrer").click()
-    page.get_by_text("Bonjour Hugues Test").wait_for()
+    saved = page.locator("#profile-form [role=status]")
+    saved.wait_for()
+    assert saved.text_content() == "Profil enregistré."
+    assert page.locator("#profile").evaluate("d => d.open")  # still open after the save
+    assert page.locator("#profile-form [role=alert]:not([hidden])").count() == 0
+    assert page.locator("#profile-form [aria-invalid]").count() == 0
+    assert "Bonjour Hugues Test-Dupont" in page.locator("#account-body").text_content()
     assert page.locator("#account-label").text_content() == "Hugues"
-    page.get_by_text("Mon profil").click()
+    shot(page, "profile-saved")
+    me = phone.request.get("/api/me").json()
+    assert (me["first_name"], me["last_name"]) == ("Hugues", "Test-Dupont")
+    page.reload()
+    page.get_by_role("button", name="Hugues").wait_for()
+    assert not page.problems
+
+
+def test_password_change_refused_inline_then_the_new_password_logs_in(
+    phone: Any, shot: Any
+) -> None:
+    email = api_driver(phone, "Ilan")
+    new_password = "un-nouveau-secret-2025"
+    page = driver_page(phone)
+    page.goto("/")
+    open_profile(page, "Ilan")
     pw = page.locator("#password-form")
+    submit = pw.get_by_role("button", name="Changer de mot de passe")
+    alert = pw.get_by_role("alert")
+    # Wrong current password: the API's words, in the form.
     pw.get_by_label("Mot de passe actuel").fill("pas-le-bon-mot-de-passe")
-    pw.get_by_label("Nouveau mot de passe").fill("un-nouveau-secret-2025")
-    pw.get_by_role("button", name="Changer de mot de passe").click()
-    pw.get_by_role("alert").wait_for()
-    assert pw.get_by_role("alert").text_content() == "Ancien mot de passe incorrect."
+    pw.get_by_label("Nouveau mot de passe").fill(new_password)
+    submit.click()
+    alert.wait_for()
+    assert alert.text_content() == "Ancien mot de passe incorrect."
+    shot(page, "password-refused")
+    # A new password the API's policy refuses (the page leaves that check to the API).
     pw.get_by_label("Mot de passe actuel").fill(PASSWORD)
-    pw.get_by_role("button", name="Changer de mot de passe").click()
-    page.locator("#login-form").wait_for()  # signed out everywhere: log in again
-    assert "reconnectez-vous" in page.locator("#live").text_content()
+    pw.get_by_label("Nouveau mot de passe").fill("court")
+    submit.click()
+    until(
+        page,
+        "document.querySelector('#password-form [role=alert]').textContent"
+        " === 'Mot de passe trop court : 10 caractères au minimum.'",
+    )
+    assert phone.request.get("/api/me").status == 200  # still signed in, nothing changed
+
+    pw.get_by_label("Nouveau mot de passe").fill(new_password)
+    submit.click()
+    # Every session ends with the change: the login form comes back with the address filled
+    # in, the API's message in it, and the focus on the password.
+    form = page.locator("#login-form")
+    form.wait_for()
+    assert form.get_by_role("status").text_content() == "Mot de passe modifié : reconnectez-vous."
+    assert form.get_by_label("Adresse e-mail").input_value() == email
+    assert form.get_by_label("Mot de passe").evaluate("el => el === document.activeElement")
+    assert page.locator("#account-label").text_content() == "Se connecter"
+    shot(page, "log-in-again")
+    assert phone.request.get("/api/me").status == 401
+    # The old password no longer works...
+    form.get_by_label("Mot de passe").fill(PASSWORD)
+    form.get_by_role("button", name="Se connecter").click()
+    until(
+        page,
+        "document.querySelector('#login-form [role=alert]')?.textContent"
+        " === 'Adresse e-mail ou mot de passe incorrect.'",
+    )
+    # ...the new one does.
+    form.get_by_label("Mot de passe").fill(new_password)
+    form.get_by_role("button", name="Se connecter").click()
+    page.get_by_text("Bonjour Ilan Test").wait_for()
+    assert page.locator("#account-label").text_content() == "Ilan"
+    assert phone.request.get("/api/me").json()["email"] == email
     assert not page.problems
 
 
