@@ -178,7 +178,7 @@ def test_admin_logs_in_and_sees_dashboard_totals(
     assert net["points"] > 0, "the sample data is imported"
 
     def kpi(key: str) -> str:
-        return page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text()
+        return str(page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text())
 
     def digits(text: str) -> int:
         return int(re.sub(r"\D", "", text))
@@ -384,7 +384,7 @@ def test_dashboard_use_figures(
     assert use["reservations"] >= 1 and use["cancellation_rate"] > 0
 
     def kpi(key: str) -> str:
-        text = page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text()
+        text = str(page.locator(f".kpi[data-kpi={key}] .kpi-value").inner_text())
         return text.replace("\u202f", " ").replace("\xa0", " ")
 
     def digits(text: str) -> int:
