@@ -44,3 +44,4 @@ bench: setup
     {{py}} bench/tiles.py
     {{py}} bench/reservations.py
     {{py}} bench/stack.py
+    {{py}} bench/driver_page.py
