@@ -404,6 +404,10 @@ async def test_imports_killed_at_random_points_leave_old_or_new_never_a_mix(
             phase = f"after commit ({job['phase']})"
         seen = await _network_fingerprint(scratch)
         assert seen in (old, new), f"killed in {phase}: a mix of two imports {seen}"
+        # The job's outcome commits with the data (engine._import): new data is never left
+        # under a job that the next claim would mark failed, nor old data under a success.
+        status = job["status"] if job is not None else None
+        assert (status == "succeeded") == (seen == new), (phase, status)
         outcomes.append((target, phase, "new" if seen == new else "old"))
         if seen == new:  # the kill came after the commit: back to the old data for the next
             await import_file(scratch_settings, defects, full=True)

@@ -340,6 +340,26 @@ async def _import(
             c["warnings"] += merged["duplicates"]
             c["phase"] = "committing"
             await progress.publish(force=True)
+            # The job's outcome commits with the data. A process killed between this commit
+            # and run_job's own update of the row would otherwise leave complete new data
+            # under a job that the next claim marks failed ("interrupted"). Last statement of
+            # the transaction: from here the row is locked by it until the commit, and
+            # nothing else writes the row (lock_conn) before then.
+            await data_conn.execute(
+                "UPDATE import_jobs SET status = 'succeeded', phase = 'done', "
+                "finished_at = now(), rows_read = $2, inserted = $3, updated = $4, "
+                "unchanged = $5, withdrawn = $6, rejected = $7, duplicates = $8, "
+                "warnings = $9 WHERE id = $1",
+                job_id,
+                c["rows_read"],
+                c["inserted"],
+                c["updated"],
+                c["unchanged"],
+                c["withdrawn"],
+                c["rejected"],
+                c["duplicates"],
+                c["warnings"],
+            )
     return schema_detected
 
 
