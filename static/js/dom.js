@@ -63,7 +63,8 @@ export function formError(form, err) {
   box.hidden = !err;
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   const key = err?.errors?.[0]?.key;
-  const field = key && [...form.elements].find((el) => el.name === key);
+  // `form` may be any box holding fields (the filter profiles' section is not a <form>).
+  const field = key && $$('input, select, textarea', form).find((el) => el.name === key);
   if (field) {
     // The API names the field by its key (« first_name »): say it as the form labels it.
     const label = field.labels?.[0]?.querySelector('span')?.textContent || field.labels?.[0]?.textContent;

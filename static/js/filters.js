@@ -7,7 +7,8 @@ import { session } from './session.js';
 
 export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_24_7', 'pmr',
   'free_access', 'two_wheeler', 't2_cable', 'available_now'];
-const BOOLS = ['pay_as_you_go', 'card', 'open_24_7', 'pmr', 'free_access', 'two_wheeler', 't2_cable', 'available_now'];
+// Yes-only options; price and access are three-way choices (any / yes / no) of their own.
+const BOOLS = ['pay_as_you_go', 'card', 'open_24_7', 'pmr', 'two_wheeler', 't2_cable', 'available_now'];
 const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
 const POWERS = [0, 3.7, 7.4, 11, 22, 50, 100, 150, 350];
 
@@ -35,6 +36,8 @@ function fromForm(form) {
   if (conns.length) out.set('connectors', conns.join(','));
   if (d.get('price') === 'free') out.set('free', 'true');
   if (d.get('price') === 'paid') out.set('free', 'false');
+  if (d.get('access') === 'free') out.set('free_access', 'true');
+  if (d.get('access') === 'restricted') out.set('free_access', 'false');
   for (const k of BOOLS) if (d.get(k)) out.set(k, 'true');
   return out;
 }
@@ -63,6 +66,7 @@ function render(filters) {
   const form = $('#filters-form');
   const conns = new Set((filters.get('connectors') || '').split(',').filter(Boolean));
   const price = filters.get('free') === 'true' ? 'free' : filters.get('free') === 'false' ? 'paid' : 'any';
+  const access = { true: 'free', false: 'restricted' }[filters.get('free_access')] || 'any';
   const min = Number(filters.get('min_power') || 0);
   clear(form,
     h('label.field', h('span', t('minPower')), h('select', { name: 'min_power', id: 'f-min-power' },
@@ -71,6 +75,8 @@ function render(filters) {
       h('label', h('input', { type: 'checkbox', name: 'connectors', value: c, checked: conns.has(c) }), t(`c_${c}`))))),
     h('fieldset', h('legend', t('price')), h('div.checks', ['any', 'free', 'paid'].map((p) =>
       h('label', h('input', { type: 'radio', name: 'price', value: p, checked: p === price }), t(`p_${p}`))))),
+    h('fieldset', h('legend', t('access')), h('div.checks', ['any', 'free', 'restricted'].map((a) =>
+      h('label', h('input', { type: 'radio', name: 'access', value: a, checked: a === access }), t(`a_${a}`))))),
     h('fieldset', h('legend', t('options')), h('div.checks', BOOLS.map((k) =>
       h('label', h('input', { type: 'checkbox', name: k, value: '1', checked: filters.get(k) === 'true' }), t(`f_${k}`))))),
     h('div.row',
@@ -88,7 +94,8 @@ function profilesSection(form) {
   const box = h('div.section', { id: 'profiles' }, h('h3', t('profiles')), h('p.note', t('loading')));
   const car = session.vehicles[0];
   get('/api/me/filter-profiles').then((list) => {
-    const name = h('input', { name: 'profile_name', maxlength: 60, id: 'profile-name' });
+    // Named as the API names it, so that its refusal marks this field.
+    const name = h('input', { name: 'name', maxlength: 60, id: 'profile-name', autocomplete: 'off' });
     const save = h('button.btn', { type: 'button', id: 'profile-save' }, t('profileSave'));
     save.onclick = async () => {
       try {
@@ -102,7 +109,12 @@ function profilesSection(form) {
       list.length && h('ul.cards', list.map((p) => h('li.row',
         h('span.title', p.name),
         h('button.btn', { type: 'button', onclick: () => { apply(profileParams(p.filters)); $('#filters-dialog').close(); } }, t('profileApply')),
-        h('button.btn.danger', { type: 'button', onclick: async () => { await del(`/api/me/filter-profiles/${p.id}`); render(fromForm(form)); } }, t('profileDelete'))))),
+        h('button.btn.danger', { type: 'button', onclick: async () => {
+          try {
+            await del(`/api/me/filter-profiles/${p.id}`);
+            render(fromForm(form));
+          } catch (err) { formError(box, err); }
+        } }, t('profileDelete'))))),
       car && h('button.btn', { type: 'button', id: 'my-car', onclick: () => {
         const f = fromForm(form);
         f.set('connectors', car.connectors.join(','));

@@ -274,6 +274,15 @@ def test_filter_profile_saved_and_applied_and_a_problem_reported(
     page.get_by_role("button", name="Filtres").click()
     page.get_by_label("Combo CCS").check()
     page.get_by_label("Puissance minimale").select_option("50")
+    # No name: the API's refusal in the profiles' section, on the name field.
+    page.get_by_label("Nom du profil").fill("  ")
+    page.get_by_role("button", name="Enregistrer ces filtres").click()
+    refused = page.locator("#profiles [role=alert]")
+    refused.wait_for()
+    assert refused.text_content().startswith("Champ « Nom du profil » invalide")
+    assert page.get_by_label("Nom du profil").get_attribute("aria-invalid") == "true"
+    assert [p for p in page.problems if "status of 400" not in p] == []
+    page.problems.clear()
     page.get_by_label("Nom du profil").fill("Autoroute")
     page.get_by_role("button", name="Enregistrer ces filtres").click()
     page.locator("#profiles li", has_text="Autoroute").wait_for()

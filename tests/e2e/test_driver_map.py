@@ -205,6 +205,7 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     page.get_by_label("Puissance minimale").select_option("22")
     page.get_by_label("Type 2").check()
     page.get_by_label("Libre maintenant").check()
+    page.get_by_label("Accès réservé").check()  # free access vs restricted: IRVE's field
     shot(page, "filters-sheet")
     with page.expect_request(
         lambda r: "/tiles/stations/" in r.url and "min_power=22" in r.url
@@ -212,21 +213,23 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
         page.get_by_role("button", name="Appliquer").click()
     url = req.value.url
     assert "connectors=type_2" in url and "available_now=true" in url
+    assert "free_access=false" in url
     assert req.value.response().status in (200, 204)
     assert "min_power=22" in page.url and "connectors=type_2" in page.url
-    assert page.locator("#filter-count").text_content() == "3"
+    assert page.locator("#filter-count").text_content() == "4"
     tiles = page.evaluate("window.wattsup.map.getSource('stations').tiles[0]")
-    assert tiles.endswith("?min_power=22&connectors=type_2&available_now=true")
+    assert tiles.endswith("?min_power=22&connectors=type_2&free_access=false&available_now=true")
     until(page, "window.wattsup.map.loaded()")
     shot(page, "filtered-map")
     # The shared URL restores the same filters after a reload.
     page.reload()
     until(page, "window.wattsup.map && window.wattsup.map.loaded()")
     assert page.evaluate("window.wattsup.map.getSource('stations').tiles[0]").endswith(
-        "?min_power=22&connectors=type_2&available_now=true"
+        "?min_power=22&connectors=type_2&free_access=false&available_now=true"
     )
     page.get_by_role("button", name="Filtres").click()
     assert page.get_by_label("Type 2").is_checked()
+    assert page.get_by_label("Accès réservé").is_checked()
     page.get_by_role("button", name="Tout effacer").click()
     page.get_by_role("button", name="Appliquer").click()
     assert "min_power" not in page.url
