@@ -168,7 +168,7 @@ function render() {
     h('div.sheet-head',
       h('h2', { id: 'booking-title' }, h('span.pill', { id: 'booking-status' }, t(`bs_${status}`)), ' ', res.station_name),
       ['completed', 'expired', 'cancelled'].includes(status)
-        ? h('button.icon-btn', { type: 'button', 'aria-label': t('dismiss'), onclick: dismiss }, '✕') : null),
+        ? h('button.icon-btn', { type: 'button', 'aria-label': t(status === 'completed' ? 'dismiss' : 'dismissBooking'), onclick: dismiss }, '✕') : null),
     h('p.sub', h('button.link-btn', { type: 'button', onclick: () => openStation(res.station_id) }, res.id_pdc_itinerance)),
   ];
   if (status === 'reserved') {

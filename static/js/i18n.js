@@ -109,6 +109,7 @@ const STRINGS = {
     waitingReceipt: 'Reçu en préparation…',
     reason_Remote: 'arrêtée depuis l’application', reason_EVDisconnected: 'charge terminée (objectif atteint)',
     dismiss: 'Fermer le reçu',
+    dismissBooking: 'Masquer cette réservation',
     expiredMsg: 'La réservation a expiré : le point a été libéré.',
     details: 'Détails',
     // 101
@@ -193,6 +194,7 @@ const STRINGS = {
     receiptSoc: 'Battery', receiptPoint: 'Point', receiptReason: 'End',
     waitingReceipt: 'Receipt on its way…',
     reason_Remote: 'stopped from the app', reason_EVDisconnected: 'charge complete (target reached)', dismiss: 'Close the receipt',
+    dismissBooking: 'Hide this booking',
     expiredMsg: 'The booking expired: the point was released.',
     details: 'Details',
     r101: 'Charging 101', about: 'About', zoomIn: 'Zoom in', zoomOut: 'Zoom out',

@@ -385,7 +385,7 @@ def test_countdown_runs_out_and_the_point_is_released(
     )
     shot(page, "expired")
     # Closed by the driver, the expired booking stays closed after a reload.
-    panel.get_by_role("button", name="Fermer le reçu").click()
+    panel.get_by_role("button", name="Masquer cette réservation").click()
     assert panel.is_hidden()
     page.reload()
     page.get_by_role("button", name="Gaëlle").wait_for()
