@@ -300,23 +300,47 @@ function dismiss() {
 
 // --- history ---------------------------------------------------------------------
 
+const HISTORY_PAGE = 20;
+
+function historyItem(r) {
+  return h('li',
+    h('div.title', r.station_name),
+    h('div.note', `${new Date(r.created_at).toLocaleString(locale())} · ${r.id_pdc_itinerance}`),
+    h('span.pill', t(`bs_${r.status}`)),
+    r.receipt && h('details', h('summary', `${t('receipt')} · ${r.receipt.energy_kwh.toLocaleString(locale())} kWh`), receiptView(r.receipt)));
+}
+
 export async function openHistory() {
   const dialog = $('#history-dialog');
   const body = $('#history-body');
   clear(body, h('p', t('loading')));
   openDialog(dialog);
-  try {
-    const page = await get('/api/reservations/?page=1&page_size=50');
-    clear(body, page.items.length ? h('ul.cards', { id: 'history-list' }, page.items.map((r) => h('li',
-      h('div.title', r.station_name),
-      h('div.note', `${new Date(r.created_at).toLocaleString(locale())} · ${r.id_pdc_itinerance}`),
-      h('span.pill', t(`bs_${r.status}`)),
-      r.receipt && h('details', h('summary', `${t('receipt')} · ${r.receipt.energy_kwh.toLocaleString(locale())} kWh`), receiptView(r.receipt)))))
-      : h('p', t('historyEmpty')));
-  } catch (err) {
-    clear(body, h('p.error', { role: 'alert' }, err.message),
-      h('button.btn', { type: 'button', onclick: openHistory }, t('retry')));
+  let list = null;
+  // One page at a time (the API pages): "more" appends the next one below.
+  const more = h('button.btn', { type: 'button', id: 'history-more' }, t('historyMore'));
+  const note = h('p.note', { role: 'status' });
+  async function load(n) {
+    more.disabled = true;
+    try {
+      const page = await get(`/api/reservations/?page=${n}&page_size=${HISTORY_PAGE}`);
+      if (!list) {
+        list = h('ul.cards', { id: 'history-list' });
+        clear(body, page.items.length ? [list, note, more] : h('p', t('historyEmpty')));
+      }
+      list.append(...page.items.map(historyItem));
+      const shown = list.children.length;
+      note.textContent = t('historyCount', { n: shown, total: page.total });
+      more.hidden = shown >= page.total;
+      more.onclick = () => load(n + 1);
+    } catch (err) {
+      const retry = h('button.btn', { type: 'button', onclick: () => load(n) }, t('retry'));
+      if (!list) clear(body, h('p.error', { role: 'alert' }, err.message), retry);
+      else { note.textContent = err.message; more.onclick = () => load(n); }
+    } finally {
+      more.disabled = false;
+    }
   }
+  await load(1);
 }
 
 /** Offline at start (no session answer): the last booking seen, marked as such. */

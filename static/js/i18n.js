@@ -90,6 +90,7 @@ const STRINGS = {
     noVehicle: 'Aucun véhicule : ajoutez-en un pour réserver.',
     pickConnector: 'Choisissez au moins une prise.',
     history: 'Mes réservations', historyEmpty: 'Aucune réservation pour l’instant.',
+    historyMore: 'Réservations plus anciennes', historyCount: '{n} sur {total}',
     // booking
     book: 'Réserver', bookTitle: 'Réserver un point',
     bookPoint: 'Point libre et compatible', bookVehicle: 'Véhicule',
@@ -179,6 +180,7 @@ const STRINGS = {
     maxAc: 'Max AC power (kW)', maxDc: 'Max DC power (kW)', save: 'Save', cancel: 'Cancel',
     noVehicle: 'No vehicle: add one to book.', pickConnector: 'Pick at least one connector.',
     history: 'My bookings', historyEmpty: 'No booking yet.',
+    historyMore: 'Older bookings', historyCount: '{n} of {total}',
     book: 'Book', bookTitle: 'Book a point', bookPoint: 'Free compatible point', bookVehicle: 'Vehicle',
     bookNone: 'No free point compatible with this vehicle right now.',
     bookLogin: 'Log in to book a point.', bookNotReservable: 'not bookable',

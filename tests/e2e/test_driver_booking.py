@@ -556,3 +556,35 @@ def test_active_booking_shown_offline(phone: Any, live_server: str, shot: Any) -
         shot(page, "offline-booking")
     finally:
         phone.set_offline(False)
+
+
+def test_history_pages_older_bookings(phone: Any, live_server: str) -> None:
+    station = bookable_station(live_server)
+    api_driver(phone, "Karim")
+    token = next(c["value"] for c in phone.cookies() if c["name"] == "wattsup_csrf")
+    csrf = {"X-CSRF-Token": token}
+    car = phone.request.get("/api/vehicles").json()[0]["id"]
+    point = station["bookable"][0]["id"]
+    for _ in range(21):  # one more than a page of history
+        r = phone.request.post(
+            "/api/reservations/",
+            data={"charge_point_id": point, "vehicle_id": car},
+            headers=csrf,
+        )
+        assert r.status == 201, r.text()
+        r = phone.request.post(f"/api/reservations/{r.json()['id']}/cancel", headers=csrf)
+        assert r.status == 200, r.text()
+    page = driver_page(phone)
+    page.goto("/")
+    page.get_by_role("button", name="Karim").click()
+    page.get_by_role("button", name="Mes réservations").click()
+    items = page.locator("#history-list li")
+    items.first.wait_for()
+    assert items.count() == 20
+    assert page.locator("#history-body [role=status]").text_content() == "20 sur 21"
+    page.get_by_role("button", name="Réservations plus anciennes").click()
+    until(page, "document.querySelectorAll('#history-list li').length === 21")
+    assert page.locator("#history-body [role=status]").text_content() == "21 sur 21"
+    assert page.locator("#history-more").is_hidden()
+    assert all("Annulée" in text for text in items.all_text_contents())
+    assert not page.problems
