@@ -502,6 +502,14 @@ def test_password_change_refused_inline_then_the_new_password_logs_in(
     page.get_by_text("Bonjour Ilan Test").wait_for()
     assert page.locator("#account-label").text_content() == "Ilan"
     assert phone.request.get("/api/me").json()["email"] == email
+    # Log out: signed out here and for the API, and still after a reload.
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.locator("#login-form").wait_for()
+    assert page.locator("#account-label").text_content() == "Se connecter"
+    assert page.locator("#login-form").get_by_label("Adresse e-mail").input_value() == ""
+    assert phone.request.get("/api/me").status == 401
+    page.reload()
+    until(page, "document.querySelector('#account-label').textContent === 'Se connecter'")
     assert not page.problems
 
 
