@@ -205,7 +205,7 @@ def load(page: Any, action: Any) -> dict[str, Any]:
     page.wait_for_selector(READY, timeout=30_000)
     seen = time.time() * 1000
     page.remove_listener("response", on_tile)
-    drawn = page.evaluate(DRAWN)
+    drawn: dict[str, Any] = page.evaluate(DRAWN)
     origin = drawn.pop("origin")
     starts, ends, waits = [], [], []
     for r in tiles:
@@ -284,13 +284,14 @@ def js_sizes(loaded: dict[str, bytes]) -> None:
 
 
 def summary(name: str, rows: list[dict[str, Any]]) -> float:
-    first = [r["first"] for r in rows]
+    first = [float(r["first"]) for r in rows]
     med = statistics.median(first)
     wall = statistics.median(r["wall"] for r in rows)
-    runs = ", ".join(str(x) for x in first)
+    runs = ", ".join(f"{x:.0f}" for x in first)
     verdict = "met" if med <= TARGET_RENDER_MS else "NOT met"
     print(
-        f"  {name:<12} median {med:>5.0f} ms (runs: {runs}; min {min(first)}, max {max(first)}); "
+        f"  {name:<12} median {med:>5.0f} ms (runs: {runs}; "
+        f"min {min(first):.0f}, max {max(first):.0f}); "
         f"wall clock median {wall:.0f} ms; target <= {TARGET_RENDER_MS} ms -> {verdict}"
     )
     return med
