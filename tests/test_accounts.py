@@ -78,6 +78,32 @@ async def test_duplicate_email_and_bad_body(api_client, pool) -> None:  # type: 
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"email": 5}, "Champ « email » invalide : un texte attendu."),
+        ({"email": "a"}, "Champ « email » invalide : au moins 3 caractères."),
+        (
+            {"email": "a@b.fr", "password": "x" * 12, "first_name": "A" * 81, "last_name": "B"},
+            "Champ « first_name » invalide : au plus 80 caractères.",
+        ),
+        (
+            {"email": "a@b.fr", "password": "x" * 12, "first_name": "A", "last_name": "B", "zz": 1},
+            "Requête invalide : champ « zz » inconnu.",
+        ),
+    ],
+)
+async def test_validation_errors_speak_french(api_client, body, detail) -> None:  # type: ignore[no-untyped-def]
+    """msgspec's messages reach the page in French; tools keep the original."""
+    r = await api_client.post("/api/auth/register", json=body)
+    assert r.status_code == 400, r.text
+    problem = r.json()
+    assert problem["code"] == "invalid_request" and problem["detail"] == detail
+    assert problem["errors"][0]["message_en"].startswith("Object") or problem["errors"][0][
+        "message_en"
+    ].startswith("Expected")
+
+
 async def test_no_user_enumeration(api_client, pool) -> None:  # type: ignore[no-untyped-def]
     user = await create_user(pool)
     wrong_pw = await api_client.post(

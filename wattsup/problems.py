@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -119,18 +121,85 @@ def _problem_handler(request: Request[Any, Any, Any], exc: Problem) -> Response[
     )
 
 
+# msgspec's validation messages, in the page's language (the errors list keeps the original
+# under `message_en` for tools). Anything not listed stays as msgspec wrote it.
+_TYPES_FR = {
+    "str": "un texte",
+    "int": "un nombre entier",
+    "float": "un nombre",
+    "bool": "true ou false",
+    "array": "une liste",
+    "object": "un objet",
+    "null": "null",
+}
+_MESSAGES_FR: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(r"Expected `str` of length >= (\d+)"),
+        lambda m: f"au moins {m[1]} caractère{'s' if m[1] != '1' else ''}",
+    ),
+    (
+        re.compile(r"Expected `str` of length <= (\d+)"),
+        lambda m: f"au plus {m[1]} caractères",
+    ),
+    (
+        re.compile(r"Expected `array` of length >= (\d+)"),
+        lambda m: f"au moins {m[1]} élément{'s' if m[1] != '1' else ''}",
+    ),
+    (
+        re.compile(r"Expected `array` of length <= (\d+)"),
+        lambda m: f"au plus {m[1]} éléments",
+    ),
+    (
+        re.compile(r"Expected `(?:int|float)` (>=|>|<=|<) ([-\d.e]+)"),
+        lambda m: (
+            "un nombre "
+            + {">=": "d'au moins", ">": "supérieur à", "<=": "d'au plus", "<": "inférieur à"}[m[1]]
+            + f" {m[2]}"
+        ),
+    ),
+    (
+        re.compile(r"Expected `(\w+)[^`]*`, got `[^`]*`"),
+        lambda m: f"{_TYPES_FR.get(m[1], m[1])} attendu",
+    ),
+    (re.compile(r"Expected `str` matching regex"), lambda m: "format non reconnu"),
+    (re.compile(r"Invalid enum value (.+)"), lambda m: f"valeur non autorisée {m[1]}"),
+    (re.compile(r"Object missing required field `(\w+)`"), lambda m: f"champ « {m[1]} » requis"),
+    (
+        re.compile(r"Object contains unknown field `(\w+)`"),
+        lambda m: f"champ « {m[1]} » inconnu",
+    ),
+    (re.compile(r"Invalid UUID"), lambda m: "identifiant (UUID) invalide"),
+    (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "date et heure ISO 8601 attendues"),
+)
+
+
+def _in_french(message: str) -> str:
+    for pattern, render in _MESSAGES_FR:
+        match = pattern.match(message)
+        if match:
+            return render(match)
+    return message
+
+
 def _validation_handler(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[bytes]:
     extra = exc.extra if isinstance(exc.extra, list) else None
     errors = [e for e in extra if isinstance(e, dict)] if extra else None
+    for error in errors or []:
+        if isinstance(error.get("message"), str):
+            error["message_en"] = error["message"]
+            error["message"] = _in_french(error["message"])
     # Litestar reports body/query validation as 400; a body that parses but breaks a field
     # rule is what 422 means, so say which field and why.
     detail = "Données invalides."
     if errors:
         first = errors[0]
         key = first.get("key") or first.get("source") or "?"
-        detail = f"Champ « {key} » invalide : {first.get('message', 'valeur refusée')}."
+        reason = first.get("message", "valeur refusée")
+        # "data" is the framework's name for the whole body, not one of its fields.
+        where = "Requête invalide" if key == "data" else f"Champ « {key} » invalide"
+        detail = f"{where} : {reason}."
     elif exc.detail:
         detail = f"Requête invalide : {exc.detail}"
     return problem_response(
