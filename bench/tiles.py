@@ -10,9 +10,11 @@ sample in tests/data when the synthetic file is absent):
 
 1. Builds a fixed list of tile requests (seeded): `--per-zoom` (default 200) per zoom for
    zooms 4-16, each the tile that contains a randomly drawn real station (2,600 by default).
-2. Starts our tile server (`uvicorn tileserver.app:create_app --factory`, 1 process) and tipg
-   (`uvicorn tipg.main:app`, 1 process, from its own venv in bench/out/.venv-tipg so the
-   project's dependencies do not change; created with `pip install tipg uvicorn` if missing).
+2. Starts `--processes` (default 2, the tile replicas of compose.yaml) of our tile server
+   (`uvicorn tileserver.app:create_app --factory`, one per port) and as many of tipg
+   (`uvicorn tipg.main:app`, from its own venv in bench/out/.venv-tipg so the project's
+   dependencies do not change; created with `pip install tipg uvicorn` if missing); the
+   client's connections are spread over them, as nginx spreads requests over upstreams.
 3. Cold: tile cache emptied (only the `tile*` keys of the bench Redis db), then the distinct
    tiles of the list, each once (every answer is a miss: counted and printed), zoom by zoom at
    concurrency 16. tipg gets exactly the same requests (it has no cache: always cold).
@@ -160,10 +162,11 @@ class ZoomResult:
 
 
 async def run_pass(
-    port: int, paths: dict[int, list[str]], concurrency: int
+    ports: list[int], paths: dict[int, list[str]], concurrency: int
 ) -> dict[int, ZoomResult]:
-    """Zoom by zoom (so tiles/s is per zoom), `concurrency` keep-alive connections."""
-    conns = [Conn("127.0.0.1", port) for _ in range(concurrency)]
+    """Zoom by zoom (so tiles/s is per zoom), `concurrency` keep-alive connections spread
+    over the server processes (as nginx spreads them over its upstreams)."""
+    conns = [Conn("127.0.0.1", ports[i % len(ports)]) for i in range(concurrency)]
     results: dict[int, ZoomResult] = {}
     headers = {"Accept-Encoding": "gzip"}
     try:
@@ -415,11 +418,19 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--database-url", default=f"{PG}/wattsup_bench_tiles")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/2")
-    ap.add_argument("--port", type=int, default=18250, help="ours; tipg uses port + 1")
+    ap.add_argument(
+        "--port", type=int, default=18250, help="ours: port, port+2, ...; tipg: port+1, port+3, ..."
+    )
     ap.add_argument("--per-zoom", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--no-tipg", action="store_true")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="server processes each, ours and tipg (compose runs 2 tile replicas)",
+    )
     ap.add_argument("--fresh", action="store_true", help="re-create the bench database")
     args = ap.parse_args()
 
@@ -430,7 +441,7 @@ async def main() -> None:
     print(
         f"{stations:,} stations; {total:,} requests over zooms {ZOOMS[0]}-{ZOOMS[-1]} "
         f"({sum(len(v) for v in distinct.values()):,} distinct tiles), concurrency "
-        f"{args.concurrency}, 1 server process each"
+        f"{args.concurrency}, {args.processes} server process(es) each"
     )
 
     def ours_path(t: mercantile.Tile, query: str = "") -> str:
@@ -445,35 +456,33 @@ async def main() -> None:
         "WATTSUP_LOG_LEVEL": "WARNING",
     }
     uvicorn_opts = ["--log-level", "warning", "--no-access-log", "--host", "127.0.0.1"]
-    ours_cmd = [
-        str(PY),
-        "-m",
-        "uvicorn",
-        "tileserver.app:create_app",
-        "--factory",
-        "--port",
-        str(args.port),
-        *uvicorn_opts,
-    ]
-    with server(ours_cmd, env, args.port, out / "bench-tiles-ours.log"):
+    # One uvicorn per port, not `--workers` (see README, "Running in production").
+    ports = [args.port + 2 * i for i in range(args.processes)]
+    with contextlib.ExitStack() as stack:
+        for i, port in enumerate(ports):
+            ours_cmd = [
+                str(PY), "-m", "uvicorn", "tileserver.app:create_app", "--factory",
+                "--port", str(port), *uvicorn_opts,
+            ]  # fmt: skip
+            stack.enter_context(server(ours_cmd, env, port, out / f"bench-tiles-ours-{i}.log"))
         # Warm-up outside the measured zooms (z0-3, plain and filtered): every pooled
         # connection opens and plans the tile function once, as in a running service.
         warmup = [
             mercantile.Tile(x, y, z) for z in range(4) for x in range(2**z) for y in range(2**z)
         ]
         await run_pass(
-            args.port,
+            ports,
             {0: [ours_path(t, q) for t in warmup for q in ("", *FILTER_SETS)]},
             args.concurrency,
         )
         flushed = flush_tile_cache(args.redis_url)
         cold = await run_pass(
-            args.port,
+            ports,
             {z: [ours_path(t) for t in ts] for z, ts in distinct.items()},
             args.concurrency,
         )
         filtered = await run_pass(
-            args.port,
+            ports,
             {
                 z: [ours_path(t, FILTER_SETS[i % len(FILTER_SETS)]) for i, t in enumerate(ts)]
                 for z, ts in distinct.items()
@@ -481,14 +490,14 @@ async def main() -> None:
             args.concurrency,
         )
         warm = await run_pass(
-            args.port,
+            ports,
             {z: [ours_path(t) for t in ts] for z, ts in tiles.items()},
             args.concurrency,
         )
         # Latency of one request alone (no queueing behind 15 others): at concurrency 16 a
         # p50 is at least 16 / throughput, whatever the server does.
         warm_alone = await run_pass(
-            args.port, {z: [ours_path(t) for t in ts[:20]] for z, ts in tiles.items()}, 1
+            ports, {z: [ours_path(t) for t in ts[:20]] for z, ts in tiles.items()}, 1
         )
     print(f"(tile cache emptied before the cold pass: {flushed} keys)")
     print_table("OURS cold (cache emptied; distinct tiles, each a miss)", cold, sizes=True)
@@ -499,20 +508,24 @@ async def main() -> None:
     tipg: dict[int, ZoomResult] | None = None
     if not args.no_tipg:
         exe = ensure_tipg()
-        tport = args.port + 1
+        tports = [port + 1 for port in ports]
         tenv = {
             **os.environ,
             "DATABASE_URL": args.database_url,
             "TIPG_DB_SCHEMAS": '["public"]',
             "TIPG_DB_TABLES": '["public.stations"]',
         }
-        tipg_cmd = [str(exe), "tipg.main:app", "--port", str(tport), *uvicorn_opts]
         path = "/collections/public.stations/tiles/WebMercatorQuad/{z}/{x}/{y}?geom-column=geom"
-        with server(tipg_cmd, tenv, tport, out / "bench-tiles-tipg.log"):
+        with contextlib.ExitStack() as stack:
+            for i, tport in enumerate(tports):
+                tipg_cmd = [str(exe), "tipg.main:app", "--port", str(tport), *uvicorn_opts]
+                stack.enter_context(
+                    server(tipg_cmd, tenv, tport, out / f"bench-tiles-tipg-{i}.log")
+                )
             warmup_paths = [path.format(z=t.z, x=t.x, y=t.y) for t in TIPG_WARMUP]
-            await run_pass(tport, {0: warmup_paths}, args.concurrency)
+            await run_pass(tports, {0: warmup_paths}, args.concurrency)
             tipg = await run_pass(
-                tport,
+                tports,
                 {z: [path.format(z=t.z, x=t.x, y=t.y) for t in ts] for z, ts in distinct.items()},
                 args.concurrency,
             )
