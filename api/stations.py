@@ -66,7 +66,8 @@ class StationController(Controller):
     async def station(self, db_connection: asyncpg.Connection, station_id: UUID) -> StationRead:
         s = await db_connection.fetchrow(
             "SELECT s.*, ST_X(geom_4326) AS lon, ST_Y(geom_4326) AS lat, o.nom_operateur, "
-            "o.nom_enseigne, o.nom_amenageur FROM stations s "
+            "o.nom_enseigne, o.nom_amenageur, "
+            "tiles.open_at(s.opening_week, s.time_zone, tiles.now()) AS open_now FROM stations s "
             "LEFT JOIN operators o ON o.id = s.operator_id WHERE s.id = $1",
             station_id,
         )
@@ -112,6 +113,7 @@ class StationController(Controller):
             access=s["condition_acces"],
             opening_hours=s["horaires"],
             open_24_7=s["is_24_7"],
+            open_now=s["open_now"],
             pmr=s["accessibilite_pmr"],
             height_limit=s["restriction_gabarit"],
             two_wheeler=s["station_deux_roues"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import mapbox_vector_tile
@@ -12,6 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tileserver import tiles as tile_module
 from wattsup import tile_cache
 from wattsup.config import Settings
 
@@ -96,7 +98,13 @@ FILTER_QUERIES = (
     "?free_access=true",
     "?two_wheeler=false&t2_cable=true",
     "?available_now=true&connectors=type_2",
+    "?open_now=true&connectors=type_2",
+    "?open_now=false",
 )
+# open_now is decided at an instant: the tile server's clock and the reference's are pinned
+# to Monday 2 March 2026 08:30 UTC (09:30 in Paris, 12:30 in Réunion: a station of the sample
+# with the schema's example hours is open in one and closed in the other).
+OPEN_NOW_AT = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
 
 def as_filter(query: str) -> dict[str, Any]:
@@ -110,13 +118,19 @@ def as_filter(query: str) -> dict[str, Any]:
             out[name] = sorted(value.split(","))
         else:
             out[name] = value == "true"
+    if "open_now" in out:
+        out["at"] = OPEN_NOW_AT.isoformat()
     return out
 
 
 @pytest.mark.parametrize("query", FILTER_QUERIES)
-async def test_filtered_clusters_follow_the_point_rules(tile_client, pool, query: str) -> None:  # type: ignore[no-untyped-def]
-    """The precomputed facets (migration 0012) give exactly what the per-point rule
-    tiles.point_matches gives: stations, points and points available now, per zoom."""
+async def test_filtered_clusters_follow_the_point_rules(  # type: ignore[no-untyped-def]
+    tile_client, pool, monkeypatch, query: str
+) -> None:
+    """The precomputed facets (migration 0012, opening classes 0013) give exactly what the
+    per-point rule tiles.point_matches gives: stations, points and points available now, per
+    zoom."""
+    monkeypatch.setattr(tile_module, "wall_clock", OPEN_NOW_AT.timestamp)
     # One point booked, one out of service: availability must come out live, not from facets.
     taken = await pool.fetch(
         "SELECT id FROM charge_points WHERE withdrawn_at IS NULL AND prise_type_2 "

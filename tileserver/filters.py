@@ -1,12 +1,19 @@
 """Tile filters: query parameters → a validated msgspec Struct → jsonb for tiles.stations().
 
 Unknown or malformed parameters are a 400 with the parameter named, never silently ignored
-(a typo in a filter would otherwise show a map that looks right and is not)."""
+(a typo in a filter would otherwise show a map that looks right and is not).
+
+`open_now` depends on the clock: the SQL decides it per quarter-hour (migration 0013), so a
+tile filtered by it is keyed by the quarter-hour in the cache and the SQL is given the
+instant of that quarter (`at`), never its own clock: the cached tile is the key's tile even
+when the quarter turns during the query or the database's clock differs from ours."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -18,6 +25,7 @@ BOOLEAN_FILTERS = (
     "pay_as_you_go",
     "card",
     "open_24_7",
+    "open_now",
     "pmr",
     "free_access",
     "two_wheeler",
@@ -25,6 +33,12 @@ BOOLEAN_FILTERS = (
     "available_now",
 )
 MAX_PARAM_LENGTH = 200
+QUARTER_S = 15 * 60  # every French zone is a whole number of hours from UTC
+
+
+def quarter_of(epoch_s: float) -> int:
+    """The quarter-hour (counted from the Unix epoch) an instant falls in."""
+    return int(epoch_s // QUARTER_S)
 
 
 class TileFilters(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -34,6 +48,7 @@ class TileFilters(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     pay_as_you_go: bool | None = None
     card: bool | None = None
     open_24_7: bool | None = None
+    open_now: bool | None = None
     pmr: bool | None = None
     free_access: bool | None = None
     two_wheeler: bool | None = None
@@ -43,12 +58,25 @@ class TileFilters(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     def as_json(self) -> str:
         return msgspec.json.encode(self).decode()
 
-    def cache_key(self) -> str:
-        """Stable short key of the filters ('all' when none): part of the Redis key."""
+    def depends_on_time(self) -> bool:
+        return self.open_now is not None
+
+    def cache_key(self, quarter: int) -> str:
+        """Stable short key of the filters ('all' when none): part of the Redis key. A
+        clock-dependent filter adds the quarter-hour (`quarter_of(time.time())`)."""
         text = self.as_json()
         if text == "{}":
             return "all"
-        return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+        digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+        return f"{digest}-q{quarter}" if self.depends_on_time() else digest
+
+    def sql_params(self, quarter: int) -> dict[str, Any]:
+        """The jsonb of tiles.stations(): the filters, plus the start of the quarter-hour
+        (`at`) for a clock-dependent filter."""
+        params: dict[str, Any] = msgspec.to_builtins(self)
+        if self.depends_on_time():
+            params["at"] = datetime.fromtimestamp(quarter * QUARTER_S, UTC).isoformat()
+        return params
 
 
 def _bad(name: str, detail: str) -> Problem:

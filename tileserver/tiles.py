@@ -15,11 +15,10 @@ import time
 from typing import Any
 
 import asyncpg
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 
-from tileserver.filters import parse_filters
+from tileserver.filters import parse_filters, quarter_of
 from wattsup import tile_cache
 from wattsup.problems import Problem
 
@@ -42,6 +41,12 @@ async def data_version(state: State) -> int:
     version = int(await pool.fetchval("SELECT data_version FROM app_meta"))
     state.tile_version = (version, now)
     return version
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch: the clock of clock-dependent filters (open_now), one name so
+    that a test can set it."""
+    return time.time()
 
 
 def parse_tile(z: int, x: int, y_pbf: str) -> tuple[int, int, int]:
@@ -72,8 +77,9 @@ class TileController(Controller):
         description=(
             "Layers `clusters` (zoom ≤ 12) and `stations` (zoom ≥ 13). Filters as query "
             "parameters: min_power, connectors (ef,type_2,combo_ccs,chademo,autre), free, "
-            "pay_as_you_go, card, open_24_7, pmr, free_access, two_wheeler, t2_cable, "
-            "available_now. 204 for an empty tile."
+            "pay_as_you_go, card, open_24_7, open_now (true: open at the current quarter-hour, "
+            "false: closed; stations with unknown hours match neither), pmr, free_access, "
+            "two_wheeler, t2_cable, available_now. 204 for an empty tile."
         ),
     )
     async def tile(
@@ -86,7 +92,8 @@ class TileController(Controller):
     ) -> Response[bytes]:
         z, x, y = parse_tile(z, x, y_pbf)
         filters = parse_filters(dict(request.query_params.dict()))
-        fkey = filters.cache_key()
+        quarter = quarter_of(wall_clock())
+        fkey = filters.cache_key(quarter)
         version = await data_version(state)
         key = tile_cache.tile_key(version, z, x, y, fkey)
         packed, epoch = await tile_cache.get_with_epoch(state.redis, version, key)
@@ -100,7 +107,7 @@ class TileController(Controller):
                 z,
                 x,
                 y,
-                msgspec.to_builtins(filters),
+                filters.sql_params(quarter),
             )
             packed = _pack(raw or b"")
             if epoch is not None:  # None: Redis is down, do not wait for it twice

@@ -48,6 +48,7 @@ class StationRead(msgspec.Struct):
     access: str | None
     opening_hours: str | None
     open_24_7: bool
+    open_now: bool | None  # from opening_hours at this instant; None: hours not understood
     pmr: str | None
     height_limit: str | None
     two_wheeler: bool | None
