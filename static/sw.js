@@ -1,10 +1,11 @@
 // Service worker: keeps the app shell, the last area's tiles and the active booking so the
 // page opens offline. Network first everywhere (fresh data when online), cache as fallback.
-const VERSION = 'wattsup-v1';
+const VERSION = 'wattsup-v2';
 const SHELL = [
   '/', '/index.html', '/driver.css', '/recharger-101.html', '/manifest.webmanifest',
   '/js/app.js', '/js/api.js', '/js/account.js', '/js/booking.js', '/js/config.js', '/js/dom.js',
   '/js/filters.js', '/js/i18n.js', '/js/r101.js', '/js/icons.js', '/js/map.js', '/js/session.js', '/js/sheet.js',
+  '/js/support.js',
   '/vendor/maplibre-gl/maplibre-gl.js', '/vendor/maplibre-gl/maplibre-gl.css',
   '/offline/outlines.geojson', '/icons/icon.svg', '/icons/icon-192.png',
 ];

@@ -81,6 +81,8 @@ function renderSignedIn(body) {
       h('summary', t('profile')), profileForm(u), passwordForm(u)),
     h('div.section.actions',
       h('button.btn', { type: 'button', id: 'history-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:history')) }, t('history')),
+      h('button.btn', { type: 'button', id: 'myreports-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:myreports')) }, t('myReports')),
+      h('button.btn', { type: 'button', id: 'contact-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:contact')) }, t('contact')),
       h('button.btn', { type: 'button', id: 'logout', onclick: logout }, t('logout'))));
 }
 

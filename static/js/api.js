@@ -16,26 +16,29 @@ function csrf() {
   return m ? decodeURIComponent(m[1]) : '';
 }
 
-async function send(method, path, body) {
+async function send(method, path, body, fresh = false) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   return fetch(path, {
     method, headers, credentials: 'same-origin',
+    // Some public reads carry a short shared max-age; after the driver's own change the
+    // page asks the server again instead of showing its cached copy.
+    cache: fresh ? 'no-cache' : 'default',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
 
-export async function api(method, path, body, { retry = true } = {}) {
+export async function api(method, path, body, { retry = true, fresh = false } = {}) {
   let res;
   try {
-    res = await send(method, path, body);
+    res = await send(method, path, body, fresh);
   } catch {
     throw new ApiError(0, 'network', t('network'));
   }
   if (res.status === 401 && retry && !path.startsWith('/api/auth/')) {
     const r = await send('POST', '/api/auth/refresh').catch(() => null);
-    if (r && r.ok) return api(method, path, body, { retry: false });
+    if (r && r.ok) return api(method, path, body, { retry: false, fresh });
   }
   if (res.status === 204) return null;
   const type = res.headers.get('content-type') || '';
@@ -47,7 +50,7 @@ export async function api(method, path, body, { retry = true } = {}) {
   return data;
 }
 
-export const get = (path) => api('GET', path);
+export const get = (path, opts) => api('GET', path, undefined, opts);
 export const post = (path, body) => api('POST', path, body ?? {});
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);

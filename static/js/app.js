@@ -5,8 +5,9 @@ import { initBooking, openHistory, renderBookingSection, showCachedBooking } fro
 import { $, announce, clear, h, openDialog } from './dom.js';
 import { fromUrl, initFilters } from './filters.js';
 import { applyI18n, onLang, t, toggleLang } from './i18n.js';
-import { createMap, motion, setTileQuery } from './map.js';
-import { closeStation, kw, openStation, renderStation, setBookingRenderer, statusBadge } from './sheet.js';
+import { createMap, motion, setTileQuery, viewBbox } from './map.js';
+import { closeStation, currentStation, kw, openStation, renderStation, setBookingRenderer, statusBadge } from './sheet.js';
+import { initReportsLayer, onLangSupport, openContact, openMyReports, reportedBadge, reportedIn } from './support.js';
 import { POWER_COLOURS } from './icons.js';
 import { loadSession, onSession, session } from './session.js';
 
@@ -101,11 +102,10 @@ async function openList() {
   const map = window.wattsup.map;
   clear(body, h('p', t('loading')));
   openDialog(dialog);
-  const b = map.getBounds();
-  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v)).toFixed(5);
-  const bbox = [clamp(b.getWest(), -180, 179.9), clamp(b.getSouth(), -85, 84.9), clamp(b.getEast(), -179.9, 180), clamp(b.getNorth(), -84.9, 85)];
+  const bbox = viewBbox(map);
   try {
-    const rows = await get(`/api/stations?bbox=${bbox.join(',')}&limit=100`);
+    // The list is the map's accessible twin: the open problem reports are in it too.
+    const [rows, reported] = await Promise.all([get(`/api/stations?bbox=${bbox}&limit=100`), reportedIn(bbox)]);
     clear(body,
       h('p.note', { role: 'status' }, t('listCount', { n: rows.length }), rows.length === 100 ? ` — ${t('listMore')}` : ''),
       rows.length ? h('ul.cards', { id: 'station-list' }, rows.map((s) => h('li', h('button.station-btn', {
@@ -113,7 +113,8 @@ async function openList() {
         dataset: { station: s.id },
         onclick: () => { dialog.close(); showStation(s.id, s.lon, s.lat); },
       }, h('span.title', s.name), h('br'),
-      h('span.note', [s.commune, kw(s.max_power_kw), t('listFree', { a: s.available, t: s.points })].filter(Boolean).join(' · '))))))
+      h('span.note', [s.commune, kw(s.max_power_kw), t('listFree', { a: s.available, t: s.points })].filter(Boolean).join(' · ')),
+      reported.has(s.id) && [h('br'), reportedBadge(reported.get(s.id).since)]))))
         : h('p', t('listEmpty')));
   } catch (err) {
     clear(body, h('p.error', { role: 'alert' }, err.message), h('button.btn', { type: 'button', onclick: openList }, t('retry')));
@@ -129,7 +130,8 @@ function renderLegend() {
       swatch.style.background = POWER_COLOURS[c];
       return h('li', swatch, `${t(`pc_${c}`)} (${range})`);
     })),
-    h('ul', ['available', 'occupied', 'out_of_service', 'unknown'].map((st) => h('li', statusBadge(st)))),
+    h('ul', ['available', 'occupied', 'out_of_service', 'unknown'].map((st) => h('li', statusBadge(st))),
+      h('li', h('span.reported', h('span.warn-mark', { 'aria-hidden': 'true' }, '!'), t('legendReport')))),
     h('p.note', t('legendCluster')));
 }
 
@@ -151,6 +153,7 @@ function start() {
     if (e.error && /Failed to fetch|NetworkError/.test(String(e.error.message))) announce(t('network'), 'error');
   });
   initFilters((qs) => setTileQuery(map, qs));
+  initReportsLayer(map);
   initSearch();
   initLocate();
   setBookingRenderer(renderBookingSection);
@@ -162,12 +165,22 @@ function start() {
   document.addEventListener('wattsup:tiles', () => setTileQuery(map, fromUrl().toString()));
   document.addEventListener('wattsup:sheetclose', () => map.easeTo({ padding: NO_PADDING, duration: motion() / 2 }));
   document.addEventListener('wattsup:history', () => { $('#account-dialog').close(); openHistory(); });
+  document.addEventListener('wattsup:myreports', () => { $('#account-dialog').close(); openMyReports(); });
+  document.addEventListener('wattsup:contact', () => { $('#account-dialog').close(); openContact(); });
+  document.addEventListener('wattsup:station', async (e) => {
+    await openStation(e.detail);
+    const s = currentStation();
+    if (s) flyTo(s.lon, s.lat, 15, sheetPadding());
+  });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();
   });
   onSession(accountLabel);
   renderLegend();
-  onLang(() => { langButton(); accountLabel(); renderLegend(); renderStation(); if ($('#account-dialog').open) renderAccount(); });
+  onLang(() => {
+    langButton(); accountLabel(); renderLegend(); renderStation(); onLangSupport();
+    if ($('#account-dialog').open) renderAccount();
+  });
   loadSession().catch((err) => {
     announce(err.message, 'error');
     if (err.code === 'network') showCachedBooking();

@@ -6,6 +6,8 @@ export const config = {
   tileJson: '/tiles/stations.json',
   tiles: '/tiles/stations/{z}/{x}/{y}.pbf',
   clusterMaxZoom: 12,
+  // Open problem reports are drawn (and asked for) where single stations are.
+  reportsMinZoom: 13,
   center: [2.35, 46.6],
   zoom: 4.6,
   pollMs: 2000,

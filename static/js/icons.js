@@ -1,6 +1,7 @@
 // Map symbols drawn on a canvas when MapLibre first asks for them (no glyphs, no network):
 //   "c|<count>|<any free 1/0>"             a cluster with its count
 //   "s|<power class>|<status>|<max kW>"    a station: power-class pill + status badge
+//   "r|<date>"                             an open problem report: warning sign + its date
 // The status badge never relies on colour alone: each status has its own shape and mark.
 const RATIO = 2;
 export const POWER_COLOURS = { slow: '#5f6b7a', normal: '#1f5fbf', fast: '#0f7a5c', rapid: '#b3541e', ultra: '#6d3fb8' };
@@ -96,11 +97,47 @@ function station(powerClass, status, kw) {
   return image(c, ctx);
 }
 
+const FONT = 'bold 11px system-ui, sans-serif';
+
+/** A dark pill with a warning triangle and the report's date: the sign and the words say it,
+ * not the colour. */
+function report(label) {
+  const [, probe] = canvas(1, 1);
+  probe.font = FONT;
+  const w = Math.ceil(probe.measureText(label).width) + 34;
+  const [c, ctx] = canvas(w, 22);
+  ctx.beginPath();
+  ctx.roundRect(1, 1, w - 2, 20, 10);
+  ctx.fillStyle = '#7a2e0e';
+  ctx.fill();
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = '#fff';
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(15, 4.5);
+  ctx.lineTo(23, 17.5);
+  ctx.lineTo(7, 17.5);
+  ctx.closePath();
+  ctx.fillStyle = '#f5b400';
+  ctx.fill();
+  ctx.fillStyle = '#1b1b1b';
+  ctx.font = 'bold 10px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText('!', 15, 12.5);
+  ctx.fillStyle = '#fff';
+  ctx.font = FONT;
+  ctx.textAlign = 'left';
+  ctx.fillText(label, 27, 11.5);
+  return image(c, ctx);
+}
+
 /** The image for a symbol id, or null when the id is not ours. */
 export function drawIcon(id) {
   const [kind, a, b, c] = id.split('|');
   if (kind === 'c') return cluster(a, b === '1');
   if (kind === 's') return station(a, b, c);
+  if (kind === 'r') return report(a);
   return null;
 }
 

@@ -39,8 +39,21 @@ function stationLayers() {
         'symbol-sort-key': ['get', 'max_power_kw'],
       },
     },
+    {
+      // Open problem reports (GET /api/reports/open, support.js): a warning badge with its
+      // date above the station's symbol, drawn once the stations themselves are.
+      id: 'reports', type: 'symbol', source: 'reports', minzoom: config.reportsMinZoom,
+      layout: {
+        'icon-image': ['concat', 'r|', ['get', 'label']],
+        'icon-anchor': 'bottom',
+        'icon-offset': [0, -14],
+        'icon-allow-overlap': true,
+      },
+    },
   ];
 }
+
+const emptyGeoJson = () => ({ type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
 
 function stationSource() {
   return {
@@ -57,6 +70,7 @@ function offlineStyle() {
       // Filled in after the first stations are drawn: the stations come first.
       outlines: { type: 'geojson', data: { type: 'FeatureCollection', features: [] }, attribution: 'Natural Earth' },
       stations: stationSource(),
+      reports: emptyGeoJson(),
     },
     layers: [
       { id: 'background', type: 'background', paint: { 'background-color': p.bg } },
@@ -89,6 +103,7 @@ export function createMap(container, { onStation }) {
     map.on('style.load', () => {
       if (map.getSource('stations')) return;
       map.addSource('stations', stationSource());
+      map.addSource('reports', emptyGeoJson());
       for (const layer of stationLayers()) map.addLayer(layer);
     });
   }
@@ -101,8 +116,10 @@ export function createMap(container, { onStation }) {
     const zoom = Math.min(Math.max(f.properties.expansion_zoom, map.getZoom() + 1), config.clusterMaxZoom + 1);
     map.easeTo({ center: f.geometry.coordinates, zoom, duration: reduced.matches ? 0 : 600 });
   });
-  map.on('click', 'stations', (e) => onStation(e.features[0].properties.id, e.features[0].geometry.coordinates));
-  for (const layer of ['clusters', 'stations']) {
+  for (const layer of ['stations', 'reports']) {
+    map.on('click', layer, (e) => onStation(e.features[0].properties.id, e.features[0].geometry.coordinates));
+  }
+  for (const layer of ['clusters', 'stations', 'reports']) {
     map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
     map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });
   }
@@ -134,6 +151,14 @@ export function setTileQuery(map, qs) {
   query = qs;
   const src = map?.getSource('stations');
   if (src) src.setTiles([tileUrl()]);
+}
+
+/** The map view as west,south,east,north (the API's bbox), clamped to the valid range. */
+export function viewBbox(map) {
+  const b = map.getBounds();
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v)).toFixed(5);
+  return [clamp(b.getWest(), -180, 179.9), clamp(b.getSouth(), -85, 84.9),
+    clamp(b.getEast(), -179.9, 180), clamp(b.getNorth(), -84.9, 85)].join(',');
 }
 
 export function motion() {

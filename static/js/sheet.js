@@ -6,6 +6,7 @@ import { $, announce, clear, formError, h, openDialog } from './dom.js';
 import { lang, locale, t } from './i18n.js';
 import { STATUS_MARK } from './icons.js';
 import { session } from './session.js';
+import { loadStationReports, openContact, reportsChanged, stationReportsBox } from './support.js';
 
 const CONNECTOR_NAMES = { ef: 'E/F', type_2: 'Type 2', combo_ccs: 'Combo CCS', chademo: 'CHAdeMO', autre: 'Autre' };
 const SHAPE = { available: 'available', reserved: 'occupied', in_use: 'occupied', occupied: 'occupied', out_of_order: 'out_of_service', out_of_service: 'out_of_service', unknown: 'unknown' };
@@ -112,6 +113,7 @@ export async function openStation(id) {
   current = s;
   renderStation(s);
   if (!again) sheet.focus();
+  loadStationReports(s.id);
 }
 
 function closeButton() {
@@ -127,11 +129,13 @@ export function renderStation(s = current) {
     h('div.grab'),
     h('div.sheet-head', h('h2', { id: 'sheet-title' }, s.name), closeButton()),
     h('p.sub', [s.commune, s.operator].filter(Boolean).join(' · ')),
+    stationReportsBox(s),
     h('ul.groups', { 'aria-label': t('points') }, s.groups.map(groupItem)),
     h('div.actions',
       h('a.btn', { href: s.directions_url, target: '_blank', rel: 'noopener' }, t('directionsOsm')),
       h('a.btn', { href: geo }, t('directions')),
-      h('button.btn', { type: 'button', id: 'report-open', onclick: () => openReport(s) }, t('report'))),
+      h('button.btn', { type: 'button', id: 'report-open', onclick: () => openReport(s) }, t('report')),
+      h('button.btn', { type: 'button', id: 'contact-station', onclick: () => openContact(s) }, t('contactSheet'))),
     booking,
     h('div.section', h('h3', t('points')), h('ul.points', s.points.map(pointItem))),
     h('div.section', h('h3', t('details')), facts(s)));
@@ -174,6 +178,7 @@ async function openReport(s) {
       await post('/api/reports', { station_id: s.id, category: data.get('category'), message: data.get('message') || '' });
       dialog.close();
       announce(t('reportDone'));
+      reportsChanged(s.id);
     } catch (err) {
       formError(form, err);
     }

@@ -72,6 +72,26 @@ def test_axe_on_every_screen(phone: Any, live_server: str, shot: Any) -> None:
     issues += axe(page, "station sheet")
     page.get_by_role("button", name="Signaler un problème").click()
     issues += axe(page, "report", "#report-dialog")
+    page.get_by_role("button", name="Envoyer le signalement").click()
+    page.locator("#sheet-reports li").wait_for()  # the station's open report, dated
+    issues += axe(page, "station sheet with a report", "#sheet")
+    page.get_by_role("button", name="Nous écrire sur cette station").click()
+    page.locator("#my-messages").get_by_text("Aucun message pour l’instant.").wait_for()
+    issues += axe(page, "contact", "#contact-dialog")
+    page.get_by_role("button", name="Envoyer le message").click()
+    page.locator("#contact-form .form-error").wait_for()  # the API's refusal, inline
+    issues += axe(page, "contact refused", "#contact-dialog")
+    page.problems[:] = [p for p in page.problems if "status of 400" not in p]
+    page.locator("#contact-dialog").get_by_label("Objet").fill("Borne")
+    page.locator("#contact-dialog").get_by_label("Votre message").fill("Merci.")
+    page.get_by_role("button", name="Envoyer le message").click()
+    page.locator("#my-messages-list li").wait_for()
+    issues += axe(page, "contact sent", "#contact-dialog")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Dora").click()
+    page.get_by_role("button", name="Mes signalements").click()
+    page.locator("#my-reports-list li").wait_for()
+    issues += axe(page, "my reports", "#myreports-dialog")
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Filtres").click()
     page.locator("#profile-name").wait_for()  # signed in: the filter profiles too
