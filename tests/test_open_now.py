@@ -341,9 +341,13 @@ async def test_cached_tile_is_per_quarter_hour(
         second = await tile_client.get(url)
         assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT", at
         assert first.content == second.content
-        assert await redis_client.exists(
-            tile_cache.tile_key(version, t.z, t.x, t.y, f.cache_key(q))
-        )
+        key = tile_cache.tile_key(version, t.z, t.x, t.y, f.cache_key(q))
+        assert await redis_client.exists(key)
+        # Kept for its quarter-hour only (unreachable after it), while the tile's index of
+        # variants keeps the full lifetime so invalidation still finds every other variant.
+        assert 0 < await redis_client.ttl(key) <= 16 * 60
+        index = tile_cache.index_key(version, t.z, t.x, t.y)
+        assert await redis_client.ttl(index) > 16 * 60
     # Sunday noon and Monday morning are different maps.
     set_clock(monkeypatch, MONDAY_0830Z)
     monday = await tile_client.get(url)

@@ -30,6 +30,9 @@ CACHE_CONTROL = "public, no-cache"
 # The data version is read at most once a second per process: an import's new version is
 # seen by every tile process within that second, without a query per tile.
 VERSION_TTL_S = 1.0
+# Cache lifetime of a tile filtered by the clock (open_now): its quarter-hour, plus slack for
+# a request that started just before the quarter turned.
+QUARTER_TTL_S = 16 * 60
 
 
 async def data_version(state: State) -> int:
@@ -111,7 +114,11 @@ class TileController(Controller):
             )
             packed = _pack(raw or b"")
             if epoch is not None:  # None: Redis is down, do not wait for it twice
-                await tile_cache.put(state.redis, version, z, x, y, fkey, packed, epoch=epoch)
+                # A tile keyed by its quarter-hour is unreachable once the quarter is over.
+                ttl = QUARTER_TTL_S if filters.depends_on_time() else tile_cache.TTL_SECONDS
+                await tile_cache.put(
+                    state.redis, version, z, x, y, fkey, packed, epoch=epoch, ttl=ttl
+                )
         etag_hex, _, body = packed.partition(b"\n")
         gz = "gzip" in request.headers.get("accept-encoding", "")
         etag = f'"{etag_hex.decode()}{"-gz" if gz and body else ""}"'

@@ -43,12 +43,14 @@ def epoch_key(version: int) -> str:
     return f"tileepoch:v{version}"
 
 
-# KEYS: tile, index, epoch; ARGV: epoch seen at the miss, value, filters key, ttl.
+# KEYS: tile, index, epoch; ARGV: epoch seen at the miss, value, filters key, tile ttl,
+# index ttl (always the longest: the index must outlive every variant it lists, or an
+# invalidation would miss one).
 _PUT_IF_SAME_EPOCH = """
 if (redis.call('GET', KEYS[3]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
@@ -88,18 +90,22 @@ async def put(
     value: bytes,
     *,
     epoch: bytes | None = None,
+    ttl: int = TTL_SECONDS,
 ) -> bool:
-    """Cache a tile; with `epoch` (from `get_with_epoch`), only if no invalidation ran since."""
+    """Cache a tile; with `epoch` (from `get_with_epoch`), only if no invalidation ran since.
+    `ttl`: shorter for a tile that is only right for a while (a clock-dependent filter)."""
+    ttl = min(ttl, TTL_SECONDS)
     try:
         if epoch is not None:
             script = redis.register_script(_PUT_IF_SAME_EPOCH)
             keys = [tile_key(version, z, x, y, filters), index_key(version, z, x, y)]
             done = await script(
-                keys=[*keys, epoch_key(version)], args=[epoch, value, filters, TTL_SECONDS]
+                keys=[*keys, epoch_key(version)],
+                args=[epoch, value, filters, ttl, TTL_SECONDS],
             )
             return bool(done)
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(tile_key(version, z, x, y, filters), value, ex=TTL_SECONDS)
+            pipe.set(tile_key(version, z, x, y, filters), value, ex=ttl)
             pipe.sadd(index_key(version, z, x, y), filters)
             pipe.expire(index_key(version, z, x, y), TTL_SECONDS)
             await pipe.execute()
