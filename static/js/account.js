@@ -4,6 +4,7 @@ import { del, patch, post } from './api.js';
 import { $, announce, clear, formError, formNote, h, openDialog } from './dom.js';
 import { t } from './i18n.js';
 import { changed, loadSession, session } from './session.js';
+import { resolvedCount } from './support.js';
 
 const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
 let mode = 'register';
@@ -81,7 +82,8 @@ function renderSignedIn(body) {
       h('summary', t('profile')), profileForm(u), passwordForm(u)),
     h('div.section.actions',
       h('button.btn', { type: 'button', id: 'history-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:history')) }, t('history')),
-      h('button.btn', { type: 'button', id: 'myreports-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:myreports')) }, t('myReports')),
+      h('button.btn', { type: 'button', id: 'myreports-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:myreports')) },
+        t('myReports'), resolvedCount() ? [' ', h('span.count', t(resolvedCount() > 1 ? 'resolvedCountN' : 'resolvedCount1', { n: resolvedCount() }))] : null),
       h('button.btn', { type: 'button', id: 'contact-open', onclick: () => document.dispatchEvent(new CustomEvent('wattsup:contact')) }, t('contact')),
       h('button.btn', { type: 'button', id: 'logout', onclick: logout }, t('logout'))));
 }

@@ -7,7 +7,7 @@ import { fromUrl, initFilters } from './filters.js';
 import { applyI18n, onLang, t, toggleLang } from './i18n.js';
 import { createMap, motion, setTileQuery, viewBbox } from './map.js';
 import { closeStation, currentStation, kw, openStation, renderStation, setBookingRenderer, statusBadge } from './sheet.js';
-import { initReportsLayer, onLangSupport, openContact, openMyReports, reportedBadge, reportedIn } from './support.js';
+import { checkResolved, initReportsLayer, onLangSupport, openContact, openMyReports, reportedBadge, reportedIn } from './support.js';
 import { POWER_COLOURS } from './icons.js';
 import { loadSession, onSession, session } from './session.js';
 
@@ -170,12 +170,14 @@ function start() {
   document.addEventListener('wattsup:station', async (e) => {
     await openStation(e.detail);
     const s = currentStation();
-    if (s) flyTo(s.lon, s.lat, 15, sheetPadding());
+    if (s && s.id === e.detail) flyTo(s.lon, s.lat, 15, sheetPadding());
   });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();
   });
   onSession(accountLabel);
+  onSession(checkResolved);
+  document.addEventListener('wattsup:resolved', () => { if ($('#account-dialog').open) renderAccount(); });
   renderLegend();
   onLang(() => {
     langButton(); accountLabel(); renderLegend(); renderStation(); onLangSupport();

@@ -5,7 +5,7 @@
 // (GET /api/stations/{id}/reports, one request per sheet opened).
 import { get, post } from './api.js';
 import { config } from './config.js';
-import { $, clear, formError, h, openDialog } from './dom.js';
+import { $, announce, clear, formError, h, openDialog } from './dom.js';
 import { locale, t } from './i18n.js';
 import { viewBbox } from './map.js';
 import { session } from './session.js';
@@ -31,8 +31,10 @@ function loginInstead(body, dialog, text) {
 
 // --- the map layer -------------------------------------------------------------------
 let places = [];
-let box = null; // the area of the last answer: moves inside it ask nothing
+let box = null; // the area of the last answer: moves inside it ask nothing for a minute
+let boxAt = 0;
 let seq = 0;
+const BOX_MAX_AGE_MS = 60000;
 
 function draw() {
   const src = window.wattsup.map?.getSource('reports');
@@ -55,7 +57,8 @@ export async function refreshReports({ fresh = false } = {}) {
   const n = ++seq;
   if (map.getZoom() < config.reportsMinZoom) return;
   const [w, s, e, north] = viewBbox(map).split(',').map(Number);
-  if (!fresh && box && w >= box[0] && s >= box[1] && e <= box[2] && north <= box[3]) return;
+  const inside = box && w >= box[0] && s >= box[1] && e <= box[2] && north <= box[3];
+  if (!fresh && inside && Date.now() - boxAt < BOX_MAX_AGE_MS) return;
   const dx = (e - w) / 2;
   const dy = (north - s) / 2;
   const wanted = [Math.max(-180, w - dx), Math.max(-85, s - dy), Math.min(180, e + dx), Math.min(85, north + dy)];
@@ -64,6 +67,7 @@ export async function refreshReports({ fresh = false } = {}) {
     if (n !== seq) return; // a later view asked meanwhile
     places = rows;
     box = wanted;
+    boxAt = Date.now();
     draw();
   } catch {
     // The map works without them; a station's sheet still lists its reports.
@@ -197,6 +201,41 @@ export function openContact(station = null) {
 
 // --- "Mes signalements" --------------------------------------------------------------
 let myReports = null;
+// Reports resolved since the driver last opened "Mes signalements" (told once per session).
+let newlyResolved = 0;
+let checkedFor = null;
+const seenKey = () => `wattsup.reportsSeen.${session.user?.id}`;
+
+function seenAt() {
+  try { return Date.parse(localStorage.getItem(seenKey()) || '') || 0; } catch { return 0; }
+}
+
+function markSeen(rows) {
+  const last = Math.max(0, ...rows.filter((r) => r.closed_at).map((r) => Date.parse(r.closed_at)));
+  if (last) try { localStorage.setItem(seenKey(), new Date(last).toISOString()); } catch { /* private mode */ }
+  newlyResolved = 0;
+}
+
+/** How many of the driver's reports were resolved since they last looked (account button). */
+export function resolvedCount() { return newlyResolved; }
+
+/** Once per signed-in driver and page: tell them a report of theirs was resolved. */
+export async function checkResolved() {
+  if (!session.user || checkedFor === session.user.id) return;
+  checkedFor = session.user.id;
+  let rows;
+  try {
+    rows = await get('/api/me/reports');
+  } catch {
+    return;
+  }
+  const since = seenAt();
+  newlyResolved = rows.filter((r) => r.status === 'closed' && Date.parse(r.closed_at) > since).length;
+  if (newlyResolved) {
+    announce(t(newlyResolved > 1 ? 'resolvedNewsN' : 'resolvedNews1', { n: newlyResolved }));
+    document.dispatchEvent(new CustomEvent('wattsup:resolved'));
+  }
+}
 
 function reportItem(r) {
   const said = new Set(r.answers.map((a) => a.body));
@@ -237,6 +276,8 @@ export async function openMyReports() {
     return;
   }
   renderMyReports();
+  markSeen(myReports);
+  document.dispatchEvent(new CustomEvent('wattsup:resolved'));
   // A resolution read here is gone from the map and the sheet too, not 30 s later.
   if (myReports.some((r) => r.status === 'closed')) {
     refreshReports({ fresh: true });

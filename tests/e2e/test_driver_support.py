@@ -33,6 +33,11 @@ BADGES = """(id) => window.wattsup.map.queryRenderedFeatures({layers: ['reports'
     .filter(f => f.properties.id === id).map(f => f.properties.label)"""
 
 
+def settled(page: Any) -> None:
+    """Dialogs rise in: a screenshot waits for the final frame."""
+    until(page, "document.getAnimations().every(a => a.playState !== 'running')")
+
+
 def test_contact_message_from_a_station_reaches_the_queue_and_the_answer_comes_back(
     phone: Any, live_server: str, shot: Any
 ) -> None:
@@ -51,6 +56,7 @@ def test_contact_message_from_a_station_reaches_the_queue_and_the_answer_comes_b
     alert.wait_for()
     assert "Objet" in alert.text_content()
     assert dialog.get_by_label("Objet").get_attribute("aria-invalid") == "true"
+    settled(page)
     shot(page, "contact-refused")
     assert [p for p in page.problems if "status of 400" not in p] == []  # that refusal
     page.problems.clear()
@@ -66,6 +72,7 @@ def test_contact_message_from_a_station_reaches_the_queue_and_the_answer_comes_b
     sent.wait_for()
     assert "Envoyé, en attente de l’équipe" in sent.text_content()
     assert station["name"] in sent.text_content()
+    settled(page)
     shot(page, "contact-sent")
     page.keyboard.press("Escape")
 
@@ -93,6 +100,7 @@ def test_contact_message_from_a_station_reaches_the_queue_and_the_answer_comes_b
     text = answered.text_content()
     assert "Un câble plus long est commandé." in text and "Réponse de Chloé" in text
     assert "Clos le" in text
+    settled(page)
     shot(page, "contact-answered")
     assert not page.problems
 
@@ -140,6 +148,14 @@ def test_reported_problem_shows_on_the_map_until_resolved(
     until(page, f"({BADGES})('{sid}').length === 1")
     assert page.evaluate(BADGES, sid) == [french_day(mine[0]["created_at"], short=True)]
     shot(page, "reported")
+    # In English too.
+    page.get_by_role("button", name="English").click()
+    created = datetime.fromisoformat(mine[0]["created_at"].replace("Z", "+00:00"))
+    english_day = f"{created.day} {created:%B} {created.year}"
+    assert item.text_content() == f"Not working · reported on {english_day}"
+    assert "Open problem reports (1)" in page.locator("#sheet-reports h3").text_content()
+    page.get_by_role("button", name="Français").click()
+    item.get_by_text("Ne fonctionne pas").wait_for()
 
     # Anyone sees it: a visitor's map, list and sheet.
     visitor = browser.new_context(
@@ -184,27 +200,30 @@ def test_reported_problem_shows_on_the_map_until_resolved(
         assert r.status_code == 201, r.text
         closed = r.json()["closed_at"]
 
-    # The reporter reads it resolved, with the answer; the station no longer shows it.
+    # On their next visit the reporter is told, and reads it resolved, with the answer.
+    page.reload()
+    until(page, "document.querySelector('#live').textContent.includes('signalement a été résolu')")
+    wait_map(page)
     page.get_by_role("button", name="Iris", exact=True).click()
-    page.locator("#account-dialog").get_by_role("button", name="Mes signalements").click()
+    mine_button = page.locator("#myreports-open")
+    assert mine_button.text_content() == "Mes signalements 1 résolu"
+    mine_button.click()
     card.wait_for()
-    page.wait_for_function(
-        "(id) => document.querySelector(`#my-reports-list li[data-report='${id}']`)"
-        "?.textContent.includes('Résolu le')",
-        arg=mine[0]["id"],
-    )
     text = card.text_content()
     assert f"Résolu le {french_day(closed)}" in text
     assert "Borne redémarrée, elle fonctionne." in text and "Réponse de Malik" in text
+    settled(page)
     shot(page, "resolved")
     page.keyboard.press("Escape")
+    # The map no longer shows it (asked again past the answer's 30 s max-age).
     until(page, f"({BADGES})('{sid}').length === 0")
-    page.locator("#sheet-reports").wait_for(state="hidden")
-    # A fresh visit too: the sheet asks, and shows nothing.
-    fresh = driver_page(phone)
-    with fresh.expect_response(f"**/api/stations/{sid}/reports") as answer:
-        fresh.goto(f"/?station={sid}#map=16/{station['lat']}/{station['lon']}")
+    # Told once: the count is gone.
+    page.get_by_role("button", name="Iris", exact=True).click()
+    assert mine_button.text_content() == "Mes signalements"
+    page.keyboard.press("Escape")
+    # Nor does the station's sheet.
+    with page.expect_response(f"**/api/stations/{sid}/reports") as answer:
+        open_station_from_list(page, station)
     assert answer.value.json()["open"] == []
-    fresh.locator("#sheet-title").wait_for()
-    assert fresh.locator("#sheet-reports").is_hidden()
-    assert not page.problems and not fresh.problems
+    assert page.locator("#sheet-reports").is_hidden()
+    assert not page.problems
