@@ -221,9 +221,12 @@ def test_reported_problem_shows_on_the_map_until_resolved(
     page.get_by_role("button", name="Iris", exact=True).click()
     assert mine_button.text_content() == "Mes signalements"
     page.keyboard.press("Escape")
-    # Nor does the station's sheet.
+    # Nor does the station's sheet, opened from the report's card.
+    page.get_by_role("button", name="Iris", exact=True).click()
+    mine_button.click()
     with page.expect_response(f"**/api/stations/{sid}/reports") as answer:
-        open_station_from_list(page, station)
+        card.get_by_role("button", name=station["name"]).click()
     assert answer.value.json()["open"] == []
+    assert page.locator("#sheet-title").text_content() == station["name"]
     assert page.locator("#sheet-reports").is_hidden()
     assert not page.problems
