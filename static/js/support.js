@@ -54,7 +54,6 @@ function draw() {
 export async function refreshReports({ fresh = false } = {}) {
   const map = window.wattsup.map;
   if (!map) return;
-  const n = ++seq;
   if (map.getZoom() < config.reportsMinZoom) return;
   const [w, s, e, north] = viewBbox(map).split(',').map(Number);
   const inside = box && w >= box[0] && s >= box[1] && e <= box[2] && north <= box[3];
@@ -62,6 +61,7 @@ export async function refreshReports({ fresh = false } = {}) {
   const dx = (e - w) / 2;
   const dy = (north - s) / 2;
   const wanted = [Math.max(-180, w - dx), Math.max(-85, s - dy), Math.min(180, e + dx), Math.min(85, north + dy)];
+  const n = ++seq; // counted only when asking: a skipped move must not drop a fresh answer
   try {
     const rows = await get(`/api/reports/open?bbox=${wanted.map((v) => v.toFixed(5)).join(',')}`, { fresh });
     if (n !== seq) return; // a later view asked meanwhile

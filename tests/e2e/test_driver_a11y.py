@@ -209,3 +209,61 @@ def test_second_account_cannot_see_first_history(phone: Any) -> None:
     page.get_by_role("button", name="Eve").click()
     page.get_by_role("button", name="Mes réservations").click()
     page.get_by_text("Aucune réservation pour l’instant.").wait_for()
+
+
+def test_support_screens_in_dark_mode(browser: Any, live_server: str) -> None:
+    """The open-report box, the ticket statuses (waiting, answered, resolved) and the answers
+    keep their contrast in dark mode."""
+    from tests.e2e.test_admin_app import api_as, make_user
+
+    ctx = browser.new_context(
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": 360, "height": 740},
+        color_scheme="dark",
+    )
+    ctx.set_default_timeout(10_000)
+    try:
+        api_driver(ctx, "Noor")
+        csrf = next(c["value"] for c in ctx.cookies() if c["name"] == "wattsup_csrf")
+        stations = [bookable_station(live_server) for _ in range(3)]
+        ids = []
+        for s in stations:
+            r = ctx.request.post(
+                "/api/reports",
+                data={"station_id": s["id"], "category": "blocked", "message": "Voiture ventouse."},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert r.status == 201, r.text()
+            ids.append(r.json()["id"])
+        r = ctx.request.post(
+            "/api/messages",
+            data={"subject": "Question", "message": "Bonjour."},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status == 201, r.text()
+        with api_as(live_server, make_user("admin", "Zoé")) as api:
+            answer = {"body": "Nous regardons.", "close": False}
+            assert api.post(f"/api/admin/reports/{ids[1]}/answers", json=answer).is_success
+            done = {"body": "Réglé.", "close": True}
+            assert api.post(f"/api/admin/reports/{ids[2]}/answers", json=done).is_success
+            message = r.json()["id"]
+            assert api.post(f"/api/admin/messages/{message}/answers", json=done).is_success
+        page = driver_page(ctx)
+        open_station_from_list(page, stations[0])
+        page.locator("#sheet-reports li").wait_for()
+        issues = axe(page, "dark sheet with a report", "#sheet")
+        page.get_by_role("button", name="Noor", exact=True).click()
+        page.get_by_role("button", name="Mes signalements").click()
+        page.locator("#my-reports-list .ticket.closed").wait_for()
+        assert page.locator("#my-reports-list .ticket.answered").count() == 1
+        issues += axe(page, "dark my reports", "#myreports-dialog")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Noor", exact=True).click()
+        page.get_by_role("button", name="Nous contacter").click()
+        page.locator("#my-messages-list .ticket.closed").wait_for()
+        issues += axe(page, "dark contact", "#contact-dialog")
+        assert not issues, "\n".join(issues)
+        assert not page.problems
+    finally:
+        ctx.close()
