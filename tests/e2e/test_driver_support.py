@@ -172,6 +172,7 @@ def test_reported_problem_shows_on_the_map_until_resolved(
         row = other.locator(f"#station-list button[data-station='{sid}']")
         row.wait_for()
         assert f"Problème signalé depuis le {day}" in row.text_content()
+        settled(other)
         shot(other, "visitor-list")
         row.click()
         other.locator(f"#sheet-reports li[data-report='{mine[0]['id']}']").wait_for()
