@@ -482,9 +482,18 @@ def test_stateful_fuzzing_follows_links_without_5xx(
         "GET /api/admin/imports/{job_id} 200",
         "GET /api/admin/imports/{job_id}/rejects 200",
         "GET /api/admin/imports/{job_id}/rejects.csv 200",
-        "GET /api/admin/users/{user_id} 200",
     ):
         assert admin[step] > 0, (step, sorted(admin))
+    # A user id from a real answer reached a user operation. Which one a run picks varies
+    # with what the database holds when the whole suite runs (a DELETE of the admin itself,
+    # a 409, counts too: the id was real).
+    user_steps = (
+        "GET /api/admin/users/{user_id} 200",
+        "PATCH /api/admin/users/{user_id} 200",
+        "DELETE /api/admin/users/{user_id} 204",
+        "DELETE /api/admin/users/{user_id} 409",
+    )
+    assert any(admin[step] > 0 for step in user_steps), sorted(admin)
 
 
 def test_no_content_answers_document_no_body(fuzz_app: Litestar) -> None:
