@@ -5,10 +5,12 @@ import { $, announce, clear, formError, h, openDialog } from './dom.js';
 import { t } from './i18n.js';
 import { session } from './session.js';
 
-export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_24_7', 'pmr',
-  'free_access', 'two_wheeler', 't2_cable', 'available_now'];
+export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_now', 'open_24_7',
+  'pmr', 'free_access', 'two_wheeler', 't2_cable', 'available_now'];
 // Yes-only options; price and access are three-way choices (any / yes / no) of their own.
-const BOOLS = ['pay_as_you_go', 'card', 'open_24_7', 'pmr', 'two_wheeler', 't2_cable', 'available_now'];
+// open_now: from the station's IRVE opening hours, decided by the server each quarter-hour.
+const BOOLS = ['pay_as_you_go', 'card', 'open_now', 'open_24_7', 'pmr', 'two_wheeler', 't2_cable',
+  'available_now'];
 const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
 const POWERS = [0, 3.7, 7.4, 11, 22, 50, 100, 150, 350];
 

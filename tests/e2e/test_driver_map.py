@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -170,6 +171,13 @@ def test_list_view_opens_a_station_sheet_with_aggregated_lines(
     api_station = httpx.get(f"{live_server}/api/stations/{sid}").json()
     assert len(lines) == len(api_station["groups"])
     assert sorted(g["label"] for g in api_station["groups"]) == sorted(lines)
+    # Open or closed right now, from the station's IRVE hours, as the API decides it.
+    hours = sheet.locator("dl.facts").text_content()
+    said = {True: "ouvert maintenant", False: "fermé maintenant"}.get(api_station["open_now"])
+    if said:
+        assert said in hours, hours
+    else:
+        assert "maintenant" not in hours, hours
     page.keyboard.press("Escape")
     assert sheet.is_hidden()
     assert not page.problems
@@ -205,6 +213,7 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     page.get_by_label("Puissance minimale").select_option("22")
     page.get_by_label("Type 2").check()
     page.get_by_label("Libre maintenant").check()
+    page.get_by_label("Ouvert maintenant").check()  # from the IRVE opening hours, server side
     page.get_by_label("Accès réservé").check()  # free access vs restricted: IRVE's field
     shot(page, "filters-sheet")
     with page.expect_request(
@@ -213,23 +222,25 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
         page.get_by_role("button", name="Appliquer").click()
     url = req.value.url
     assert "connectors=type_2" in url and "available_now=true" in url
-    assert "free_access=false" in url
+    assert "free_access=false" in url and "open_now=true" in url
     assert req.value.response().status in (200, 204)
     assert "min_power=22" in page.url and "connectors=type_2" in page.url
-    assert page.locator("#filter-count").text_content() == "4"
+    assert page.locator("#filter-count").text_content() == "5"
     tiles = page.evaluate("window.wattsup.map.getSource('stations').tiles[0]")
-    assert tiles.endswith("?min_power=22&connectors=type_2&free_access=false&available_now=true")
+    assert tiles.endswith(
+        "?min_power=22&connectors=type_2&free_access=false&open_now=true&available_now=true"
+    )
     until(page, "window.wattsup.map.loaded()")
     shot(page, "filtered-map")
     # The shared URL restores the same filters after a reload.
     page.reload()
     until(page, "window.wattsup.map && window.wattsup.map.loaded()")
-    assert page.evaluate("window.wattsup.map.getSource('stations').tiles[0]").endswith(
-        "?min_power=22&connectors=type_2&free_access=false&available_now=true"
-    )
+    restored = page.evaluate("window.wattsup.map.getSource('stations').tiles[0]")
+    assert parse_qs(urlsplit(restored).query) == parse_qs(urlsplit(tiles).query), restored
     page.get_by_role("button", name="Filtres").click()
     assert page.get_by_label("Type 2").is_checked()
     assert page.get_by_label("Accès réservé").is_checked()
+    assert page.get_by_label("Ouvert maintenant").is_checked()
     page.get_by_role("button", name="Tout effacer").click()
     page.get_by_role("button", name="Appliquer").click()
     assert "min_power" not in page.url
