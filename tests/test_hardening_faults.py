@@ -1,7 +1,8 @@
 """Fault injection: Redis killed and restarted under the apps, PostgreSQL connections
-terminated mid-traffic, import processes SIGKILLed in each phase (ten kills), the sweeper's process
-killed while reservations fall due. Each test prints how many requests failed during and
-after the fault (the figures of the hardening note)."""
+terminated mid-traffic, PostgreSQL "restarted" behind a proxy (connections reset, new ones
+refused, then refused as starting up), import processes SIGKILLed in each phase (ten
+kills), the sweeper's process killed while reservations fall due. Each test prints how many
+requests failed during and after the fault (the figures of the hardening note)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import BASE_URL, DATA, ROOT, make_test_env
 from tests.fixtures_accounts import create_user, sign_in
-from tests.fixtures_hardening import PrivateRedis, free_port, wait_for
+from tests.fixtures_hardening import PgProxy, PrivateRedis, free_port, wait_for
 from wattsup.config import Settings
 
 STATION_BBOX = {"bbox": "4.0,43.0,6.0,44.5"}
@@ -300,6 +301,297 @@ async def test_a_request_right_after_its_connection_died_is_a_503(
     assert all(code in (200, 503) for code in codes), codes
 
 
+# ------------------------------------------------------------ PostgreSQL restart (proxy)
+
+RESTART_DOWN_S = 2.0  # connections reset, new ones refused (the server is stopped)
+RESTART_STARTING_S = 1.0  # new connections answered FATAL 57P03 (the server replays its WAL)
+
+
+class Sample(msgspec.Struct):
+    who: str
+    what: str
+    t0: float
+    t1: float
+    status: int  # 0: no answer (the client gave up after 15 s)
+    code: str | None
+    problem: bool
+
+
+async def test_postgres_restart_behind_a_proxy_fails_fast_with_503_and_the_pool_recovers(
+    hard_settings: Settings, hard_pool: Any, pg_proxy: PgProxy, tmp_path: Path
+) -> None:
+    """A restart as the app sees it, without touching the shared server: the proxy between
+    the API process and PostgreSQL resets every open connection and refuses new ones for
+    2 s, answers new ones "the database system is starting up" (57P03) for 1 s, then
+    proxies again. Three signed-in drivers book, start, stop and cancel while an anonymous
+    visitor reads stations and searches; the API process is never restarted."""
+    on_proxy = msgspec.structs.replace(
+        hard_settings, database_url=pg_proxy.url(hard_settings.database_url)
+    )
+    stations = [
+        r["id"]
+        for r in await hard_pool.fetch(
+            "SELECT id FROM stations WHERE withdrawn_at IS NULL ORDER BY id LIMIT 20"
+        )
+    ]
+    drivers = [await create_user(hard_pool) for _ in range(3)]
+    points = [
+        r["id"]
+        for r in await hard_pool.fetch(
+            "SELECT cp.id FROM charge_points cp WHERE cp.withdrawn_at IS NULL "
+            "AND cp.operational_status = 'in_service' AND cp.connector_status = 'Available' "
+            "AND cp.prise_type_2 AND cp.reservation IS DISTINCT FROM false AND NOT EXISTS "
+            "(SELECT 1 FROM reservations r WHERE r.charge_point_id = cp.id "
+            "AND r.status IN ('reserved', 'charging')) ORDER BY cp.id LIMIT 60"
+        )
+    ]
+    assert len(points) >= 30
+    port = free_port()
+    log = tmp_path / "api.log"
+    proc = await asyncio.to_thread(_start_api_process, on_proxy, port, log)
+    samples: list[Sample] = []
+    stop = asyncio.Event()
+    rng = random.Random(9)
+    clients: list[httpx.AsyncClient] = []
+    writing: set[object] = set()  # bookings, starts, stops and cancels under way
+
+    async def call(
+        client: httpx.AsyncClient, who: str, what: str, method: str, url: str, **kw: Any
+    ) -> httpx.Response | None:
+        t0 = time.monotonic()
+        token = object()
+        if method == "POST":
+            writing.add(token)
+        try:
+            r = await client.request(method, url, **kw)
+        except httpx.TimeoutException:
+            samples.append(Sample(who, what, t0, time.monotonic(), 0, None, False))
+            return None
+        finally:
+            writing.discard(token)
+        problem = r.headers.get("content-type", "").startswith("application/problem+json")
+        code = r.json().get("code") if problem else None
+        samples.append(Sample(who, what, t0, time.monotonic(), r.status_code, code, problem))
+        await asyncio.sleep(0.03)  # a breath between requests: two cores, a few clients
+        return r
+
+    async def visitor(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            await call(client, "visitor", "stations", "GET", "/api/stations", params=STATION_BBOX)
+            sid = rng.choice(stations)
+            await call(client, "visitor", "station", "GET", f"/api/stations/{sid}")
+            q = rng.choice(["Mars", "Nîmes", "Avignon", "13001", "Toulon"])
+            await call(client, "visitor", "search", "GET", "/api/search", params={"q": q})
+
+    async def driver(n: int, client: httpx.AsyncClient, vehicle: str) -> None:
+        """Reads, then the next step of the booking it believes it has: it acts on what it
+        last saw even when the database is away, so writes are in flight during the outage."""
+        who = f"driver{n}"
+        mine = points[n::3]
+        known: dict[str, Any] | None = None
+        while not stop.is_set():
+            sid = rng.choice(stations)
+            await call(client, who, "station", "GET", f"/api/stations/{sid}")
+            await call(client, who, "search", "GET", "/api/search", params={"q": "Mars"})
+            current = await call(client, who, "current", "GET", "/api/reservations/current")
+            if current is not None and current.status_code == 200:
+                known = current.json()
+            if known and known["status"] == "reserved":
+                action = rng.choice(["start", "cancel"])
+                url = f"/api/reservations/{known['id']}/{action}"
+                r = await call(client, who, action, "POST", url)
+            elif known and known["status"] == "charging":
+                url = f"/api/reservations/{known['id']}/stop"
+                r = await call(client, who, "stop", "POST", url)
+            else:
+                body = {"charge_point_id": str(rng.choice(mine)), "vehicle_id": vehicle}
+                r = await call(client, who, "book", "POST", "/api/reservations", json=body)
+            if r is not None and r.status_code in (200, 201):
+                known = r.json()
+
+    try:
+        base = f"http://127.0.0.1:{port}"
+        vehicles = []
+        for user in drivers:
+            client = httpx.AsyncClient(base_url=base, timeout=15)
+            clients.append(client)
+            r = await client.post(
+                "/api/auth/login", json={"email": user["email"], "password": user["password"]}
+            )
+            assert r.status_code == 200, r.text
+            client.headers["X-CSRF-Token"] = client.cookies["wattsup_csrf"]
+            r = await client.post("/api/vehicles", json={"name": "Zoé", "connectors": ["type_2"]})
+            assert r.status_code == 201, r.text
+            vehicles.append(r.json()["id"])
+        anonymous = httpx.AsyncClient(base_url=base, timeout=15)
+        clients.append(anonymous)
+
+        traffic = [asyncio.create_task(visitor(anonymous))] + [
+            asyncio.create_task(driver(n, clients[n], vehicles[n])) for n in range(3)
+        ]
+        await asyncio.sleep(1.5)
+        # Crash while a write is under way, so a transaction is cut, not only idle sessions.
+        for _ in range(1000):
+            if writing:
+                break
+            await asyncio.sleep(0.002)
+        cut = len(writing)
+        t_crash = time.monotonic()
+        reset = await pg_proxy.crash()
+        await asyncio.sleep(RESTART_DOWN_S)
+        t_starting = time.monotonic()
+        await pg_proxy.starting_up()
+        await asyncio.sleep(RESTART_STARTING_S)
+        await pg_proxy.up()
+        t_up = time.monotonic()
+
+        def since_last_failure() -> list[Sample]:
+            after = [s for s in samples if s.t0 >= t_up]
+            failed = [i for i, s in enumerate(after) if s.status >= 500 or s.status == 0]
+            return after[failed[-1] + 1 :] if failed else after
+
+        for _ in range(150):  # at most 15 s for 50 successes in a row
+            if len(since_last_failure()) >= 50:
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.gather(*traffic)
+        assert proc.poll() is None, "the API process was never restarted"
+
+        # Leave no booking open for the other tests (after the audit below has its state).
+        audit_ids = [d["id"] for d in drivers]
+        rows = await hard_pool.fetch(
+            "SELECT r.id, r.status, r.started_at, r.receipt IS NOT NULL AS receipted, "
+            "r.charge_point_id, cp.connector_status, "
+            "count(*) FILTER (WHERE e.message = 'ReserveNow') AS reserve_now, "
+            "count(*) FILTER (WHERE e.message = 'StartTransaction') AS start_tx, "
+            "count(*) FILTER (WHERE e.message = 'StopTransaction') AS stop_tx, "
+            "count(*) FILTER (WHERE e.message = 'CancelReservation') AS cancel_ev "
+            "FROM reservations r JOIN charge_points cp ON cp.id = r.charge_point_id "
+            "LEFT JOIN reservation_events e ON e.reservation_id = r.id "
+            "WHERE r.user_id = ANY($1::uuid[]) GROUP BY r.id, cp.connector_status",
+            audit_ids,
+        )
+        for client in clients[:3]:
+            r = await client.get("/api/reservations/current")
+            booking = r.json()
+            if booking and booking["status"] in ("reserved", "charging"):
+                action = "cancel" if booking["status"] == "reserved" else "stop"
+                r = await client.post(f"/api/reservations/{booking['id']}/{action}")
+                assert r.status_code == 200, r.text
+    finally:
+        stop.set()
+        for client in clients:
+            await client.aclose()
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)
+
+    def phase(s: Sample) -> str:
+        if s.t1 < t_crash:
+            return "before"
+        if s.t0 >= t_crash and s.t1 <= t_up:
+            return "during"
+        if s.t0 >= t_up:
+            return "after"
+        return "edge"  # under way when the server went away or came back
+
+    by_phase: dict[str, list[Sample]] = collections.defaultdict(list)
+    for s in samples:
+        by_phase[phase(s)].append(s)
+    during, after = by_phase["during"], by_phase["after"]
+    tail = since_last_failure()
+    failed_after = [s for s in after if s.status >= 500 or s.status == 0]
+    recovered_in = max((s.t1 for s in failed_after), default=t_up) - t_up
+    slowest = max((s.t1 - s.t0 for s in during), default=0.0)
+    print(
+        f"\n[postgres restart] {reset} connections reset with {cut} write(s) under way; "
+        f"down {RESTART_DOWN_S} s, starting up {RESTART_STARTING_S} s "
+        f"({pg_proxy.refused_starting} connections refused 57P03)"
+    )
+    for name in ("before", "during", "edge", "after"):
+        rows_ = by_phase[name]
+        codes = collections.Counter(s.status for s in rows_)
+        fails = sum(1 for s in rows_ if s.status >= 500 or s.status == 0)
+        print(
+            f"[postgres restart] {name}: {len(rows_)} requests, {fails} failed, "
+            f"codes {dict(sorted(codes.items()))}"
+        )
+    writes = collections.Counter(
+        (s.what, s.status)
+        for s in samples
+        if s.what in ("book", "start", "stop", "cancel") and s.status < 300
+    )
+    print(f"[postgres restart] writes that went through: {dict(sorted(writes.items()))}")
+    print(
+        f"[postgres restart] slowest answer during: {slowest:.2f} s; recovered "
+        f"{recovered_in:.2f} s after listening again; then {len(tail)} requests, 0 failed; "
+        f"{len(rows)} bookings audited"
+    )
+    logged = log.read_text(errors="replace")
+    bad = [
+        f"{phase(s)} {s.who} {s.what}: {s.status} {s.code}"
+        for s in samples
+        if s.status == 0
+        or (s.status >= 500 and s.status != 503)
+        or (s.status >= 400 and not s.problem)
+    ]
+    assert not bad, "\n".join(bad) + "\n" + logged[-3000:]
+    assert "unhandled error" not in logged, logged[-3000:]
+    assert all(s.status < 500 for s in by_phase["before"]), "the proxy alone changes nothing"
+    # During the outage: every answer is a fast 503 problem (the database is unavailable).
+    assert len(during) >= 20, len(during)
+    assert all(s.status == 503 and s.code == "service_unavailable" for s in during), [
+        (s.what, s.status, s.code) for s in during if s.status != 503
+    ]
+    assert slowest < 6, "fail fast: no request waits on a server that is not there"
+    refused = [s for s in during if s.t1 <= t_starting]
+    starting = [s for s in during if s.t0 >= t_starting]
+    assert refused and starting, (len(refused), len(starting))
+    assert pg_proxy.refused_starting > 0, "the pool met a server starting up"
+    # After: the same process recovers by itself, within a few seconds, and stays well.
+    assert recovered_in < 5, recovered_in
+    assert len(tail) >= 50, len(tail)
+    assert any(s.what == "book" and s.status == 201 for s in after), "bookings work again"
+    # No booking half-written: each transition's log is whole, one open booking at most per
+    # point and per driver, and the connector says what the booking says.
+    assert rows, "bookings went through"
+    wrong = []
+    for r in rows:
+        whole = r["reserve_now"] == 1
+        if r["started_at"] is not None or r["status"] in ("charging", "completed"):
+            whole &= r["start_tx"] == 1 and r["started_at"] is not None
+        if r["status"] == "reserved":
+            whole &= r["start_tx"] == 0 and r["cancel_ev"] == 0
+        if r["status"] == "completed":
+            whole &= r["receipted"] and r["stop_tx"] == 1
+        if r["status"] == "cancelled":
+            whole &= r["cancel_ev"] == 1 and r["start_tx"] == 0
+        if r["status"] != "completed":
+            whole &= not r["receipted"] and r["stop_tx"] == 0
+        expected = {"reserved": "Reserved", "charging": "Charging"}.get(r["status"])
+        if expected is not None:
+            whole &= r["connector_status"] == expected
+        if not whole:
+            wrong.append(dict(r))
+    assert not wrong, wrong
+    open_ = [r for r in rows if r["status"] in ("reserved", "charging")]
+    assert len(open_) <= len(drivers)
+    assert len({r["charge_point_id"] for r in open_}) == len(open_)
+    taken = {r["charge_point_id"] for r in open_}
+    left = {r["charge_point_id"] for r in rows} - taken
+    statuses = await hard_pool.fetch(
+        "SELECT connector_status, count(*) FROM charge_points WHERE id = ANY($1::uuid[]) "
+        "GROUP BY 1",
+        list(left),
+    )
+    assert {s["connector_status"] for s in statuses} <= {"Available"}, statuses
+    assert not await hard_pool.fetchval(
+        "SELECT count(*) FROM reservations WHERE user_id = ANY($1::uuid[]) "
+        "AND status IN ('reserved', 'charging')",
+        audit_ids,
+    ), "every booking was closed at the end"
+
+
 # ---------------------------------------------------------------------------------- imports
 
 
@@ -435,7 +727,9 @@ async def test_imports_killed_at_random_points_leave_old_or_new_never_a_mix(
 # ---------------------------------------------------------------------------------- sweeper
 
 
-def _start_api_process(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def _start_api_process(
+    settings: Settings, port: int, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **make_test_env(),
         "DATABASE_URL": settings.database_url,
@@ -450,7 +744,7 @@ def _start_api_process(settings: Settings, port: int) -> subprocess.Popen[bytes]
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if log is None else log.open("wb"),
     )
     deadline = time.monotonic() + 30
     while True:
