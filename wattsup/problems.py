@@ -222,7 +222,12 @@ def _unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     log.warning("dependency unavailable on %s: %r", request.url.path, exc)
     pool = getattr(request.app.state, "pool", None)
     if pool is not None and isinstance(
-        exc, asyncpg.InternalClientError | asyncpg.PostgresConnectionError
+        exc,
+        asyncpg.InternalClientError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError,
     ):
         # The server dropped a connection (restart, failover): its siblings in the pool are
         # likely dead too. Have the pool replace them all on their next use, so only this
@@ -288,6 +293,10 @@ def exception_handlers() -> ExceptionHandlersMap:
         # A pooled connection whose server process was just terminated (a restart, a
         # failover): asyncpg notices mid-operation. The pool replaces it; this request is a 503.
         asyncpg.InternalClientError,
+        # Class 57: the server is shutting down or restarting ("terminating connection due to
+        # administrator command" can reach a query before the closed socket does), or it
+        # cancelled the statement.
+        asyncpg.exceptions.OperatorInterventionError,
         ConnectionRefusedError,
         *REDIS_ERRORS,
     )
@@ -300,7 +309,17 @@ def exception_handlers() -> ExceptionHandlersMap:
     }
     for exc_type in unavailable:
         handlers[exc_type] = _unavailable_handler
+    handlers[asyncpg.InterfaceError] = _interface_handler
     return handlers
+
+
+def _interface_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """asyncpg's client-side errors: a connection found closed (e.g. when a transaction
+    ends on a connection the server just dropped) is the database being unavailable; any
+    other is a bug of ours."""
+    if "closed" in str(exc):
+        return _unavailable_handler(request, exc)
+    return _internal_handler(request, exc)
 
 
 PROBLEM_MEDIA = MediaType.JSON  # re-exported for route declarations
