@@ -306,10 +306,13 @@ CREATE OR REPLACE FUNCTION tiles.refresh_facets(p_station uuid DEFAULT NULL) RET
 LANGUAGE plpgsql AS $$
 BEGIN
     IF p_station IS NULL THEN
-        -- A whole rebuild: the spatial index is built once after the rows (~3x faster
-        -- than growing it row by row).
+        -- A whole rebuild: the indexes are built once after the rows, sorted (the spatial
+        -- one ~3x faster than growing it row by row; with the two b-trees, 1.46 s -> 1.16 s
+        -- for the national file).
         TRUNCATE tiles.point_facets;
         DROP INDEX tiles.point_facets_geom;
+        DROP INDEX tiles.point_facets_station;
+        ALTER TABLE tiles.point_facets DROP CONSTRAINT point_facets_pkey;
         TRUNCATE tiles.opening_classes RESTART IDENTITY;
     ELSE
         DELETE FROM tiles.point_facets WHERE station_id = p_station;
@@ -342,6 +345,8 @@ BEGIN
     -- Neighbours on neighbouring pages: a tile reads few pages at high zoom.
     ORDER BY ST_GeoHash(s.geom_4326, 8), s.id;
     IF p_station IS NULL THEN
+        ALTER TABLE tiles.point_facets ADD CONSTRAINT point_facets_pkey PRIMARY KEY (point_id);
+        CREATE INDEX point_facets_station ON tiles.point_facets (station_id);
         CREATE INDEX point_facets_geom ON tiles.point_facets USING gist (geom);
         ANALYZE tiles.point_facets;
     END IF;
