@@ -18,7 +18,7 @@ import asyncpg
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 
-from tileserver.filters import parse_filters, quarter_of
+from tileserver.filters import QUARTER_S, parse_filters, quarter_of
 from wattsup import tile_cache
 from wattsup.problems import Problem
 
@@ -32,7 +32,7 @@ CACHE_CONTROL = "public, no-cache"
 VERSION_TTL_S = 1.0
 # Cache lifetime of a tile filtered by the clock (open_now): its quarter-hour, plus slack for
 # a request that started just before the quarter turned.
-QUARTER_TTL_S = 16 * 60
+QUARTER_TTL_S = QUARTER_S + 60
 
 
 async def data_version(state: State) -> int:

@@ -118,28 +118,13 @@ async def put(
 Tile = tuple[int, int, int]
 
 
-async def tiles_of_stations(conn: asyncpg.Connection, station_ids: Sequence[UUID]) -> set[Tile]:
-    """Every tile, at every zoom, whose content depends on one of these stations (where they
-    are now: call it before a move too, to drop the tiles of the old position)."""
+async def _station_tiles(
+    conn: asyncpg.Connection, station_ids: Sequence[UUID]
+) -> tuple[set[Tile], int | None]:
+    """The tiles of `tiles_of_stations` and the data version, in one round trip (this runs
+    after every booking change). The version is None when no tile was found."""
     if not station_ids:
-        return set()
-    rows = await conn.fetch(
-        "SELECT DISTINCT t.z, t.x, t.y FROM unnest($1::uuid[]) AS sid, "
-        "LATERAL tiles.tiles_of_station(sid, $2) AS t",
-        list(station_ids),
-        MAX_ZOOM,
-    )
-    return {(r["z"], r["x"], r["y"]) for r in rows}
-
-
-async def invalidate_stations(
-    redis: aioredis.Redis, conn: asyncpg.Connection, station_ids: Sequence[UUID]
-) -> int:
-    """Drop every cached tile (all filter variants) containing one of these stations, at
-    every zoom. Returns the number of keys deleted (0 when Redis is down)."""
-    if not station_ids:
-        return 0
-    # The tiles and the data version in one round trip: this runs after every booking change.
+        return set(), None
     rows = await conn.fetch(
         "SELECT t.z, t.x, t.y, (SELECT data_version FROM app_meta) AS version "
         "FROM (SELECT DISTINCT t.z, t.x, t.y FROM unnest($1::uuid[]) AS sid, "
@@ -147,10 +132,23 @@ async def invalidate_stations(
         list(station_ids),
         MAX_ZOOM,
     )
-    if not rows:
-        return 0
     tiles = {(r["z"], r["x"], r["y"]) for r in rows}
-    return await invalidate_tiles(redis, conn, tiles, version=rows[0]["version"])
+    return tiles, (rows[0]["version"] if rows else None)
+
+
+async def tiles_of_stations(conn: asyncpg.Connection, station_ids: Sequence[UUID]) -> set[Tile]:
+    """Every tile, at every zoom, whose content depends on one of these stations (where they
+    are now: call it before a move too, to drop the tiles of the old position)."""
+    return (await _station_tiles(conn, station_ids))[0]
+
+
+async def invalidate_stations(
+    redis: aioredis.Redis, conn: asyncpg.Connection, station_ids: Sequence[UUID]
+) -> int:
+    """Drop every cached tile (all filter variants) containing one of these stations, at
+    every zoom. Returns the number of keys deleted (0 when Redis is down)."""
+    tiles, version = await _station_tiles(conn, station_ids)
+    return await invalidate_tiles(redis, conn, tiles, version=version)
 
 
 async def invalidate_tiles(
