@@ -400,7 +400,7 @@ def test_migration_0013_up_and_down_with_data(settings) -> None:  # type: ignore
         migrate("0012")
         report = asyncio.run(import_file(load_settings(env), DATA / "exemple-valide-statique.csv"))
         assert report.status == "succeeded"
-        migrate()
+        migrate("0013")
         assert psql("SELECT version_num FROM alembic_version") == "0013"
         assert psql("SELECT count(*) FROM stations WHERE opening_week IS NULL") == "0", (
             "every station of the example has readable hours"

@@ -116,6 +116,8 @@ def as_filter(query: str) -> dict[str, Any]:
             out[name] = float(value)
         elif name == "connectors":
             out[name] = sorted(value.split(","))
+        elif value == "unknown":
+            out[name] = value
         else:
             out[name] = value == "true"
     if "open_now" in out:
@@ -172,6 +174,41 @@ async def test_filtered_clusters_follow_the_point_rules(  # type: ignore[no-unty
         )
 
 
+async def test_unknown_price_filter_follows_the_point_rule(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
+    """free=unknown keeps exactly the points whose IRVE `gratuit` is empty: in the filtered
+    clusters (facet masks, migration 0014) as in the stations layer (tiles.point_matches)."""
+    blank = await pool.fetch(
+        "SELECT DISTINCT ON (station_id) id, station_id, gratuit FROM charge_points "
+        "WHERE withdrawn_at IS NULL AND gratuit IS NOT NULL ORDER BY station_id, id LIMIT 3"
+    )
+    assert len(blank) == 3
+    stations = [r["station_id"] for r in blank]
+
+    async def set_prices(values: list[bool | None]) -> None:
+        for r, value in zip(blank, values, strict=True):
+            await pool.execute(
+                "UPDATE charge_points SET gratuit = $2 WHERE id = $1", r["id"], value
+            )
+            await pool.execute("SELECT tiles.refresh_cells_of_station($1)", r["station_id"])
+
+    await set_prices([None, None, None])
+    try:
+        positions = await station_positions(pool)
+        for z in (3, 9):
+            assert await sum_clusters(tile_client, positions, z, "?free=unknown") == 3
+        everything = await station_positions(pool)
+        seen: set[str] = set()
+        for lon, lat in everything:
+            t = mercantile.tile(lon, lat, 15)
+            layer = (await fetch(tile_client, t.z, t.x, t.y, "?free=unknown")).get("stations")
+            for f in layer["features"] if layer else []:
+                assert f["properties"]["pricing"] in ("unknown", "mixed")
+                seen.add(f["properties"]["id"])
+        assert seen == {str(s) for s in stations}
+    finally:
+        await set_prices([r["gratuit"] for r in blank])
+
+
 async def test_facets_follow_an_edited_station(pool) -> None:  # type: ignore[no-untyped-def]
     """An admin edit refreshes the station's facets (tiles.refresh_cells_of_station)."""
     point = await pool.fetchrow(
@@ -224,6 +261,12 @@ async def test_station_layer_at_high_zoom(tile_client, pool) -> None:  # type: i
     p = mine["properties"]
     assert p["name"] == row["nom_station"]
     assert p["points"] >= 1 and p["status"] == "available" and "type_2" in p["connectors"]
+    oldest = await pool.fetchval(
+        "SELECT min(greatest(status_changed_at, connector_status_at)) FROM charge_points "
+        "WHERE station_id = $1 AND withdrawn_at IS NULL",
+        row["id"],
+    )
+    assert p["status_at"] == int(oldest.timestamp()), "the oldest point status, epoch seconds"
     x, y = mine["geometry"]["coordinates"]
     assert 0 <= x <= 4096 and 0 <= y <= 4096, "inside the tile, in tile coordinates"
 

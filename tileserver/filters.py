@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -44,7 +44,8 @@ def quarter_of(epoch_s: float) -> int:
 class TileFilters(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     min_power: float | None = None
     connectors: list[str] | None = None
-    free: bool | None = None
+    # true (free), false (paid) or "unknown" (the IRVE `gratuit` left empty).
+    free: bool | Literal["unknown"] | None = None
     pay_as_you_go: bool | None = None
     card: bool | None = None
     open_24_7: bool | None = None
@@ -83,13 +84,13 @@ def _bad(name: str, detail: str) -> Problem:
     return Problem(400, "invalid_filter", f"Filtre « {name} » invalide : {detail}.")
 
 
-def _boolean(name: str, raw: str) -> bool:
+def _boolean(name: str, raw: str, expected: str = "true ou false") -> bool:
     low = raw.strip().lower()
     if low in {"1", "true", "yes", "oui"}:
         return True
     if low in {"0", "false", "no", "non"}:
         return False
-    raise _bad(name, "valeur attendue true ou false")
+    raise _bad(name, f"valeur attendue {expected}")
 
 
 def parse_filters(query: Mapping[str, list[str]]) -> TileFilters:
@@ -112,6 +113,11 @@ def parse_filters(query: Mapping[str, list[str]]) -> TileFilters:
             if unknown or not items:
                 raise _bad(name, f"valeurs possibles : {', '.join(CONNECTORS)}")
             values[name] = items
+        elif name == "free":
+            if raw.strip().lower() in {"unknown", "inconnu"}:
+                values[name] = "unknown"
+            else:
+                values[name] = _boolean(name, raw, "true, false ou unknown")
         elif name in BOOLEAN_FILTERS:
             values[name] = _boolean(name, raw)
         elif name in {"v", "_"}:  # cache busters some clients add

@@ -34,6 +34,7 @@ STATION_FIELDS = {
     "is_24_7": "Boolean",
     "pmr": "Boolean",
     "status": "String (available, occupied, out_of_service, unknown)",
+    "status_at": "Number (epoch seconds of the oldest point status: how stale `status` may be)",
 }
 POWER_COLOURS = [
     "slow",
