@@ -1,5 +1,6 @@
 // Driver page entry: wires the map, search, locate, list view, filters, account, booking.
 import { get } from './api.js';
+import { config } from './config.js';
 import { openAccount, render as renderAccount } from './account.js';
 import { initBooking, openHistory, renderBookingSection, showCachedBooking } from './booking.js';
 import { $, announce, clear, h, openDialog } from './dom.js';
@@ -131,6 +132,7 @@ function renderLegend() {
       return h('li', swatch, `${t(`pc_${c}`)} (${range})`);
     })),
     h('ul', ['available', 'occupied', 'out_of_service', 'unknown'].map((st) => h('li', statusBadge(st))),
+      h('li.stale', { id: 'legend-stale' }, statusBadge('available'), ' ', t('legendStale', { n: config.staleMinutes })),
       h('li', h('span.reported', h('span.warn-mark', { 'aria-hidden': 'true' }, '!'), t('legendReport')))),
     h('p.note', t('legendCluster')));
 }

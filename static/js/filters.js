@@ -7,7 +7,8 @@ import { session } from './session.js';
 
 export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_now', 'open_24_7',
   'pmr', 'free_access', 'two_wheeler', 't2_cable', 'available_now'];
-// Yes-only options; price and access are three-way choices (any / yes / no) of their own.
+// Yes-only options; price (any / free / paid / not given) and access (any / free /
+// restricted) are choices of their own.
 // open_now: from the station's IRVE opening hours, decided by the server each quarter-hour.
 const BOOLS = ['pay_as_you_go', 'card', 'open_now', 'open_24_7', 'pmr', 'two_wheeler', 't2_cable',
   'available_now'];
@@ -38,6 +39,7 @@ function fromForm(form) {
   if (conns.length) out.set('connectors', conns.join(','));
   if (d.get('price') === 'free') out.set('free', 'true');
   if (d.get('price') === 'paid') out.set('free', 'false');
+  if (d.get('price') === 'unknown') out.set('free', 'unknown');
   if (d.get('access') === 'free') out.set('free_access', 'true');
   if (d.get('access') === 'restricted') out.set('free_access', 'false');
   for (const k of BOOLS) if (d.get(k)) out.set(k, 'true');
@@ -67,7 +69,7 @@ export function initFilters(onApply) {
 function render(filters) {
   const form = $('#filters-form');
   const conns = new Set((filters.get('connectors') || '').split(',').filter(Boolean));
-  const price = filters.get('free') === 'true' ? 'free' : filters.get('free') === 'false' ? 'paid' : 'any';
+  const price = { true: 'free', false: 'paid', unknown: 'unknown' }[filters.get('free')] || 'any';
   const access = { true: 'free', false: 'restricted' }[filters.get('free_access')] || 'any';
   const min = Number(filters.get('min_power') || 0);
   clear(form,
@@ -75,7 +77,7 @@ function render(filters) {
       POWERS.map((p) => h('option', { value: p, selected: p === min }, p ? `≥ ${p} kW` : t('anyPower'))))),
     h('fieldset', h('legend', t('connectors')), h('div.checks', CONNECTORS.map((c) =>
       h('label', h('input', { type: 'checkbox', name: 'connectors', value: c, checked: conns.has(c) }), t(`c_${c}`))))),
-    h('fieldset', h('legend', t('price')), h('div.checks', ['any', 'free', 'paid'].map((p) =>
+    h('fieldset', h('legend', t('price')), h('div.checks', ['any', 'free', 'paid', 'unknown'].map((p) =>
       h('label', h('input', { type: 'radio', name: 'price', value: p, checked: p === price }), t(`p_${p}`))))),
     h('fieldset', h('legend', t('access')), h('div.checks', ['any', 'free', 'restricted'].map((a) =>
       h('label', h('input', { type: 'radio', name: 'access', value: a, checked: a === access }), t(`a_${a}`))))),

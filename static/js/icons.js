@@ -1,6 +1,7 @@
 // Map symbols drawn on a canvas when MapLibre first asks for them (no glyphs, no network):
 //   "c|<count>|<any free 1/0>"             a cluster with its count
-//   "s|<power class>|<status>|<max kW>"    a station: power-class pill + status badge
+//   "s|<power class>|<status>|<max kW>|<old/now>"  a station: power-class pill + status
+//                                          badge (greyed and dashed when the status is old)
 //   "r|<date>"                             an open problem report: warning sign + its date
 // The status badge never relies on colour alone: each status has its own shape and mark.
 const RATIO = 2;
@@ -43,9 +44,11 @@ function cluster(count, free) {
   return image(c, ctx);
 }
 
-function badge(ctx, x, y, status) {
+function badge(ctx, x, y, status, old = false) {
   ctx.save();
-  ctx.setLineDash([]);
+  // An old status keeps its shape and mark (what was last known) but loses its colour and
+  // gets a dashed outline: greyed, never a green that nobody vouches for.
+  ctx.setLineDash(old ? [2.5, 2] : []);
   ctx.lineWidth = 1.5;
   ctx.strokeStyle = '#fff';
   ctx.beginPath();
@@ -69,6 +72,7 @@ function badge(ctx, x, y, status) {
     ctx.closePath();
     ctx.fillStyle = '#59606b';
   }
+  if (old) ctx.fillStyle = '#6b7280';
   ctx.fill();
   ctx.stroke();
   ctx.fillStyle = '#fff';
@@ -79,7 +83,7 @@ function badge(ctx, x, y, status) {
   ctx.restore();
 }
 
-function station(powerClass, status, kw) {
+function station(powerClass, status, kw, old) {
   const [c, ctx] = canvas(48, 34);
   ctx.beginPath();
   ctx.roundRect(1, 8, 38, 22, 6);
@@ -93,7 +97,7 @@ function station(powerClass, status, kw) {
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
   ctx.fillText(kw, 20, 19.5);
-  badge(ctx, 39, 9, status);
+  badge(ctx, 39, 9, status, old);
   return image(c, ctx);
 }
 
@@ -134,9 +138,9 @@ function report(label) {
 
 /** The image for a symbol id, or null when the id is not ours. */
 export function drawIcon(id) {
-  const [kind, a, b, c] = id.split('|');
+  const [kind, a, b, c, d] = id.split('|');
   if (kind === 'c') return cluster(a, b === '1');
-  if (kind === 's') return station(a, b, c);
+  if (kind === 's') return station(a, b, c, d === 'old');
   if (kind === 'r') return report(a);
   return null;
 }

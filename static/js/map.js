@@ -19,6 +19,23 @@ function palette() {
     : { bg: '#eef1ec', dept: '#c5ccd3', country: '#6b7785' };
 }
 
+/** A station's symbol: power class, status, max kW, and whether its status is too old to
+ * vouch for ("old": the tile's status_at, its oldest point status, is more than
+ * config.staleMinutes ago; greyed, never shown green). The cut-off is a literal in the
+ * expression, moved forward every minute by keepStatusesHonest(): the tiles stay cached. */
+function stationIcon() {
+  const cutoff = Math.floor(Date.now() / 1000) - config.staleMinutes * 60;
+  return ['concat', 's|', ['get', 'power_class'], '|', ['get', 'status'], '|',
+    ['to-string', ['round', ['get', 'max_power_kw']]], '|',
+    ['case', ['<', ['to-number', ['get', 'status_at'], 0], cutoff], 'old', 'now']];
+}
+
+function keepStatusesHonest(map) {
+  setInterval(() => {
+    if (map.getLayer('stations')) map.setLayoutProperty('stations', 'icon-image', stationIcon());
+  }, 60_000);
+}
+
 function stationLayers() {
   return [
     {
@@ -33,8 +50,7 @@ function stationLayers() {
     {
       id: 'stations', type: 'symbol', source: 'stations', 'source-layer': 'stations',
       layout: {
-        'icon-image': ['concat', 's|', ['get', 'power_class'], '|', ['get', 'status'], '|',
-          ['to-string', ['round', ['get', 'max_power_kw']]]],
+        'icon-image': stationIcon(),
         'icon-allow-overlap': true,
         'symbol-sort-key': ['get', 'max_power_kw'],
       },
@@ -107,6 +123,7 @@ export function createMap(container, { onStation }) {
       for (const layer of stationLayers()) map.addLayer(layer);
     });
   }
+  keepStatusesHonest(map);
   map.on('styleimagemissing', (e) => {
     const img = drawIcon(e.id);
     if (img && !map.hasImage(e.id)) map.addImage(e.id, img, { pixelRatio: ICON_RATIO });

@@ -245,6 +245,51 @@ def test_filters_go_to_the_tile_urls_and_the_page_url(phone: Any, shot: Any) -> 
     page.get_by_role("button", name="Appliquer").click()
     assert "min_power" not in page.url
     assert page.locator("#filter-count").is_hidden()
+    # Free / paid / price not given (the IRVE `gratuit` left empty): the third is asked too.
+    page.get_by_role("button", name="Filtres").click()
+    page.get_by_label("Prix non renseigné").check()
+    with page.expect_request(
+        lambda r: "/tiles/stations/" in r.url and "free=unknown" in r.url
+    ) as req:
+        page.get_by_role("button", name="Appliquer").click()
+    assert req.value.response().status in (200, 204)
+    assert "free=unknown" in page.url
+    assert not page.problems
+
+
+def station_icons(page: Any) -> list[str]:
+    """The symbol ids the map drew for stations ("s|class|status|kW|now/old")."""
+    ids: list[str] = page.evaluate(
+        "window.wattsup.map.listImages().filter((id) => id.startsWith('s|'))"
+    )
+    return ids
+
+
+def test_old_statuses_are_greyed_never_green(phone: Any, shot: Any) -> None:
+    """A station whose oldest point status is over 60 min old is drawn greyed with a dashed
+    badge (the tile's status_at against the page's clock), as its sheet greys the points."""
+    page = driver_page(phone)
+    page.goto("/#map=13/43.506/4.988")  # six stations near Istres
+    wait_map(page)
+    fresh = station_icons(page)
+    assert fresh and all(i.endswith("|now") for i in fresh), fresh
+    # Three hours later for the page (timers keep running): the same tiles, now too old.
+    page.clock.set_fixed_time(time.time() + 3 * 3600)
+    page.reload()
+    wait_map(page)
+    old = station_icons(page)
+    assert old and all(i.endswith("|old") for i in old), old
+    assert {i.rsplit("|", 1)[0] for i in old} & {i.rsplit("|", 1)[0] for i in fresh}
+    shot(page, "old-statuses")
+    page.get_by_text("Légende").click()
+    assert "plus de 60 min" in page.locator("#legend-stale").text_content()
+    page.get_by_text("Légende").click()
+    page.get_by_role("button", name="Liste").click()
+    page.locator("#station-list button").first.click()
+    sheet = page.locator("#sheet")
+    sheet.locator("ul.points li").first.wait_for()
+    assert sheet.locator("ul.points li.stale").count() == sheet.locator("ul.points li").count()
+    assert "donnée ancienne" in sheet.locator("ul.points li").first.text_content()
     assert not page.problems
 
 
