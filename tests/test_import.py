@@ -208,6 +208,54 @@ async def test_defects_file_end_to_end(scratch, scratch_settings: Settings) -> N
     assert reunion["commune"] == "Saint-Denis"  # INSEE 97411
 
 
+# Every index and constraint of the network tables, and those of other tables that point at
+# them, as the catalog describes them.
+NETWORK_SCHEMA = """
+SELECT array_agg(d ORDER BY d) FROM (
+    SELECT indexdef AS d FROM pg_indexes
+    WHERE schemaname = 'public' AND tablename IN ('stations', 'charge_points')
+    UNION ALL
+    SELECT format('%s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint
+    WHERE conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+       OR confrelid IN ('stations'::regclass, 'charge_points'::regclass)
+) t
+"""
+
+
+async def test_first_load_rebuilds_every_index_and_constraint(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings
+) -> None:
+    """Into an empty network, the merge drops the secondary indexes and the foreign keys of
+    stations and charge_points and rebuilds them after the rows (sql/import/merge.sql): the
+    schema after it is the schema before, the rebuilt constraints hold, and the next import
+    (not a first load) finds them in place."""
+    index_oids = (
+        "SELECT array_agg(indexrelid::integer ORDER BY indexrelid) FROM pg_index "
+        "WHERE indrelid IN ('stations'::regclass, 'charge_points'::regclass)"
+    )
+    before = await scratch.fetchval(NETWORK_SCHEMA)
+    assert any("FOREIGN KEY" in d for d in before) and any("gist" in d for d in before)
+    oids = await scratch.fetchval(index_oids)
+    first = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    assert first.status == "succeeded" and first.inserted == 7
+    assert await scratch.fetchval(index_oids) != oids, "the first-load path ran (new indexes)"
+    assert await scratch.fetchval(NETWORK_SCHEMA) == before
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await scratch.execute(
+            "INSERT INTO charge_points (id_pdc_itinerance, station_id, puissance_nominale) "
+            "SELECT id_pdc_itinerance, station_id, 1 FROM charge_points LIMIT 1"
+        )
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await scratch.execute(
+            "INSERT INTO charge_points (id_pdc_itinerance, station_id, puissance_nominale) "
+            "VALUES ('FRWUPE9999', gen_random_uuid(), 1)"
+        )
+    again = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    assert (again.status, again.inserted, again.unchanged) == ("succeeded", 0, 7)
+    assert await scratch.fetchval(NETWORK_SCHEMA) == before
+
+
 async def test_reimport_is_idempotent_and_updates_changed_rows(  # type: ignore[no-untyped-def]
     scratch, scratch_settings: Settings, tmp_path: Path
 ) -> None:
