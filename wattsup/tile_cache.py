@@ -16,12 +16,14 @@ Call `invalidate_stations` after the commit that changed the data."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from wattsup.cache import REDIS_ERRORS
 
@@ -53,19 +55,22 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 """
+# Redis names a script by the SHA-1 of its text (EVALSHA): an identifier, not security.
+_PUT_SHA = hashlib.sha1(_PUT_IF_SAME_EPOCH.encode(), usedforsecurity=False).hexdigest()
 
 
 async def get_with_epoch(
     redis: aioredis.Redis, version: int, key: str
 ) -> tuple[bytes | None, bytes | None]:
     """The cached value (None on a miss) and the invalidation epoch, in one round trip.
-    The epoch is None when Redis is unavailable (then `put` is pointless)."""
+    The epoch is None when Redis is unavailable (then `put` is pointless).
+    One MGET, not a pipeline of two GETs: the same round trip, ~30 us less of redis-py per
+    tile (a cache hit is nothing else)."""
     try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.get(key)
-            pipe.get(epoch_key(version))
-            value, epoch = await pipe.execute()
-        return (value if isinstance(value, bytes) else None), (epoch or b"")
+        value, epoch = await redis.mget(key, epoch_key(version))
+        return (value if isinstance(value, bytes) else None), (
+            epoch if isinstance(epoch, bytes) else b""
+        )
     except REDIS_ERRORS as exc:
         log.warning("tile cache read skipped (Redis unavailable): %r", exc)
         return None, None
@@ -97,12 +102,14 @@ async def put(
     ttl = min(ttl, TTL_SECONDS)
     try:
         if epoch is not None:
-            script = redis.register_script(_PUT_IF_SAME_EPOCH)
             keys = [tile_key(version, z, x, y, filters), index_key(version, z, x, y)]
-            done = await script(
-                keys=[*keys, epoch_key(version)],
-                args=[epoch, value, filters, ttl, TTL_SECONDS],
-            )
+            args: list[bytes | str | int] = [epoch, value, filters, ttl, TTL_SECONDS]
+            try:
+                # By its SHA (computed once): the script text is sent only after a Redis
+                # restart or SCRIPT FLUSH, when the server no longer knows it.
+                done = await redis.evalsha(_PUT_SHA, 3, *keys, epoch_key(version), *args)
+            except NoScriptError:
+                done = await redis.eval(_PUT_IF_SAME_EPOCH, 3, *keys, epoch_key(version), *args)
             return bool(done)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(tile_key(version, z, x, y, filters), value, ex=ttl)
