@@ -271,6 +271,119 @@ async def test_station_layer_at_high_zoom(tile_client, pool) -> None:  # type: i
     assert 0 <= x <= 4096 and 0 <= y <= 4096, "inside the tile, in tile coordinates"
 
 
+def station_features(mvt: bytes | None) -> dict[str, Any]:
+    """The stations layer of a raw MVT, by station id: (position, attributes)."""
+    if not mvt:
+        return {}
+    layer = mapbox_vector_tile.decode(mvt)["stations"]
+    return {
+        f["properties"]["id"]: (f["geometry"]["coordinates"], f["properties"])
+        for f in layer["features"]
+    }
+
+
+async def test_unfiltered_station_tiles_follow_the_point_rule(pool) -> None:  # type: ignore[no-untyped-def]
+    """An unfiltered station tile comes from the precomputed cards plus the live part
+    (migration 0015): the same features and attributes as the per-point rule
+    (tiles.stations_filtered with no condition), whatever the points' statuses."""
+    positions = await station_positions(pool)
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            # Every status case: some points unavailable, whole stations out of service,
+            # unknown or occupied, statuses of different ages (and fractions of a second).
+            await conn.execute(
+                """
+                WITH p AS (SELECT id, row_number() OVER (ORDER BY id_pdc_itinerance) AS n
+                           FROM charge_points WHERE withdrawn_at IS NULL)
+                UPDATE charge_points cp SET
+                    operational_status = CASE p.n % 5 WHEN 0 THEN 'out_of_service'
+                                         WHEN 1 THEN 'unknown' ELSE cp.operational_status END,
+                    connector_status = CASE p.n % 5 WHEN 2 THEN 'Charging'
+                                       ELSE cp.connector_status END,
+                    connector_status_at = now() - p.n * interval '1 minute 0.7 second'
+                FROM p WHERE p.id = cp.id
+                """
+            )
+            for status in ("out_of_service", "unknown", "in_service"):
+                await conn.execute(
+                    "UPDATE charge_points SET operational_status = $1, connector_status = "
+                    "'Charging' WHERE station_id = (SELECT station_id FROM charge_points "
+                    "WHERE withdrawn_at IS NULL AND operational_status = 'in_service' "
+                    "AND connector_status = 'Available' ORDER BY id_pdc_itinerance LIMIT 1)",
+                    status,
+                )
+            compared = 0
+            seen: set[str] = set()
+            for z in (13, 16):
+                for t in {mercantile.tile(lon, lat, z) for lon, lat in positions}:
+                    cards = await conn.fetchval(
+                        "SELECT tiles.stations($1, $2, $3, '{}'::jsonb)", t.z, t.x, t.y
+                    )
+                    rule = await conn.fetchval(
+                        "SELECT tiles.stations_filtered($1, $2, $3, tiles.parse_filter('{}'))",
+                        t.z,
+                        t.x,
+                        t.y,
+                    )
+                    drawn = station_features(cards)
+                    assert drawn == station_features(rule), t
+                    compared += len(drawn)
+                    seen |= {props["status"] for _, props in drawn.values()}
+            assert seen == {"available", "out_of_service", "unknown", "occupied"}
+            assert compared >= 2 * len(positions)
+        finally:
+            await tr.rollback()
+
+
+async def test_station_cards_follow_an_edited_station(pool) -> None:  # type: ignore[no-untyped-def]
+    """An admin edit (tiles.refresh_cells_of_station) redraws the station's card (name,
+    power and its class) in the unfiltered station tile; availability needs no refresh."""
+    row = await pool.fetchrow(
+        "SELECT s.id, s.nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat, "
+        "(SELECT cp.id FROM charge_points cp WHERE cp.station_id = s.id "
+        " AND cp.withdrawn_at IS NULL ORDER BY cp.id LIMIT 1) AS point "
+        "FROM stations s WHERE id_station_itinerance = 'FR*A06*P13047*A'"
+    )
+    t = mercantile.tile(row["lon"], row["lat"], 16)
+
+    async def drawn() -> dict[str, Any]:
+        mvt = await pool.fetchval("SELECT tiles.stations($1, $2, $3, '{}')", t.z, t.x, t.y)
+        return dict(station_features(mvt)[str(row["id"])][1])
+
+    before = await drawn()
+    point = await pool.fetchrow(
+        "SELECT puissance_nominale, connector_status FROM charge_points WHERE id = $1",
+        row["point"],
+    )
+
+    async def edit(name: str, power: object) -> None:
+        await pool.execute("UPDATE stations SET nom_station = $2 WHERE id = $1", row["id"], name)
+        await pool.execute(
+            "UPDATE charge_points SET puissance_nominale = $2 WHERE id = $1", row["point"], power
+        )
+        await pool.execute("SELECT tiles.refresh_cells_of_station($1)", row["id"])
+
+    await edit("Renamed by an admin", 349)
+    try:
+        after = await drawn()
+        assert after["name"] == "Renamed by an admin"
+        assert after["max_power_kw"] == 349.0 and after["power_class"] == "ultra"
+        await pool.execute(
+            "UPDATE charge_points SET connector_status = 'Charging' WHERE id = $1", row["point"]
+        )
+        assert (await drawn())["available"] == before["available"] - 1
+    finally:
+        await pool.execute(
+            "UPDATE charge_points SET connector_status = $2 WHERE id = $1",
+            row["point"],
+            point["connector_status"],
+        )
+        await edit(row["nom_station"], point["puissance_nominale"])
+    assert await drawn() == before
+
+
 async def test_http_contract(tile_client) -> None:  # type: ignore[no-untyped-def]
     t = mercantile.tile(2.35, 46.6, 5)
     r = await tile_client.get(
