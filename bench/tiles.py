@@ -437,6 +437,11 @@ async def main() -> None:
 
     stations = await ensure_data(args.database_url, args.fresh)
     tiles = await build_requests(args.database_url, args.per_zoom, args.seed)
+    other_draw = await build_requests(args.database_url, 16, args.seed + 1)
+    warmup = [
+        *(mercantile.Tile(x, y, z) for z in range(4) for x in range(2**z) for y in range(2**z)),
+        *(t for z in (13, 16) for t in other_draw[z]),
+    ]
     total = sum(len(v) for v in tiles.values())
     distinct = {z: sorted(set(v)) for z, v in tiles.items()}
     print(
@@ -466,11 +471,10 @@ async def main() -> None:
                 "--port", str(port), *uvicorn_opts,
             ]  # fmt: skip
             stack.enter_context(server(ours_cmd, env, port, out / f"bench-tiles-ours-{i}.log"))
-        # Warm-up outside the measured zooms (z0-3, plain and filtered): every pooled
-        # connection opens and plans the tile function once, as in a running service.
-        warmup = [
-            mercantile.Tile(x, y, z) for z in range(4) for x in range(2**z) for y in range(2**z)
-        ]
+        # Warm-up (z0-3 and station tiles of another draw, plain and filtered; the cache is
+        # emptied after it): every pooled connection opens and plans each layer's function
+        # once, as in a running service. Without the station tiles, the first zoom of the
+        # stations layer (z13) paid that for each connection inside its measurement.
         await run_pass(
             ports,
             {0: [ours_path(t, q) for t in warmup for q in ("", *FILTER_SETS)]},
@@ -523,7 +527,10 @@ async def main() -> None:
                 stack.enter_context(
                     server(tipg_cmd, tenv, tport, out / f"bench-tiles-tipg-{i}.log")
                 )
-            warmup_paths = [path.format(z=t.z, x=t.x, y=t.y) for t in TIPG_WARMUP]
+            warmup_paths = [
+                path.format(z=t.z, x=t.x, y=t.y)
+                for t in (*TIPG_WARMUP, *(t for t in warmup if t.z >= 13))
+            ]
             await run_pass(tports, {0: warmup_paths}, args.concurrency)
             tipg = await run_pass(
                 tports,
