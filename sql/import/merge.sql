@@ -148,15 +148,16 @@ BEGIN
     LEFT JOIN stations s USING (id_station_itinerance);
 
     -- First load (no station and no point at all, e.g. `just up` or a new deployment):
-    -- every row is an insert, so the secondary indexes and the foreign keys of stations and
-    -- charge_points are dropped here and rebuilt once after the rows, as pg_restore does.
-    -- Per-row upkeep of them was ~1 s of a ~4.7 s national first load (the foreign key
-    -- checks alone ~0.7 s: one lookup and row lock per point); a rebuild sorts once and a
-    -- foreign key is validated by one anti-join. The primary keys stay (other tables'
-    -- foreign keys hang on them). The definitions are read from the catalog, so an index a
-    -- later migration adds is rebuilt the same way. The DDL locks both tables until the
-    -- commit, which on empty tables keeps nothing worth reading from anyone; it rolls back
-    -- with the import like the rest. Not the owner of the tables: the ordinary path.
+    -- every row is an insert, so the indexes and keys of stations and charge_points, and the
+    -- foreign keys from and to them, are dropped here and rebuilt once after the rows, as
+    -- pg_restore does. Per-row upkeep of them was ~1.2 s of a ~4.5 s national first load
+    -- (the foreign key checks alone ~0.7 s: one lookup and row lock per point); a rebuild
+    -- sorts once and a foreign key is validated by one anti-join. The definitions are read
+    -- from the catalog, so an index or key a later migration adds is rebuilt the same way.
+    -- The DDL locks these tables (and the empty ones whose foreign keys point at them:
+    -- reservations, reports...) until the commit, which on an empty network keeps nothing
+    -- worth reading from anyone; it rolls back with the import like the rest. Not the owner
+    -- of the tables: the ordinary path.
     first_load := NOT EXISTS (SELECT 1 FROM stations) AND NOT EXISTS (SELECT 1 FROM charge_points);
     IF first_load THEN
         BEGIN
@@ -167,10 +168,7 @@ BEGIN
                           c.conname) AS drop_ddl
             FROM pg_constraint c
             WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-              -- Unique constraints no foreign key depends on (these have their own index).
-              AND c.contype = 'u'
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint f
-                              WHERE f.contype = 'f' AND f.conindid = c.conindid)
+              AND c.contype IN ('p', 'u')
             UNION ALL
             SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
             FROM pg_index i
@@ -182,8 +180,9 @@ BEGIN
                              c.conname, pg_get_constraintdef(c.oid)),
                    format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
             FROM pg_constraint c
-            WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-              AND c.contype = 'f';
+            WHERE c.contype = 'f'
+              AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+                   OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
             FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
                 EXECUTE ddl;
             END LOOP;
