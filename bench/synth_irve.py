@@ -32,6 +32,7 @@ import gzip
 import json
 import random
 import sys
+import zlib
 from itertools import accumulate
 from pathlib import Path
 
@@ -117,6 +118,14 @@ def load_communes() -> tuple[list[tuple[str, str, str, str]], list[int]]:
     return rows, list(accumulate(weights))
 
 
+def siren_of(amenageur: str, _draw: int) -> str:
+    """The aménageur's SIREN: one per company, as in the real file (a SIREN names a legal
+    entity; a random one per row made every station a distinct operator identity, 36,000
+    operators where the real file has a few thousand at most). `_draw` is the random number
+    each row drew for it before, still drawn so that every other value stays what it was."""
+    return f"{100_000_000 + zlib.crc32(amenageur.encode()) % 900_000_000}"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stations", type=int, default=36_000)
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                 pdc = f"FRSYNE{s:07d}{p:03d}"
                 row = {
                     "nom_amenageur": amen,
-                    "siren_amenageur": f"{rng.randrange(10**8, 10**9)}",
+                    "siren_amenageur": siren_of(amen, rng.randrange(10**8, 10**9)),
                     "contact_amenageur": "contact@example.org",
                     "nom_operateur": oper,
                     "contact_operateur": "support@example.org",
