@@ -417,6 +417,26 @@ async def test_http_contract(tile_client) -> None:  # type: ignore[no-untyped-de
         assert "public" not in r.headers.get("cache-control", ""), bad
 
 
+async def test_a_cached_tile_is_answered_as_it_was_rendered(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
+    """A hit (answered by the route's middleware) and the miss before it (the handler): same
+    status, headers and body, but X-Cache; for a tile gzipped or not, and an empty one."""
+    lon, lat = (await station_positions(pool))[0]
+    full = mercantile.tile(lon, lat, 14)
+    ocean = mercantile.tile(-30.0, 40.0, 14)
+    # A filter of its own per case: each starts with a miss (the sample has no point < 1 kW).
+    cases = [(full, "gzip", 0.1), (full, "identity", 0.2), (ocean, "gzip", 0.3)]
+    for t, encoding, power in cases:
+        url = f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf?min_power={power}"
+        answers = []
+        for _ in range(2):
+            r = await tile_client.get(url, headers={"Accept-Encoding": encoding})
+            headers = {k: v for k, v in r.headers.items() if k not in ("date", "x-cache")}
+            answers.append((r.status_code, headers, r.content, r.headers["x-cache"]))
+        assert [a[3] for a in answers] == ["MISS", "HIT"], url
+        assert answers[0][:3] == answers[1][:3], url
+        assert answers[0][0] == (204 if t == ocean else 200)
+
+
 async def test_every_tile_stays_small(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
     positions = await station_positions(pool)
     for z in (0, 3, 6, 9, 12, 13, 16):
