@@ -62,7 +62,10 @@ DB = "wattsup_bench_import"
 TARGET_ROWS_PER_S = 30_000.0
 TARGET_REIMPORT_RATIO = 0.60
 TARGET_RSS_MB = 250.0
-PREVIOUS = "previous measurement (synthetic): 15,400 rows/s from scratch, re-import 52%, RSS 64 MB"
+PREVIOUS = (
+    "before the first-load merge (synthetic, quiet machine): 21,800 rows/s from scratch"
+    " (7.21 s), re-import 49%, RSS 56 MB"
+)
 
 
 @dataclass
