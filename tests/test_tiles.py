@@ -342,10 +342,12 @@ async def test_station_cards_follow_an_edited_station(pool) -> None:  # type: ig
     power and its class) in the unfiltered station tile; availability needs no refresh."""
     row = await pool.fetchrow(
         "SELECT s.id, s.nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat, "
+        # An available point: other tests (browser, hardening) book points of this sample.
         "(SELECT cp.id FROM charge_points cp WHERE cp.station_id = s.id "
-        " AND cp.withdrawn_at IS NULL ORDER BY cp.id LIMIT 1) AS point "
+        " AND tiles.point_available(cp) ORDER BY cp.id LIMIT 1) AS point "
         "FROM stations s WHERE id_station_itinerance = 'FR*A06*P13047*A'"
     )
+    assert row["point"] is not None, "the station has an available point to take"
     t = mercantile.tile(row["lon"], row["lat"], 16)
 
     async def drawn() -> dict[str, Any]:
