@@ -563,7 +563,11 @@ def test_active_booking_shown_offline(phone: Any, live_server: str, shot: Any) -
         assert 25 * 60 < countdown_seconds(page) <= 30 * 60
         shot(page, "offline-booking")
     finally:
-        phone.set_offline(False)
+        # No set_offline(False): the context is discarded after the test, and going back
+        # online with a service worker in the context is where two full runs hung for good
+        # (the page was online again and kept polling, the call never returned: Playwright
+        # also waits for the worker's target). Closing the page is enough.
+        page.close()
 
 
 def test_history_pages_older_bookings(phone: Any, live_server: str) -> None:
