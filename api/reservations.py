@@ -33,7 +33,8 @@ FROM reservations r
 JOIN charge_points cp ON cp.id = r.charge_point_id
 JOIN stations s ON s.id = cp.station_id
 """
-# The same with the charger's log, in one round trip (a response after each transition).
+# The same with the charger's log (`event_log`), in one round trip: a booking read alone
+# (GET /current, polled by every open page, and GET /{id}) or after a transition.
 SELECT_WITH_EVENTS = """
 SELECT r.*, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at, 'message', e.message,
@@ -46,23 +47,17 @@ JOIN stations s ON s.id = cp.station_id
 """
 
 
-async def _read(conn: asyncpg.Connection, row: asyncpg.Record, *, events: bool) -> ReservationRead:
+def _read(row: asyncpg.Record) -> ReservationRead:
+    """A booking as the API shows it, with its charger log when the row has one
+    (SELECT_WITH_EVENTS; history pages leave it out)."""
     now = datetime.now(UTC)
     evs = None
-    if events and "event_log" in row:
+    if "event_log" in row:
         evs = msgspec.convert(row["event_log"], list[ChargerEvent], strict=False)
-    elif events:
-        evs = [
-            ChargerEvent(at=e["at"], message=e["message"], payload=e["payload"])
-            for e in await conn.fetch(
-                "SELECT at, message, payload FROM reservation_events "
-                "WHERE reservation_id = $1 ORDER BY at, id",
-                row["id"],
-            )
-        ]
+    live = booking.live_state(row, now)
     return ReservationRead(
         id=row["id"],
-        status=booking.live_state(row, now)["status"],
+        status=live["status"],
         charge_point_id=row["charge_point_id"],
         id_pdc_itinerance=row["id_pdc_itinerance"],
         station_id=row["station_id"],
@@ -73,7 +68,7 @@ async def _read(conn: asyncpg.Connection, row: asyncpg.Record, *, events: bool) 
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         end_reason=row["end_reason"],
-        live=booking.live_state(row, now),
+        live=live,
         receipt=row["receipt"],
         events=evs,
     )
@@ -113,12 +108,12 @@ class ReservationController(Controller):
         self, db_connection: asyncpg.Connection, current_user: CurrentUser
     ) -> ReservationRead | None:
         row = await db_connection.fetchrow(
-            SELECT + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT 1",
+            SELECT_WITH_EVENTS + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT 1",
             current_user.id,
         )
         if row is None:
             return None
-        read = await _read(db_connection, row, events=True)
+        read = _read(row)
         if read.status in ("reserved", "charging") or (
             read.ended_at is None and read.status in ("completed", "expired")
         ):
@@ -147,7 +142,7 @@ class ReservationController(Controller):
             "SELECT count(*) FROM reservations WHERE user_id = $1", current_user.id
         )
         return ReservationPage(
-            items=[await _read(db_connection, r, events=False) for r in rows],
+            items=[_read(r) for r in rows],
             total=total,
             page=page,
             page_size=page_size,
@@ -161,11 +156,13 @@ class ReservationController(Controller):
         reservation_id: UUID,
     ) -> ReservationRead:
         row = await db_connection.fetchrow(
-            SELECT + " WHERE r.id = $1 AND r.user_id = $2", reservation_id, current_user.id
+            SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2",
+            reservation_id,
+            current_user.id,
         )
         if row is None:
             raise Problem(404, "reservation_not_found", "Réservation introuvable.")
-        return await _read(db_connection, row, events=True)
+        return _read(row)
 
     async def _after(
         self,
@@ -182,7 +179,7 @@ class ReservationController(Controller):
             SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2", rid, user.id
         )
         assert row is not None
-        return await _read(conn, row, events=True)
+        return _read(row)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
     async def start(
