@@ -7,11 +7,16 @@ import { session } from './session.js';
 
 export const KEYS = ['min_power', 'connectors', 'free', 'pay_as_you_go', 'card', 'open_now', 'open_24_7',
   'pmr', 'free_access', 'two_wheeler', 't2_cable', 'available_now'];
-// Yes-only options; price (any / free / paid / not given) and access (any / free /
-// restricted) are choices of their own.
+// Yes-only options; price and access are choices of their own (CHOICES).
 // open_now: from the station's IRVE opening hours, decided by the server each quarter-hour.
 const BOOLS = ['pay_as_you_go', 'card', 'open_now', 'open_24_7', 'pmr', 'two_wheeler', 't2_cable',
   'available_now'];
+// Each choice of the form → the tile server's value of its parameter ('any' sets none); the
+// one table reads and writes both the form and the URL.
+const CHOICES = {
+  price: { param: 'free', label: 'p_', values: { free: 'true', paid: 'false', unknown: 'unknown' } },
+  access: { param: 'free_access', label: 'a_', values: { free: 'true', restricted: 'false' } },
+};
 const CONNECTORS = ['ef', 'type_2', 'combo_ccs', 'chademo', 'autre'];
 const POWERS = [0, 3.7, 7.4, 11, 22, 50, 100, 150, 350];
 
@@ -37,11 +42,10 @@ function fromForm(form) {
   if (Number(d.get('min_power')) > 0) out.set('min_power', d.get('min_power'));
   const conns = d.getAll('connectors');
   if (conns.length) out.set('connectors', conns.join(','));
-  if (d.get('price') === 'free') out.set('free', 'true');
-  if (d.get('price') === 'paid') out.set('free', 'false');
-  if (d.get('price') === 'unknown') out.set('free', 'unknown');
-  if (d.get('access') === 'free') out.set('free_access', 'true');
-  if (d.get('access') === 'restricted') out.set('free_access', 'false');
+  for (const [name, { param, values }] of Object.entries(CHOICES)) {
+    const value = values[d.get(name)];
+    if (value) out.set(param, value);
+  }
   for (const k of BOOLS) if (d.get(k)) out.set(k, 'true');
   return out;
 }
@@ -66,21 +70,24 @@ export function initFilters(onApply) {
   $('#filters-open').addEventListener('click', openFilters);
 }
 
+/** The radio buttons of one of CHOICES, the URL's value checked. */
+function choiceFieldset(name, filters) {
+  const { param, label, values } = CHOICES[name];
+  const current = Object.keys(values).find((k) => values[k] === filters.get(param)) || 'any';
+  return h('fieldset', h('legend', t(name)), h('div.checks', ['any', ...Object.keys(values)].map((v) =>
+    h('label', h('input', { type: 'radio', name, value: v, checked: v === current }), t(`${label}${v}`)))));
+}
+
 function render(filters) {
   const form = $('#filters-form');
   const conns = new Set((filters.get('connectors') || '').split(',').filter(Boolean));
-  const price = { true: 'free', false: 'paid', unknown: 'unknown' }[filters.get('free')] || 'any';
-  const access = { true: 'free', false: 'restricted' }[filters.get('free_access')] || 'any';
   const min = Number(filters.get('min_power') || 0);
   clear(form,
     h('label.field', h('span', t('minPower')), h('select', { name: 'min_power', id: 'f-min-power' },
       POWERS.map((p) => h('option', { value: p, selected: p === min }, p ? `≥ ${p} kW` : t('anyPower'))))),
     h('fieldset', h('legend', t('connectors')), h('div.checks', CONNECTORS.map((c) =>
       h('label', h('input', { type: 'checkbox', name: 'connectors', value: c, checked: conns.has(c) }), t(`c_${c}`))))),
-    h('fieldset', h('legend', t('price')), h('div.checks', ['any', 'free', 'paid', 'unknown'].map((p) =>
-      h('label', h('input', { type: 'radio', name: 'price', value: p, checked: p === price }), t(`p_${p}`))))),
-    h('fieldset', h('legend', t('access')), h('div.checks', ['any', 'free', 'restricted'].map((a) =>
-      h('label', h('input', { type: 'radio', name: 'access', value: a, checked: a === access }), t(`a_${a}`))))),
+    Object.keys(CHOICES).map((name) => choiceFieldset(name, filters)),
     h('fieldset', h('legend', t('options')), h('div.checks', BOOLS.map((k) =>
       h('label', h('input', { type: 'checkbox', name: k, value: '1', checked: filters.get(k) === 'true' }), t(`f_${k}`))))),
     h('div.row',

@@ -84,7 +84,7 @@ function offlineStyle() {
     version: 8,
     sources: {
       // Filled in after the first stations are drawn: the stations come first.
-      outlines: { type: 'geojson', data: { type: 'FeatureCollection', features: [] }, attribution: 'Natural Earth' },
+      outlines: { ...emptyGeoJson(), attribution: 'Natural Earth' },
       stations: stationSource(),
       reports: emptyGeoJson(),
     },
