@@ -2,8 +2,9 @@
 
     claim_job()  inserts the job row (one running import at a time, enforced by a unique
                  index) after marking failed any job whose process died;
-    run_job()    streams the file: parse + validate rows in batches → COPY into a temporary
-                 staging table → `import_merge()` (sql/import/merge.sql) → COMMIT.
+    run_job()    streams the file: parse + validate each row → one COPY into a temporary
+                 staging table, fed as the rows are parsed (the server stores them on the
+                 other core meanwhile) → `import_merge()` (sql/import/merge.sql) → COMMIT.
 
 Why this shape:
 - A killed or failed import leaves the previous data intact: everything it writes to the
@@ -22,7 +23,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -33,7 +34,7 @@ import msgspec
 from wattsup.config import Settings
 from wattsup.importer.normalize import FieldError
 from wattsup.importer.reader import TOO_LONG_MARKER, CsvSource, FileRejected
-from wattsup.importer.rows import STAGING_COLUMNS, Issue, parser_for
+from wattsup.importer.rows import STAGING_COLUMNS, Issue, RowParser, parser_for
 from wattsup.pg import connect
 
 log = logging.getLogger("wattsup.import")
@@ -289,40 +290,22 @@ async def _import(
 
         async with data_conn.transaction():
             await data_conn.execute(await data_conn.fetchval("SELECT import_staging_ddl()"))
-            batch: list[tuple[Any, ...]] = []
-            issues: list[Issue] = []
-            parse = parser.parse
-            c = progress.c
             # Every row makes a few dozen short-lived, acyclic objects: at the default
             # threshold the cyclic GC would run every 700 allocations for nothing.
             gc_threshold = gc.get_threshold()
             gc.set_threshold(100_000, *gc_threshold[1:])
             try:
-                for line, row in source.rows():
-                    c["rows_read"] += 1
-                    if row and row[0] == TOO_LONG_MARKER:
-                        reason = row[1] if len(row) > 1 else "line longer than 1 MiB; skipped"
-                        issues.append((line, "rejected", "*", None, reason[:500], None))
-                        c["rejected"] += 1
-                        continue
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        c["rows_read"] -= 1  # blank line: not a row
-                        continue
-                    result = parse(line, row)
-                    if result.issues:
-                        issues.extend(result.issues)
-                    if result.record is None:
-                        c["rejected"] += 1
-                    else:
-                        batch.append(result.record)
-                    if len(batch) >= BATCH_ROWS or len(issues) >= BATCH_ROWS:
-                        await _flush(data_conn, lock_conn, job_id, batch, issues, progress)
-                        batch, issues = [], []
-                        c["bytes_read"] = source.bytes_read
-                        await progress.publish()
+                # One COPY for the whole file, fed row by row as the rows are parsed: the
+                # server stores rows while Python parses the next ones (the other core), and
+                # no batch waits for the server to finish the previous one.
+                await data_conn.copy_records_to_table(
+                    "import_staging",
+                    records=_staged_records(source, parser, lock_conn, progress),
+                    columns=list(STAGING_COLUMNS),
+                )
             finally:
                 gc.set_threshold(*gc_threshold)
-            await _flush(data_conn, lock_conn, job_id, batch, issues, progress)
+            c = progress.c
             c["bytes_read"] = source.bytes_read
             c["phase"] = "merging"
             await progress.publish(force=True)
@@ -363,22 +346,51 @@ async def _import(
     return schema_detected
 
 
-async def _flush(
-    data_conn: asyncpg.Connection,
+async def _staged_records(
+    source: CsvSource,
+    parser: RowParser,
     lock_conn: asyncpg.Connection,
-    job_id: UUID,
-    batch: list[tuple[Any, ...]],
-    issues: list[Issue],
     progress: _Progress,
+) -> AsyncIterator[tuple[Any, ...]]:
+    """The staging record of each usable row, in file order. Rejects and warnings are stored
+    every BATCH_ROWS rows (on the lock connection, committed as they come, so an admin can
+    read them while the import runs) and the progress is published then."""
+    job_id = progress.job_id
+    c = progress.c
+    parse = parser.parse
+    issues: list[Issue] = []
+    rows_at_flush = 0
+    for line, row in source.rows():
+        c["rows_read"] += 1
+        if row and row[0] == TOO_LONG_MARKER:
+            reason = row[1] if len(row) > 1 else "line longer than 1 MiB; skipped"
+            issues.append((line, "rejected", "*", None, reason[:500], None))
+            c["rejected"] += 1
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            c["rows_read"] -= 1  # blank line: not a row
+            continue
+        result = parse(line, row)
+        if result.issues:
+            issues.extend(result.issues)
+        if result.record is None:
+            c["rejected"] += 1
+        else:
+            yield result.record
+        if c["rows_read"] - rows_at_flush >= BATCH_ROWS or len(issues) >= BATCH_ROWS:
+            rows_at_flush = c["rows_read"]
+            await _store_issues_counted(lock_conn, job_id, issues, progress)
+            issues = []
+            c["bytes_read"] = source.bytes_read
+            await progress.publish()
+    await _store_issues_counted(lock_conn, job_id, issues, progress)
+
+
+async def _store_issues_counted(
+    conn: asyncpg.Connection, job_id: UUID, issues: list[Issue], progress: _Progress
 ) -> None:
-    if batch:
-        await data_conn.copy_records_to_table(
-            "import_staging", records=batch, columns=list(STAGING_COLUMNS)
-        )
     if issues:
-        # Rejects are committed as they come (on the lock connection, outside the data
-        # transaction) so an admin can read them while the import runs.
-        await _store_issues(lock_conn, job_id, issues)
+        await _store_issues(conn, job_id, issues)
         progress.c["warnings"] += sum(1 for i in issues if i[1] == "warning")
 
 
