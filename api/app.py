@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components
 from api import admin_dashboard, reports
 from api.admin_imports import AdminImportController
 from api.admin_network import AdminNetworkController
+from api.admin_support import AdminSupportController
 from api.admin_users import AdminUserController
 from api.auth import AuthController
 from api.filter_profiles import FilterProfileController
@@ -46,6 +47,7 @@ def route_handlers() -> list[object]:
         AdminUserController,
         AdminNetworkController,
         AdminImportController,
+        AdminSupportController,
     ]
     return handlers
 

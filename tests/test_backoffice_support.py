@@ -184,6 +184,46 @@ async def test_contact_message_answered_and_closed(
     assert any(i["id"] == msg["id"] for i in closed["items"])
 
 
+async def test_message_closed_with_closing_words_and_report_queue_filters(
+    driver_client: Any, admin_client: Any, pool: asyncpg.Pool
+) -> None:
+    # A message has no resolution field: closing it with words adds them as its last answer.
+    r = await driver_client.post("/api/messages", json={"subject": "Compte", "message": "Aide"})
+    msg = r.json()
+    r = await admin_client.post(
+        f"/api/admin/messages/{msg['id']}/close", json={"resolution": "  Compte rétabli.  "}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed" and r.json()["closed_at"] is not None
+    assert [a["body"] for a in r.json()["answers"]] == ["Compte rétabli."]
+    assert r.json()["reporter"]["email"]  # the admin sees who wrote
+    again = await admin_client.post(f"/api/admin/messages/{msg['id']}/close", json={})
+    assert again.status_code == 409 and again.json()["code"] == "ticket_closed"
+    missing = await admin_client.get(f"/api/admin/messages/{UUID(int=1)}")
+    assert missing.status_code == 404 and missing.json()["code"] == "message_not_found"
+
+    # The report queue filters by category and station; closing without words keeps none.
+    station = await a_station(pool)
+    body = {"station_id": str(station), "category": "payment_refused", "message": "CB refusée"}
+    report = (await driver_client.post("/api/reports", json=body)).json()
+    page = (
+        await admin_client.get(
+            "/api/admin/reports", params={"station_id": str(station), "category": "payment_refused"}
+        )
+    ).json()
+    assert [i["id"] for i in page["items"]] == [report["id"]] and page["total"] == 1
+    assert page["open_total"] >= 1
+    other = (
+        await admin_client.get(
+            "/api/admin/reports", params={"station_id": str(station), "category": "works"}
+        )
+    ).json()
+    assert other["items"] == [] and other["total"] == 0
+    r = await admin_client.post(f"/api/admin/reports/{report['id']}/close", json={})
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert r.json()["resolution"] is None and r.json()["answers"] == []
+
+
 async def test_queue_is_admin_only(driver_client: Any, api_client: Any) -> None:
     for url in ("/api/admin/reports", "/api/admin/messages", "/api/admin/dashboard"):
         assert (await driver_client.get(url)).status_code == 403, url
