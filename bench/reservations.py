@@ -28,8 +28,10 @@ loaded with the real sample files tests/data/*.csv at each run) and Redis db 13:
 
 The measuring client is a minimal keep-alive HTTP/1.1 client on asyncio streams (httpx would
 spend more CPU than the server on a 2-core machine and measure itself); httpx is used for the
-set-up only. Prints bookings/s, p50/p95/p99 latency per request kind, refusals by `code`, and
-the doubles found, against the targets of issue 5.
+set-up only. Prints bookings/s, p50/p95/p99 latency per request kind, refusals by `code`, the
+CPU each request cost the API processes and PostgreSQL (its backends for the bench database,
+read in /proc: PostgreSQL must run on this machine; a figure less sensitive than throughput
+to what else the machine runs), and the doubles found, against the targets of issue 5.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class Stats:
     bookings: int = 0
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)
+    cpu: tuple[float, float] | None = None  # CPU seconds of the API processes, of PostgreSQL
 
     async def call(
         self, kind: str, conn: Conn, path: str, body: dict[str, Any] | None = None
@@ -178,6 +181,51 @@ def pct(values: list[float], q: float) -> float:
 class Driver:
     conn: Conn
     vehicle: str
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still alive (from /proc: Linux only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+class CpuMeter:
+    """CPU spent during a phase by the API processes and by the PostgreSQL backends of the
+    bench database (PostgreSQL runs on this machine: its processes are read in /proc too).
+    A backend that starts during the phase counts from zero."""
+
+    def __init__(self, dsn: str, api_pids: list[int]) -> None:
+        self.dsn, self.api_pids = dsn, api_pids
+        self.before: tuple[dict[int, float], dict[int, float]] = ({}, {})
+
+    async def _pg_pids(self) -> list[int]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                DB,
+            )
+            return [r["pid"] for r in rows]
+        finally:
+            await conn.close()
+
+    async def start(self) -> None:
+        self.before = (cpu_seconds(self.api_pids), cpu_seconds(await self._pg_pids()))
+
+    async def stop(self) -> tuple[float, float]:
+        after = (cpu_seconds(self.api_pids), cpu_seconds(await self._pg_pids()))
+        api, pg = (
+            sum(v - b.get(pid, 0.0) for pid, v in a.items())
+            for a, b in zip(after, self.before, strict=True)
+        )
+        return api, pg
 
 
 # --------------------------------------------------------------------------- set-up
@@ -441,6 +489,12 @@ def print_stats(name: str, st: Stats) -> None:
         print("  refusals by code: none")
     if st.errors:
         print(f"  transport errors, first: {st.errors[0]}")
+    if st.cpu is not None and n:
+        api, pg = st.cpu
+        print(
+            f"  CPU per request: API processes {api / n * 1000:.2f} ms, PostgreSQL "
+            f"{pg / n * 1000:.2f} ms ({api / elapsed:.0%} and {pg / elapsed:.0%} of a core)"
+        )
 
 
 async def main() -> None:
@@ -473,7 +527,8 @@ async def main() -> None:
     env = server_env(dsn)
     log = ROOT / "bench/out/reservations-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with api_servers(env, ports, log):
+    with api_servers(env, ports, log) as procs:
+        meter = CpuMeter(dsn, [p.pid for p in procs])
         t0 = time.perf_counter()
         run = f"{int(time.time())}"
         sem = asyncio.Semaphore(20)
@@ -493,17 +548,23 @@ async def main() -> None:
             flush=True,
         )
         try:
+            await meter.start()
             dist = await distinct_phase(drivers, own, args.rounds)
+            dist.cpu = await meter.stop()
             print_stats(
                 f"distinct points ({args.drivers} drivers × {args.rounds} × book→start→stop)", dist
             )
+            await meter.start()
             hotst = await hot_phase(drivers, hot, args.hot_attempts, args.seed)
+            hotst.cpu = await meter.stop()
             print_stats(
                 f"hot points ({args.hot_attempts:,} attempts on {args.hot_points} points, "
                 "winners cancel at once)",
                 hotst,
             )
+            await meter.start()
             paced = await paced_phase(drivers, own, args.paced_rate, args.paced_seconds)
+            paced.cpu = await meter.stop()
             print_stats(
                 f"paced (open loop: {args.paced_rate:g} book→start→stop cycles started per "
                 f"second for {args.paced_seconds:g} s)",
