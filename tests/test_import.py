@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import DATA, ROOT, make_test_env
 from wattsup.config import Settings
+from wattsup.importer import engine
 from wattsup.importer.engine import ImportAlreadyRunning, claim_job, import_file
 from wattsup.importer.rows import STAGING_COLUMNS, parser_for
 
@@ -256,6 +257,127 @@ async def test_first_load_rebuilds_every_index_and_constraint(  # type: ignore[n
     assert await scratch.fetchval(NETWORK_SCHEMA) == before
 
 
+# What an import leaves in the network tables, without generated ids and timestamps: each
+# station (with its operator's identity) and each point (with its station's id), by id.
+NETWORK_CONTENT = """
+SELECT (SELECT array_agg(to_jsonb(s) - 'id' - 'operator_id' - 'created_at' - 'updated_at'
+                         || jsonb_build_object('operator', o.identity_key)
+                         ORDER BY s.id_station_itinerance)
+        FROM stations s LEFT JOIN operators o ON o.id = s.operator_id) AS stations,
+       (SELECT array_agg(to_jsonb(cp) - 'id' - 'station_id' - 'created_at' - 'updated_at'
+                         - 'status_changed_at' - 'connector_status_at'
+                         || jsonb_build_object('station', s.id_station_itinerance)
+                         ORDER BY cp.id_pdc_itinerance)
+        FROM charge_points cp JOIN stations s ON s.id = cp.station_id) AS points,
+       (SELECT array_agg(identity_key ORDER BY identity_key) FROM operators) AS operators
+"""
+
+
+def batches_file(tmp_path: Path) -> Path:
+    """Rows that cross batches of a few rows: a station whose rows disagree on its fields
+    (and on its operator) over several batches; points duplicated across and within batches,
+    one moving to another station; a station (S3) and operators seen only in superseded rows;
+    a station (S7) whose last row in the file is superseded; a rejected row."""
+
+    def row(pdc: str, station: str, name: str, amenageur: str, power: str = "22") -> list[str]:
+        return row_with(
+            id_pdc_itinerance=f"FRWUPE{pdc}",
+            id_station_itinerance=f"FRWUPP{station}",
+            nom_station=name,
+            nom_amenageur=amenageur,
+            adresse_station=f"{len(name)} rue {name} 75001 Paris",
+            puissance_nominale=power,
+        )
+
+    rows = [
+        row("0001", "0001", "S1 a", "A1"),
+        row("0002", "0001", "S1 b", "A2"),
+        row("0003", "0002", "S2", "A1"),
+        row("0004", "0001", "S1 c", "A3", "50"),
+        row("0005", "0003", "S3 superseded", "A4"),
+        row("0099", "0004", "S4", "A5", ""),  # rejected: no power
+        row("0006", "0004", "S4", "A5"),
+        row("0002", "0002", "S2", "A1", "11"),  # P2 moves to S2
+        row("0001", "0001", "S1 d", "A6", "7.4"),
+        row("0007", "0005", "S5", "A1"),
+        row("0005", "0004", "S4", "A5", "3.7"),  # S3 is left with no row
+        row("0010", "0007", "S7 first", "A7"),
+        row("0011", "0007", "S7 superseded", "A9"),
+        row("0011", "0008", "S8", "A7"),  # S7's last row in the file was superseded
+        row("0012", "0005", "S5 bis", "A1"),
+        row("0012", "0005", "S5 ter", "A8"),  # duplicated within a batch
+        row("0013", "0001", "S1 e", "A1"),
+    ]
+    out = tmp_path / "batches.csv"
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *rows])
+    return out
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3, 10_000])
+async def test_pipelined_first_load_equals_the_merge_at_the_end(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path, monkeypatch, batch_rows: int
+) -> None:
+    """A first load goes into the tables batch by batch while the next batch is parsed
+    (import_first_load_batch()); it must leave exactly what the merge of the whole file at the
+    end leaves (the path of every other import): same stations, points, operators, counters
+    and rejects, whatever the batches."""
+    source = batches_file(tmp_path)
+    monkeypatch.setattr(engine, "PIPELINED_FIRST_LOAD", False)
+    reference = await import_file(scratch_settings, source, full=True)
+    expected = await scratch.fetchrow(NETWORK_CONTENT)
+    expected_rejects = await scratch.fetch(REJECTS, reference.job_id)
+    await scratch.execute("TRUNCATE charge_points, stations, operators CASCADE")
+
+    monkeypatch.setattr(engine, "PIPELINED_FIRST_LOAD", True)
+    monkeypatch.setattr(engine, "BATCH_ROWS", batch_rows)
+    sent: list[int] = []
+    send_batch = engine._send_batch
+
+    async def counted(conn, batch, pending):  # type: ignore[no-untyped-def]
+        sent.append(len(batch))
+        return await send_batch(conn, batch, pending)
+
+    monkeypatch.setattr(engine, "_send_batch", counted)
+    report = await import_file(scratch_settings, source, full=True)
+    assert report.status == "succeeded"
+    assert await scratch.fetchrow(NETWORK_CONTENT) == expected
+    assert await scratch.fetch(REJECTS, report.job_id) == expected_rejects
+    counters = ("rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected")
+    assert [getattr(report, c) for c in (*counters, "duplicates", "warnings")] == [
+        getattr(reference, c) for c in (*counters, "duplicates", "warnings")
+    ]
+    assert (report.inserted, report.duplicates, report.rejected) == (11, 5, 1)
+    stations = await scratch.fetch(
+        "SELECT s.id_station_itinerance, s.nom_station, o.nom_amenageur FROM stations s "
+        "JOIN operators o ON o.id = s.operator_id ORDER BY 1"
+    )
+    assert [tuple(r) for r in stations] == [
+        ("FRWUPP0001", "S1 e", "A1"),
+        ("FRWUPP0002", "S2", "A1"),
+        ("FRWUPP0004", "S4", "A5"),
+        ("FRWUPP0005", "S5 ter", "A8"),
+        ("FRWUPP0007", "S7 first", "A7"),
+        ("FRWUPP0008", "S8", "A7"),
+    ], "each station from its last row left; S3 (superseded rows only) is not in the file"
+    assert sorted(await scratch.fetchval("SELECT array_agg(nom_amenageur) FROM operators")) == [
+        "A1",
+        "A5",
+        "A7",
+        "A8",
+    ], "no operator named by superseded or earlier rows only"
+    assert sum(sent) == 16 and max(sent) == min(batch_rows, 16), "the rows went in batches"
+    again = await import_file(scratch_settings, source, full=True)
+    assert (again.inserted, again.updated, again.withdrawn, again.unchanged) == (0, 0, 0, 11)
+    assert await scratch.fetchrow(NETWORK_CONTENT) == expected
+
+
+REJECTS = (
+    "SELECT line, severity, field, value, reason, id_pdc_itinerance FROM import_rejects "
+    "WHERE job_id = $1 ORDER BY line, field, reason"
+)
+
+
 async def test_reimport_is_idempotent_and_updates_changed_rows(  # type: ignore[no-untyped-def]
     scratch, scratch_settings: Settings, tmp_path: Path
 ) -> None:
@@ -356,11 +478,17 @@ def synth(tmp_path: Path, stations: int) -> Path:
     return out
 
 
+@pytest.mark.parametrize("first_load", [False, True])
 async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: ignore[no-untyped-def]
-    scratch, scratch_settings: Settings, tmp_path: Path
+    scratch, scratch_settings: Settings, tmp_path: Path, first_load: bool
 ) -> None:
-    await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    """Killed mid-file, an import leaves the data as it was; a first load (its rows already
+    going into the tables batch by batch, their keys and indexes dropped) leaves the network
+    empty with its schema whole."""
+    if not first_load:
+        await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
     before = await counts(scratch)
+    schema = await scratch.fetchval(NETWORK_SCHEMA)
     big = synth(tmp_path, 12_000)
     env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
     proc = subprocess.Popen(  # noqa: ASYNC220 - started, then watched from the event loop
@@ -376,7 +504,8 @@ async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: igno
             rows = await scratch.fetchval(
                 "SELECT rows_read FROM import_jobs WHERE status = 'running'"
             )
-            if rows and rows > 5_000:
+            # (A first load: past a few batches, already in the tables.)
+            if rows and rows > (25_000 if first_load else 5_000):
                 break
             await asyncio.sleep(0.05)
         else:
@@ -387,13 +516,16 @@ async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: igno
         if proc.poll() is None:
             proc.kill()
     assert await counts(scratch) == before, "nothing of the killed import landed"
+    assert await scratch.fetchval(NETWORK_SCHEMA) == schema
     report = await import_file(scratch_settings, big, full=True)
     assert report.status == "succeeded"
     statuses = [
         r["status"]
         for r in await scratch.fetch("SELECT status FROM import_jobs ORDER BY started_at")
     ]
-    assert statuses == ["succeeded", "failed", "succeeded"]
+    assert (
+        statuses == ["failed", "succeeded"] if first_load else ["succeeded", "failed", "succeeded"]
+    )
     after = await counts(scratch)
     assert after["points"] == report.inserted
 

@@ -26,6 +26,176 @@ LANGUAGE sql IMMUTABLE AS $$
     ) ON COMMIT DROP'
 $$;
 
+-- The first load, pipelined with the parse (wattsup/importer/engine.py): into an empty network
+-- every row is new, so the rows of each batch can go into stations and charge_points while
+-- Python parses the next batch, on the core the parse leaves idle, instead of all at the end.
+--
+-- import_first_load_begin(), once, after import_staging is created: when the network is
+-- empty (and we own its tables), drops the keys, indexes and foreign keys of stations and
+-- charge_points and of the tables that point at them, except the unique keys on the
+-- itinerance ids that each batch's upserts use; import_merge() rebuilds them after the last
+-- batch, as pg_restore does (one sort each, one anti-join per foreign key). Returns whether
+-- the import goes this way; it takes the tables' locks until the commit, which on an empty
+-- network keeps nothing worth reading from anyone, and everything rolls back with the import.
+CREATE OR REPLACE FUNCTION import_first_load_begin() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ddl text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM stations) OR EXISTS (SELECT 1 FROM charge_points) THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
+        SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
+                                 c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
+               format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
+                      c.conname) AS drop_ddl
+        FROM pg_constraint c
+        WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+          AND c.contype = 'p'
+        UNION ALL
+        SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
+        FROM pg_index i
+        WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        UNION ALL
+        -- Foreign keys last: validated once the rows and the indexes are in.
+        SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
+                         c.conname, pg_get_constraintdef(c.oid)),
+               format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
+        FROM pg_constraint c
+        WHERE c.contype = 'f'
+          AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+               OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
+        FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
+            EXECUTE ddl;
+        END LOOP;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RETURN false;  -- the subtransaction undid what was dropped: the ordinary path
+    END;
+    -- Each batch is copied here, then moved to import_staging by import_first_load_batch().
+    CREATE TEMP TABLE import_batch (LIKE import_staging) ON COMMIT DROP;
+    -- Operators this import created: one that ends up named by no station (a station's
+    -- batch-time last row was not its last row in the file) is deleted by import_merge().
+    CREATE TEMP TABLE import_new_operators (id uuid) ON COMMIT DROP;
+    RETURN true;
+END;
+$$;
+
+-- One batch of a first load (rows in import_batch, lines after every earlier batch's): its
+-- stations and points upserted from their last row in the batch, so that after the last
+-- batch each station and point holds its last row in the file, as import_merge() would have
+-- written them. What differs from that is put right by import_merge(): stations whose last
+-- rows were superseded duplicates, and operators no station names.
+CREATE OR REPLACE FUNCTION import_first_load_batch() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO import_staging SELECT * FROM import_batch;
+    CREATE TEMP TABLE import_batch_stations ON COMMIT DROP AS
+    SELECT p.id_station_itinerance, p.id_station_local,
+           md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
+               chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
+               coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
+               chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
+               coalesce(p.nom_enseigne, '')) AS operator_key,
+           p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
+           p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
+           p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
+           p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
+           p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
+           p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
+    FROM import_batch p
+    -- Hash aggregates of narrow columns, no sort of the wide rows (as import_merge()).
+    WHERE p.line IN (SELECT max(line) FROM import_batch GROUP BY id_station_itinerance);
+    PERFORM import_upsert_stations('import_batch_stations');
+    DROP TABLE import_batch_stations;
+
+    INSERT INTO charge_points (
+        id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+        prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+        paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+        cable_t2_attache, observations)
+    SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
+           round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
+           p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
+           p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
+           p.reservation, p.cable_t2_attache, p.observations
+    FROM import_batch p
+    JOIN stations s USING (id_station_itinerance)
+    WHERE p.line IN (SELECT max(line) FROM import_batch GROUP BY id_pdc_itinerance)
+    -- In file order: a station's points together, as the tiles read them.
+    ORDER BY p.line
+    ON CONFLICT (id_pdc_itinerance) DO UPDATE SET
+        id_pdc_local = excluded.id_pdc_local, station_id = excluded.station_id,
+        puissance_nominale = excluded.puissance_nominale,
+        prise_type_ef = excluded.prise_type_ef, prise_type_2 = excluded.prise_type_2,
+        prise_type_combo_ccs = excluded.prise_type_combo_ccs,
+        prise_type_chademo = excluded.prise_type_chademo,
+        prise_type_autre = excluded.prise_type_autre, gratuit = excluded.gratuit,
+        paiement_acte = excluded.paiement_acte, paiement_cb = excluded.paiement_cb,
+        paiement_autre = excluded.paiement_autre, tarification = excluded.tarification,
+        reservation = excluded.reservation, cable_t2_attache = excluded.cable_t2_attache,
+        observations = excluded.observations;
+    TRUNCATE import_batch;
+END;
+$$;
+
+-- Upsert of a first load's stations from `rows` (one row per station, the columns of
+-- import_stations in import_merge()): their operators first (recorded in
+-- import_new_operators), then the stations, with the same derived values as import_merge().
+CREATE OR REPLACE FUNCTION import_upsert_stations(rows regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        WITH created AS (
+            INSERT INTO operators (nom_amenageur, siren_amenageur, contact_amenageur,
+                                   nom_operateur, contact_operateur, telephone_operateur,
+                                   nom_enseigne)
+            SELECT DISTINCT ON (operator_key) nom_amenageur, siren_amenageur,
+                   contact_amenageur, nom_operateur, contact_operateur, telephone_operateur,
+                   nom_enseigne
+            FROM %1$s st
+            WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.identity_key = st.operator_key)
+            ON CONFLICT (identity_key) DO NOTHING
+            RETURNING id)
+        INSERT INTO import_new_operators SELECT id FROM created$q$, rows);
+    EXECUTE format($q$
+        INSERT INTO stations (
+            id_station_itinerance, id_station_local, operator_id, nom_station,
+            implantation_station, adresse_station, code_insee_commune, commune, code_postal,
+            nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr,
+            restriction_gabarit, station_deux_roues, raccordement, num_pdl,
+            date_mise_en_service, date_maj, geom_4326)
+        SELECT st.id_station_itinerance, st.id_station_local, o.id, st.nom_station,
+               st.implantation_station, st.adresse_station, st.code_insee_commune,
+               coalesce(st.commune, c.nom),
+               coalesce(st.code_postal, substring(st.adresse_station FROM '(\d{5})'),
+                        c.codes_postaux[1]),
+               st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
+               st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
+               st.date_mise_en_service, st.date_maj,
+               ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326)
+        FROM %1$s st
+        JOIN operators o ON o.identity_key = st.operator_key
+        LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
+        ON CONFLICT (id_station_itinerance) DO UPDATE SET
+            id_station_local = excluded.id_station_local, operator_id = excluded.operator_id,
+            nom_station = excluded.nom_station,
+            implantation_station = excluded.implantation_station,
+            adresse_station = excluded.adresse_station,
+            code_insee_commune = excluded.code_insee_commune, commune = excluded.commune,
+            code_postal = excluded.code_postal, nbre_pdc = excluded.nbre_pdc,
+            condition_acces = excluded.condition_acces, horaires = excluded.horaires,
+            is_24_7 = excluded.is_24_7, accessibilite_pmr = excluded.accessibilite_pmr,
+            restriction_gabarit = excluded.restriction_gabarit,
+            station_deux_roues = excluded.station_deux_roues,
+            raccordement = excluded.raccordement, num_pdl = excluded.num_pdl,
+            date_mise_en_service = excluded.date_mise_en_service,
+            date_maj = excluded.date_maj, geom_4326 = excluded.geom_4326$q$, rows);
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION import_merge(p_job uuid, p_full boolean,
     OUT inserted integer, OUT updated integer, OUT unchanged integer,
     OUT withdrawn integer, OUT duplicates integer)
@@ -34,6 +204,9 @@ DECLARE
     total integer;
     stats_target text := current_setting('default_statistics_target');
     first_load boolean;
+    -- A first load pipelined with the parse (import_first_load_begin() said yes): the rows
+    -- are in stations and charge_points already; what is left is below.
+    loaded boolean := to_regclass('pg_temp.import_batch') IS NOT NULL;
     ddl text;
 BEGIN
     -- Sorts and hashes of a national file fit in memory with this; the default 4 MB spills
@@ -63,6 +236,13 @@ BEGIN
     WHERE s.line <> d.last_line;
     GET DIAGNOSTICS duplicates = ROW_COUNT;
 
+    IF duplicates > 0 AND loaded THEN
+        -- Their stations may hold a superseded row's fields: put right below.
+        CREATE TEMP TABLE import_dup_stations ON COMMIT DROP AS
+        SELECT DISTINCT s.id_station_itinerance
+        FROM import_staging s JOIN import_dups d USING (id_pdc_itinerance)
+        WHERE s.line <> d.last_line;
+    END IF;
     IF duplicates > 0 THEN
         DELETE FROM import_staging s USING import_dups d
         WHERE s.id_pdc_itinerance = d.id_pdc_itinerance AND s.line <> d.last_line;
@@ -75,233 +255,282 @@ BEGIN
         ANALYZE import_points;
     END IF;
 
-    -- 2. Stations: the station fields of its last row in the file, with the key of its
-    --    operator identity (same expression as operators.identity_key).
-    CREATE TEMP TABLE import_stations ON COMMIT DROP AS
-    SELECT p.id_station_itinerance, p.id_station_local,
-           md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
-               chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
-               coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
-               chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
-               coalesce(p.nom_enseigne, '')) AS operator_key,
-           p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
-           p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
-           p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
-           p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
-           p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
-           p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
-    FROM import_points p
-    -- The last line of each station (line numbers are unique): a hash aggregate of two
-    -- narrow columns, then a hash of those lines probed by every staged row. (Written as a
-    -- join, the planner hashed the wide staged rows instead: ~230 ms -> ~145 ms.)
-    WHERE p.line IN (SELECT max(line) FROM import_points GROUP BY id_station_itinerance);
-    ANALYZE import_stations;
-
-    -- 3. Operators: one row per distinct identity.
-    INSERT INTO operators (nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
-                           contact_operateur, telephone_operateur, nom_enseigne)
-    SELECT DISTINCT ON (operator_key) nom_amenageur, siren_amenageur, contact_amenageur,
-           nom_operateur, contact_operateur, telephone_operateur, nom_enseigne
-    FROM import_stations st
-    -- Known identities are skipped by an anti-join first: ON CONFLICT alone would try (and
-    -- undo) a speculative insertion for each of them, which is what a re-import mostly is.
-    WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.identity_key = st.operator_key)
-    ON CONFLICT (identity_key) DO NOTHING;
-
-    -- Insert the new stations, update only those whose source changed (or that come back).
-    -- A diff first, then plain INSERT/UPDATE: ON CONFLICT DO UPDATE would lock every
-    -- existing row even when nothing changed, which is what a re-import mostly is.
-    CREATE TEMP TABLE import_station_diff ON COMMIT DROP AS
-    WITH src AS (
-        SELECT st.id_station_itinerance, st.id_station_local, o.id AS operator_id,
-               st.nom_station, st.implantation_station, st.adresse_station,
-               st.code_insee_commune, coalesce(st.commune, c.nom) AS commune,
-               coalesce(st.code_postal, substring(st.adresse_station FROM '(\d{5})'),
-                        c.codes_postaux[1]) AS code_postal,
-               st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
-               st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
-               st.date_mise_en_service, st.date_maj,
-               ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom_4326
-        FROM import_stations st
-        JOIN operators o ON o.identity_key = st.operator_key
-        LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
-    )
-    SELECT src.*, s.id AS existing_id,
-           -- Field-by-field comparison of the source columns: cheaper than hashing the row
-           -- text, and exact. (ST_X/ST_Y: geometry `=` only compares bounding boxes.)
-           (s.id IS NOT NULL AND (
-               s.withdrawn_at IS NOT NULL
-               OR (s.id_station_local, s.operator_id, s.nom_station, s.implantation_station,
-                   s.adresse_station, s.code_insee_commune, s.commune, s.code_postal,
-                   s.nbre_pdc, s.condition_acces, s.horaires, s.is_24_7, s.accessibilite_pmr,
-                   s.restriction_gabarit, s.station_deux_roues, s.raccordement, s.num_pdl,
-                   s.date_mise_en_service, s.date_maj, ST_X(s.geom_4326), ST_Y(s.geom_4326))
-                  IS DISTINCT FROM
-                  (src.id_station_local, src.operator_id, src.nom_station,
-                   src.implantation_station, src.adresse_station, src.code_insee_commune,
-                   src.commune, src.code_postal, src.nbre_pdc, src.condition_acces,
-                   src.horaires, src.is_24_7, src.accessibilite_pmr, src.restriction_gabarit,
-                   src.station_deux_roues, src.raccordement, src.num_pdl,
-                   src.date_mise_en_service, src.date_maj, ST_X(src.geom_4326),
-                   ST_Y(src.geom_4326)))) AS changed
-    FROM src
-    LEFT JOIN stations s USING (id_station_itinerance);
-
-    -- First load (no station and no point at all, e.g. `just up` or a new deployment):
-    -- every row is an insert, so the indexes and keys of stations and charge_points, and the
-    -- foreign keys from and to them, are dropped here and rebuilt once after the rows, as
-    -- pg_restore does. Per-row upkeep of them was ~1.2 s of a ~4.5 s national first load
-    -- (the foreign key checks alone ~0.7 s: one lookup and row lock per point); a rebuild
-    -- sorts once and a foreign key is validated by one anti-join. The definitions are read
-    -- from the catalog, so an index or key a later migration adds is rebuilt the same way.
-    -- The DDL locks these tables (and the empty ones whose foreign keys point at them:
-    -- reservations, reports...) until the commit, which on an empty network keeps nothing
-    -- worth reading from anyone; it rolls back with the import like the rest. Not the owner
-    -- of the tables: the ordinary path.
-    first_load := NOT EXISTS (SELECT 1 FROM stations) AND NOT EXISTS (SELECT 1 FROM charge_points);
-    IF first_load THEN
-        BEGIN
-            CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
-            SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
-                                     c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
-                   format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
-                          c.conname) AS drop_ddl
-            FROM pg_constraint c
-            WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-              AND c.contype IN ('p', 'u')
-            UNION ALL
-            SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
-            FROM pg_index i
-            WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-            UNION ALL
-            -- Foreign keys last: validated once the rows and the indexes are in.
-            SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
-                             c.conname, pg_get_constraintdef(c.oid)),
-                   format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
-            FROM pg_constraint c
-            WHERE c.contype = 'f'
-              AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-                   OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
-            FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
-                EXECUTE ddl;
-            END LOOP;
-        EXCEPTION WHEN insufficient_privilege THEN
-            first_load := false;  -- the subtransaction undid what was dropped
-        END;
-    END IF;
-
-    INSERT INTO stations (
-        id_station_itinerance, id_station_local, operator_id, nom_station, implantation_station,
-        adresse_station, code_insee_commune, commune, code_postal, nbre_pdc, condition_acces,
-        horaires, is_24_7, accessibilite_pmr, restriction_gabarit, station_deux_roues,
-        raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326)
-    SELECT id_station_itinerance, id_station_local, operator_id, nom_station,
-           implantation_station, adresse_station, code_insee_commune, commune, code_postal,
-           nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr, restriction_gabarit,
-           station_deux_roues, raccordement, num_pdl, date_mise_en_service, date_maj,
-           geom_4326
-    FROM import_station_diff WHERE existing_id IS NULL;
-
-    UPDATE stations s SET
-        id_station_local = d.id_station_local, operator_id = d.operator_id,
-        nom_station = d.nom_station, implantation_station = d.implantation_station,
-        adresse_station = d.adresse_station, code_insee_commune = d.code_insee_commune,
-        commune = d.commune, code_postal = d.code_postal, nbre_pdc = d.nbre_pdc,
-        condition_acces = d.condition_acces, horaires = d.horaires, is_24_7 = d.is_24_7,
-        accessibilite_pmr = d.accessibilite_pmr, restriction_gabarit = d.restriction_gabarit,
-        station_deux_roues = d.station_deux_roues, raccordement = d.raccordement,
-        num_pdl = d.num_pdl, date_mise_en_service = d.date_mise_en_service,
-        date_maj = d.date_maj, geom_4326 = d.geom_4326, withdrawn_at = NULL,
-        updated_at = now()
-    FROM import_station_diff d
-    WHERE d.changed AND s.id = d.existing_id;
-
-    -- 4. Charging points.
-    IF first_load THEN
-        -- Every point is new: inserted straight from staging, in file order (a station's
-        -- points together, as the tiles read them); no diff to build, no sort.
-        INSERT INTO charge_points (
-            id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-            cable_t2_attache, observations)
-        SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
-               round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
-               p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
-               p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
-               p.reservation, p.cable_t2_attache, p.observations
-        FROM import_points p
-        JOIN stations s USING (id_station_itinerance);
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+    IF loaded THEN
+        first_load := true;
+        -- Each station holds its last row in the file, each point its last row: right, but
+        -- for a station with superseded rows, whose fields come from its last row left (as
+        -- import_stations below) and which is not in the file when none is left; and for
+        -- operators no station names any more (a station's last row in an earlier batch).
+        IF duplicates > 0 THEN
+            CREATE TEMP TABLE import_dup_station_rows ON COMMIT DROP AS
+            SELECT p.id_station_itinerance, p.id_station_local,
+                   md5(coalesce(p.nom_amenageur, '') || chr(31) ||
+                       coalesce(p.siren_amenageur, '') || chr(31) ||
+                       coalesce(p.contact_amenageur, '') || chr(31) ||
+                       coalesce(p.nom_operateur, '') || chr(31) ||
+                       coalesce(p.contact_operateur, '') || chr(31) ||
+                       coalesce(p.telephone_operateur, '') || chr(31) ||
+                       coalesce(p.nom_enseigne, '')) AS operator_key,
+                   p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
+                   p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
+                   p.nom_station, p.implantation_station, p.adresse_station,
+                   p.code_insee_commune, p.commune, p.code_postal, p.nbre_pdc,
+                   p.condition_acces, p.horaires, p.is_24_7, p.accessibilite_pmr,
+                   p.restriction_gabarit, p.station_deux_roues, p.raccordement, p.num_pdl,
+                   p.date_mise_en_service, p.date_maj, p.lon, p.lat
+            FROM import_points p
+            WHERE p.line IN (SELECT max(line) FROM import_points
+                             WHERE id_station_itinerance IN
+                                   (SELECT id_station_itinerance FROM import_dup_stations)
+                             GROUP BY id_station_itinerance);
+            PERFORM import_upsert_stations('import_dup_station_rows');
+            DELETE FROM stations s USING import_dup_stations d
+            WHERE s.id_station_itinerance = d.id_station_itinerance
+              AND NOT EXISTS (SELECT 1 FROM import_points p
+                              WHERE p.id_station_itinerance = d.id_station_itinerance);
+        END IF;
+        DELETE FROM operators o USING import_new_operators n
+        WHERE o.id = n.id AND NOT EXISTS (SELECT 1 FROM stations s WHERE s.operator_id = o.id);
+        SELECT count(*) INTO inserted FROM import_points;
         updated := 0;
         FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
             EXECUTE ddl;
         END LOOP;
-        DROP TABLE import_rebuild;
+        DROP TABLE import_rebuild, import_batch, import_new_operators;
     ELSE
-        -- New points inserted; existing ones updated when one of their own fields changed.
-        -- A row counts as "updated" when its point or its station changed. Only those rows
-        -- are kept: a re-import mostly has none, and writing every unchanged point into the
-        -- diff was a third of its cost.
-        CREATE TEMP TABLE import_point_diff ON COMMIT DROP AS
-        SELECT * FROM (
-        SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id AS station_id,
-               round(p.puissance_nominale::numeric, 2) AS puissance_nominale,
-               p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs, p.prise_type_chademo,
-               p.prise_type_autre, p.gratuit, p.paiement_acte, p.paiement_cb, p.paiement_autre,
-               p.tarification, p.reservation, p.cable_t2_attache, p.observations,
-               cp.id AS existing_id,
-               (cp.id IS NOT NULL AND (
-                   cp.withdrawn_at IS NOT NULL
-                   OR (cp.id_pdc_local, cp.station_id, cp.puissance_nominale, cp.prise_type_ef,
-                       cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo,
-                       cp.prise_type_autre, cp.gratuit, cp.paiement_acte, cp.paiement_cb,
-                       cp.paiement_autre, cp.tarification, cp.reservation, cp.cable_t2_attache,
-                       cp.observations)
-                      IS DISTINCT FROM
-                      (p.id_pdc_local, s.id, round(p.puissance_nominale::numeric, 2),
-                       p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs,
-                       p.prise_type_chademo, p.prise_type_autre, p.gratuit, p.paiement_acte,
-                       p.paiement_cb, p.paiement_autre, p.tarification, p.reservation,
-                       p.cable_t2_attache, p.observations))) AS changed,
-               coalesce(sd.changed, false) AS station_changed
+        -- 2. Stations: the station fields of its last row in the file, with the key of its
+        --    operator identity (same expression as operators.identity_key).
+        CREATE TEMP TABLE import_stations ON COMMIT DROP AS
+        SELECT p.id_station_itinerance, p.id_station_local,
+               md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
+                   chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
+                   coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
+                   chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
+                   coalesce(p.nom_enseigne, '')) AS operator_key,
+               p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
+               p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
+               p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
+               p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
+               p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
+               p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
         FROM import_points p
-        JOIN stations s USING (id_station_itinerance)
-        LEFT JOIN import_station_diff sd USING (id_station_itinerance)
-        LEFT JOIN charge_points cp USING (id_pdc_itinerance)
-        ) d
-        WHERE existing_id IS NULL OR changed OR station_changed;
+        -- The last line of each station (line numbers are unique): a hash aggregate of two
+        -- narrow columns, then a hash of those lines probed by every staged row. (Written as a
+        -- join, the planner hashed the wide staged rows instead: ~230 ms -> ~145 ms.)
+        WHERE p.line IN (SELECT max(line) FROM import_points GROUP BY id_station_itinerance);
+        ANALYZE import_stations;
 
-        INSERT INTO charge_points (
-            id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-            cable_t2_attache, observations)
-        SELECT id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-               prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-               paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-               cable_t2_attache, observations
-        FROM import_point_diff WHERE existing_id IS NULL
-        -- In key order, the unique index on id_pdc_itinerance grows at its right edge
-        -- instead of taking each row on a random leaf page: ~2.3 s -> ~1.8 s for 157k new
-        -- points, sort included (the diff comes out of hash joins, in no useful order).
-        ORDER BY id_pdc_itinerance;
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+        -- 3. Operators: one row per distinct identity.
+        INSERT INTO operators (nom_amenageur, siren_amenageur, contact_amenageur, nom_operateur,
+                               contact_operateur, telephone_operateur, nom_enseigne)
+        SELECT DISTINCT ON (operator_key) nom_amenageur, siren_amenageur, contact_amenageur,
+               nom_operateur, contact_operateur, telephone_operateur, nom_enseigne
+        FROM import_stations st
+        -- Known identities are skipped by an anti-join first: ON CONFLICT alone would try (and
+        -- undo) a speculative insertion for each of them, which is what a re-import mostly is.
+        WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.identity_key = st.operator_key)
+        ON CONFLICT (identity_key) DO NOTHING;
 
-        UPDATE charge_points cp SET
-            id_pdc_local = d.id_pdc_local, station_id = d.station_id,
-            puissance_nominale = d.puissance_nominale, prise_type_ef = d.prise_type_ef,
-            prise_type_2 = d.prise_type_2, prise_type_combo_ccs = d.prise_type_combo_ccs,
-            prise_type_chademo = d.prise_type_chademo, prise_type_autre = d.prise_type_autre,
-            gratuit = d.gratuit, paiement_acte = d.paiement_acte, paiement_cb = d.paiement_cb,
-            paiement_autre = d.paiement_autre, tarification = d.tarification,
-            reservation = d.reservation, cable_t2_attache = d.cable_t2_attache,
-            observations = d.observations, withdrawn_at = NULL, updated_at = now()
-        FROM import_point_diff d
-        WHERE d.changed AND cp.id = d.existing_id;
-        SELECT count(*) INTO updated FROM import_point_diff
-        WHERE existing_id IS NOT NULL AND (changed OR station_changed);
+        -- Insert the new stations, update only those whose source changed (or that come back).
+        -- A diff first, then plain INSERT/UPDATE: ON CONFLICT DO UPDATE would lock every
+        -- existing row even when nothing changed, which is what a re-import mostly is.
+        CREATE TEMP TABLE import_station_diff ON COMMIT DROP AS
+        WITH src AS (
+            SELECT st.id_station_itinerance, st.id_station_local, o.id AS operator_id,
+                   st.nom_station, st.implantation_station, st.adresse_station,
+                   st.code_insee_commune, coalesce(st.commune, c.nom) AS commune,
+                   coalesce(st.code_postal, substring(st.adresse_station FROM '(\d{5})'),
+                            c.codes_postaux[1]) AS code_postal,
+                   st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
+                   st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
+                   st.date_mise_en_service, st.date_maj,
+                   ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom_4326
+            FROM import_stations st
+            JOIN operators o ON o.identity_key = st.operator_key
+            LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
+        )
+        SELECT src.*, s.id AS existing_id,
+               -- Field-by-field comparison of the source columns: cheaper than hashing the row
+               -- text, and exact. (ST_X/ST_Y: geometry `=` only compares bounding boxes.)
+               (s.id IS NOT NULL AND (
+                   s.withdrawn_at IS NOT NULL
+                   OR (s.id_station_local, s.operator_id, s.nom_station, s.implantation_station,
+                       s.adresse_station, s.code_insee_commune, s.commune, s.code_postal,
+                       s.nbre_pdc, s.condition_acces, s.horaires, s.is_24_7, s.accessibilite_pmr,
+                       s.restriction_gabarit, s.station_deux_roues, s.raccordement, s.num_pdl,
+                       s.date_mise_en_service, s.date_maj, ST_X(s.geom_4326), ST_Y(s.geom_4326))
+                      IS DISTINCT FROM
+                      (src.id_station_local, src.operator_id, src.nom_station,
+                       src.implantation_station, src.adresse_station, src.code_insee_commune,
+                       src.commune, src.code_postal, src.nbre_pdc, src.condition_acces,
+                       src.horaires, src.is_24_7, src.accessibilite_pmr, src.restriction_gabarit,
+                       src.station_deux_roues, src.raccordement, src.num_pdl,
+                       src.date_mise_en_service, src.date_maj, ST_X(src.geom_4326),
+                       ST_Y(src.geom_4326)))) AS changed
+        FROM src
+        LEFT JOIN stations s USING (id_station_itinerance);
+
+        -- First load (no station and no point at all, e.g. `just up` or a new deployment):
+        -- every row is an insert, so the indexes and keys of stations and charge_points, and the
+        -- foreign keys from and to them, are dropped here and rebuilt once after the rows, as
+        -- pg_restore does. Per-row upkeep of them was ~1.2 s of a ~4.5 s national first load
+        -- (the foreign key checks alone ~0.7 s: one lookup and row lock per point); a rebuild
+        -- sorts once and a foreign key is validated by one anti-join. The definitions are read
+        -- from the catalog, so an index or key a later migration adds is rebuilt the same way.
+        -- The DDL locks these tables (and the empty ones whose foreign keys point at them:
+        -- reservations, reports...) until the commit, which on an empty network keeps nothing
+        -- worth reading from anyone; it rolls back with the import like the rest. Not the owner
+        -- of the tables: the ordinary path.
+        first_load := NOT EXISTS (SELECT 1 FROM stations)
+                      AND NOT EXISTS (SELECT 1 FROM charge_points);
+        IF first_load THEN
+            BEGIN
+                CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
+                SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s',
+                                         c.conrelid::regclass,
+                                         c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
+                       format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
+                              c.conname) AS drop_ddl
+                FROM pg_constraint c
+                WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+                  AND c.contype IN ('p', 'u')
+                UNION ALL
+                SELECT 1, pg_get_indexdef(i.indexrelid),
+                       format('DROP INDEX %s', i.indexrelid::regclass)
+                FROM pg_index i
+                WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
+                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+                UNION ALL
+                -- Foreign keys last: validated once the rows and the indexes are in.
+                SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
+                                 c.conname, pg_get_constraintdef(c.oid)),
+                       format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
+                FROM pg_constraint c
+                WHERE c.contype = 'f'
+                  AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+                       OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
+                FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
+                    EXECUTE ddl;
+                END LOOP;
+            EXCEPTION WHEN insufficient_privilege THEN
+                first_load := false;  -- the subtransaction undid what was dropped
+            END;
+        END IF;
+
+        INSERT INTO stations (
+            id_station_itinerance, id_station_local, operator_id, nom_station, implantation_station,
+            adresse_station, code_insee_commune, commune, code_postal, nbre_pdc, condition_acces,
+            horaires, is_24_7, accessibilite_pmr, restriction_gabarit, station_deux_roues,
+            raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326)
+        SELECT id_station_itinerance, id_station_local, operator_id, nom_station,
+               implantation_station, adresse_station, code_insee_commune, commune, code_postal,
+               nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr, restriction_gabarit,
+               station_deux_roues, raccordement, num_pdl, date_mise_en_service, date_maj,
+               geom_4326
+        FROM import_station_diff WHERE existing_id IS NULL;
+
+        UPDATE stations s SET
+            id_station_local = d.id_station_local, operator_id = d.operator_id,
+            nom_station = d.nom_station, implantation_station = d.implantation_station,
+            adresse_station = d.adresse_station, code_insee_commune = d.code_insee_commune,
+            commune = d.commune, code_postal = d.code_postal, nbre_pdc = d.nbre_pdc,
+            condition_acces = d.condition_acces, horaires = d.horaires, is_24_7 = d.is_24_7,
+            accessibilite_pmr = d.accessibilite_pmr, restriction_gabarit = d.restriction_gabarit,
+            station_deux_roues = d.station_deux_roues, raccordement = d.raccordement,
+            num_pdl = d.num_pdl, date_mise_en_service = d.date_mise_en_service,
+            date_maj = d.date_maj, geom_4326 = d.geom_4326, withdrawn_at = NULL,
+            updated_at = now()
+        FROM import_station_diff d
+        WHERE d.changed AND s.id = d.existing_id;
+
+        -- 4. Charging points.
+        IF first_load THEN
+            -- Every point is new: inserted straight from staging, in file order (a station's
+            -- points together, as the tiles read them); no diff to build, no sort.
+            INSERT INTO charge_points (
+                id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+                prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+                paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+                cable_t2_attache, observations)
+            SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
+                   round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
+                   p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
+                   p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
+                   p.reservation, p.cable_t2_attache, p.observations
+            FROM import_points p
+            JOIN stations s USING (id_station_itinerance);
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+            updated := 0;
+            FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
+                EXECUTE ddl;
+            END LOOP;
+            DROP TABLE import_rebuild;
+        ELSE
+            -- New points inserted; existing ones updated when one of their own fields changed.
+            -- A row counts as "updated" when its point or its station changed. Only those rows
+            -- are kept: a re-import mostly has none, and writing every unchanged point into the
+            -- diff was a third of its cost.
+            CREATE TEMP TABLE import_point_diff ON COMMIT DROP AS
+            SELECT * FROM (
+            SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id AS station_id,
+                   round(p.puissance_nominale::numeric, 2) AS puissance_nominale,
+                   p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs, p.prise_type_chademo,
+                   p.prise_type_autre, p.gratuit, p.paiement_acte, p.paiement_cb, p.paiement_autre,
+                   p.tarification, p.reservation, p.cable_t2_attache, p.observations,
+                   cp.id AS existing_id,
+                   (cp.id IS NOT NULL AND (
+                       cp.withdrawn_at IS NOT NULL
+                       OR (cp.id_pdc_local, cp.station_id, cp.puissance_nominale, cp.prise_type_ef,
+                           cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo,
+                           cp.prise_type_autre, cp.gratuit, cp.paiement_acte, cp.paiement_cb,
+                           cp.paiement_autre, cp.tarification, cp.reservation, cp.cable_t2_attache,
+                           cp.observations)
+                          IS DISTINCT FROM
+                          (p.id_pdc_local, s.id, round(p.puissance_nominale::numeric, 2),
+                           p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs,
+                           p.prise_type_chademo, p.prise_type_autre, p.gratuit, p.paiement_acte,
+                           p.paiement_cb, p.paiement_autre, p.tarification, p.reservation,
+                           p.cable_t2_attache, p.observations))) AS changed,
+                   coalesce(sd.changed, false) AS station_changed
+            FROM import_points p
+            JOIN stations s USING (id_station_itinerance)
+            LEFT JOIN import_station_diff sd USING (id_station_itinerance)
+            LEFT JOIN charge_points cp USING (id_pdc_itinerance)
+            ) d
+            WHERE existing_id IS NULL OR changed OR station_changed;
+
+            INSERT INTO charge_points (
+                id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+                prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+                paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+                cable_t2_attache, observations)
+            SELECT id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+                   prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre,
+                   gratuit,
+                   paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+                   cable_t2_attache, observations
+            FROM import_point_diff WHERE existing_id IS NULL
+            -- In key order, the unique index on id_pdc_itinerance grows at its right edge
+            -- instead of taking each row on a random leaf page: ~2.3 s -> ~1.8 s for 157k new
+            -- points, sort included (the diff comes out of hash joins, in no useful order).
+            ORDER BY id_pdc_itinerance;
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+
+            UPDATE charge_points cp SET
+                id_pdc_local = d.id_pdc_local, station_id = d.station_id,
+                puissance_nominale = d.puissance_nominale, prise_type_ef = d.prise_type_ef,
+                prise_type_2 = d.prise_type_2, prise_type_combo_ccs = d.prise_type_combo_ccs,
+                prise_type_chademo = d.prise_type_chademo, prise_type_autre = d.prise_type_autre,
+                gratuit = d.gratuit, paiement_acte = d.paiement_acte, paiement_cb = d.paiement_cb,
+                paiement_autre = d.paiement_autre, tarification = d.tarification,
+                reservation = d.reservation, cable_t2_attache = d.cable_t2_attache,
+                observations = d.observations, withdrawn_at = NULL, updated_at = now()
+            FROM import_point_diff d
+            WHERE d.changed AND cp.id = d.existing_id;
+            SELECT count(*) INTO updated FROM import_point_diff
+            WHERE existing_id IS NOT NULL AND (changed OR station_changed);
+        END IF;
+
     END IF;
 
     SELECT count(*) INTO total FROM import_points;
@@ -330,7 +559,8 @@ BEGIN
     IF inserted + updated + withdrawn > 0 THEN
         PERFORM refresh_after_import();
     END IF;
-    DROP TABLE import_points, import_dups, import_stations, import_station_diff;
-    DROP TABLE IF EXISTS import_point_diff;
+    DROP TABLE import_points, import_dups;
+    DROP TABLE IF EXISTS import_stations, import_station_diff, import_point_diff,
+        import_dup_stations, import_dup_station_rows;
 END;
 $$;

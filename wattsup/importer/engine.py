@@ -19,6 +19,7 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -42,6 +43,9 @@ log = logging.getLogger("wattsup.import")
 # Arbitrary but fixed: the advisory lock key that marks "an import is running".
 IMPORT_LOCK_KEY = 0x1AB0_0001
 BATCH_ROWS = 10_000
+# A first load goes into the tables batch by batch while the next batch is parsed (False:
+# all at the end, as any other import; the tests compare the two).
+PIPELINED_FIRST_LOAD = True
 PROGRESS_EVERY_S = 0.5
 REJECT_COLUMNS = ("job_id", "line", "severity", "field", "value", "reason", "id_pdc_itinerance")
 
@@ -294,15 +298,21 @@ async def _import(
             # threshold the cyclic GC would run every 700 allocations for nothing.
             gc_threshold = gc.get_threshold()
             gc.set_threshold(100_000, *gc_threshold[1:])
+            records = _staged_records(source, parser, lock_conn, progress)
             try:
-                # One COPY for the whole file, fed row by row as the rows are parsed: the
-                # server stores rows while Python parses the next ones (the other core), and
-                # no batch waits for the server to finish the previous one.
-                await data_conn.copy_records_to_table(
-                    "import_staging",
-                    records=_staged_records(source, parser, lock_conn, progress),
-                    columns=list(STAGING_COLUMNS),
-                )
+                if PIPELINED_FIRST_LOAD and await data_conn.fetchval(
+                    "SELECT import_first_load_begin()"
+                ):
+                    # Into an empty network: the rows go into the tables batch by batch,
+                    # while the next batch is parsed (sql/import/merge.sql).
+                    await _load_in_batches(data_conn, records)
+                else:
+                    # One COPY for the whole file, fed row by row as the rows are parsed: the
+                    # server stores rows while Python parses the next ones (the other core),
+                    # and no batch waits for the server to finish the previous one.
+                    await data_conn.copy_records_to_table(
+                        "import_staging", records=records, columns=list(STAGING_COLUMNS)
+                    )
             finally:
                 gc.set_threshold(*gc_threshold)
             c = progress.c
@@ -384,6 +394,47 @@ async def _staged_records(
             c["bytes_read"] = source.bytes_read
             await progress.publish()
     await _store_issues_counted(lock_conn, job_id, issues, progress)
+
+
+async def _load_in_batches(
+    data_conn: asyncpg.Connection, records: AsyncIterator[tuple[Any, ...]]
+) -> None:
+    """First load: each batch of BATCH_ROWS records is copied to `import_batch`, then
+    `import_first_load_batch()` puts it into the tables while Python parses the next batch;
+    the next COPY waits for it (one statement at a time on a connection)."""
+    pending: asyncio.Task[str] | None = None
+    batch: list[tuple[Any, ...]] = []
+    try:
+        async for record in records:
+            batch.append(record)
+            if len(batch) >= BATCH_ROWS:
+                pending = await _send_batch(data_conn, batch, pending)
+                batch = []
+        pending = await _send_batch(data_conn, batch, pending)
+        if pending is not None:
+            await pending
+    finally:
+        if pending is not None and not pending.done():
+            # Failing elsewhere: let the statement end before the transaction rolls back.
+            with contextlib.suppress(Exception):
+                await pending
+
+
+async def _send_batch(
+    data_conn: asyncpg.Connection,
+    batch: list[tuple[Any, ...]],
+    pending: asyncio.Task[str] | None,
+) -> asyncio.Task[str] | None:
+    if pending is not None:
+        await pending
+    if not batch:
+        return None
+    await data_conn.copy_records_to_table(
+        "import_batch", records=batch, columns=list(STAGING_COLUMNS)
+    )
+    task = asyncio.create_task(data_conn.execute("SELECT import_first_load_batch()"))
+    await asyncio.sleep(0)  # the task sends the statement; its answer is read later
+    return task
 
 
 async def _store_issues_counted(
