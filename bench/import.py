@@ -25,8 +25,8 @@ migrated before each from-scratch import):
    included), rows/s end to end, the job's own phases from its progress notifications
    (`import_progress`: read+parse+COPY, merge SQL incl. cluster refresh, commit), the peak RSS
    of the import process and the job's counters. Then the figures against the targets. A
-   from-scratch import is a first load: its read+cp column also holds the rows going into the
-   tables batch by batch (sql/import/merge.sql, import_first_load_batch()), so its merge
+   from-scratch import is a first load: its read+cp column also holds the stations going into
+   their table batch by batch (sql/import/merge.sql, import_first_load_batch()), so its merge
    column is what is left after the last batch.
 
 Peak RSS is the child's VmHWM, polled from /proc while it runs: the rusage of wait4 is not

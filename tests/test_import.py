@@ -318,7 +318,7 @@ def batches_file(tmp_path: Path) -> Path:
 async def test_pipelined_first_load_equals_the_merge_at_the_end(  # type: ignore[no-untyped-def]
     scratch, scratch_settings: Settings, tmp_path: Path, monkeypatch, batch_rows: int
 ) -> None:
-    """A first load goes into the tables batch by batch while the next batch is parsed
+    """A first load upserts its stations batch by batch while the next batch is parsed
     (import_first_load_batch()); it must leave exactly what the merge of the whole file at the
     end leaves (the path of every other import): same stations, points, operators, counters
     and rejects, whatever the batches."""
@@ -482,9 +482,9 @@ def synth(tmp_path: Path, stations: int) -> Path:
 async def test_killed_import_leaves_old_data_intact_and_can_rerun(  # type: ignore[no-untyped-def]
     scratch, scratch_settings: Settings, tmp_path: Path, first_load: bool
 ) -> None:
-    """Killed mid-file, an import leaves the data as it was; a first load (its rows already
-    going into the tables batch by batch, their keys and indexes dropped) leaves the network
-    empty with its schema whole."""
+    """Killed mid-file, an import leaves the data as it was; a first load (its stations
+    already going into their table batch by batch, the keys and indexes dropped) leaves the
+    network empty with its schema whole."""
     if not first_load:
         await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
     before = await counts(scratch)

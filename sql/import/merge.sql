@@ -27,16 +27,20 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The first load, pipelined with the parse (wattsup/importer/engine.py): into an empty network
--- every row is new, so the rows of each batch can go into stations and charge_points while
--- Python parses the next batch, on the core the parse leaves idle, instead of all at the end.
+-- every station is new, so the stations of each batch can go into their table while Python
+-- parses the next batch, on the core the parse leaves idle, instead of all at the end (with
+-- their generated columns, ~13 us a station: ST_Transform, opening hours, time zone). The
+-- points stay at the end: upserted batch by batch, with their unique key kept up, they cost
+-- PostgreSQL more than the parse costs Python (measured: the load then waited on the server).
 --
 -- import_first_load_begin(), once, after import_staging is created: when the network is
 -- empty (and we own its tables), drops the keys, indexes and foreign keys of stations and
--- charge_points and of the tables that point at them, except the unique keys on the
--- itinerance ids that each batch's upserts use; import_merge() rebuilds them after the last
--- batch, as pg_restore does (one sort each, one anti-join per foreign key). Returns whether
--- the import goes this way; it takes the tables' locks until the commit, which on an empty
--- network keeps nothing worth reading from anyone, and everything rolls back with the import.
+-- charge_points and of the tables that point at them, except the unique key on
+-- stations.id_station_itinerance that each batch's upsert uses; import_merge() rebuilds them
+-- after the rows, as pg_restore does (one sort each, one anti-join per foreign key). Returns
+-- whether the import goes this way; it takes the tables' locks until the commit, which on an
+-- empty network keeps nothing worth reading from anyone, and everything rolls back with the
+-- import.
 CREATE OR REPLACE FUNCTION import_first_load_begin() RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -52,8 +56,8 @@ BEGIN
                format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
                       c.conname) AS drop_ddl
         FROM pg_constraint c
-        WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-          AND c.contype = 'p'
+        WHERE (c.conrelid = 'stations'::regclass AND c.contype = 'p')
+           OR (c.conrelid = 'charge_points'::regclass AND c.contype IN ('p', 'u'))
         UNION ALL
         SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
         FROM pg_index i
@@ -83,11 +87,11 @@ BEGIN
 END;
 $$;
 
--- One batch of a first load (rows in import_batch, lines after every earlier batch's): its
--- stations and points upserted from their last row in the batch, so that after the last
--- batch each station and point holds its last row in the file, as import_merge() would have
--- written them. What differs from that is put right by import_merge(): stations whose last
--- rows were superseded duplicates, and operators no station names.
+-- One batch of a first load (rows in import_batch, lines after every earlier batch's): moved
+-- to import_staging, and its stations upserted from their last row in the batch, so that
+-- after the last batch each station holds its last row in the file, as import_merge() would
+-- have written it. What differs from that is put right by import_merge(): stations whose
+-- last rows were superseded duplicates, and operators no station names.
 CREATE OR REPLACE FUNCTION import_first_load_batch() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -110,33 +114,6 @@ BEGIN
     WHERE p.line IN (SELECT max(line) FROM import_batch GROUP BY id_station_itinerance);
     PERFORM import_upsert_stations('import_batch_stations');
     DROP TABLE import_batch_stations;
-
-    INSERT INTO charge_points (
-        id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-        prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-        paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-        cable_t2_attache, observations)
-    SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
-           round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
-           p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
-           p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
-           p.reservation, p.cable_t2_attache, p.observations
-    FROM import_batch p
-    JOIN stations s USING (id_station_itinerance)
-    WHERE p.line IN (SELECT max(line) FROM import_batch GROUP BY id_pdc_itinerance)
-    -- In file order: a station's points together, as the tiles read them.
-    ORDER BY p.line
-    ON CONFLICT (id_pdc_itinerance) DO UPDATE SET
-        id_pdc_local = excluded.id_pdc_local, station_id = excluded.station_id,
-        puissance_nominale = excluded.puissance_nominale,
-        prise_type_ef = excluded.prise_type_ef, prise_type_2 = excluded.prise_type_2,
-        prise_type_combo_ccs = excluded.prise_type_combo_ccs,
-        prise_type_chademo = excluded.prise_type_chademo,
-        prise_type_autre = excluded.prise_type_autre, gratuit = excluded.gratuit,
-        paiement_acte = excluded.paiement_acte, paiement_cb = excluded.paiement_cb,
-        paiement_autre = excluded.paiement_autre, tarification = excluded.tarification,
-        reservation = excluded.reservation, cable_t2_attache = excluded.cable_t2_attache,
-        observations = excluded.observations;
     TRUNCATE import_batch;
 END;
 $$;
@@ -204,8 +181,8 @@ DECLARE
     total integer;
     stats_target text := current_setting('default_statistics_target');
     first_load boolean;
-    -- A first load pipelined with the parse (import_first_load_begin() said yes): the rows
-    -- are in stations and charge_points already; what is left is below.
+    -- A first load pipelined with the parse (import_first_load_begin() said yes): the
+    -- stations are in their table already; what is left is below.
     loaded boolean := to_regclass('pg_temp.import_batch') IS NOT NULL;
     ddl text;
 BEGIN
@@ -257,10 +234,10 @@ BEGIN
 
     IF loaded THEN
         first_load := true;
-        -- Each station holds its last row in the file, each point its last row: right, but
-        -- for a station with superseded rows, whose fields come from its last row left (as
-        -- import_stations below) and which is not in the file when none is left; and for
-        -- operators no station names any more (a station's last row in an earlier batch).
+        -- Each station holds its last row in the file: right, but for a station with
+        -- superseded rows, whose fields come from its last row left (as import_stations
+        -- below) and which is not in the file when none is left; and for operators no
+        -- station names any more (a station's last row in an earlier batch).
         IF duplicates > 0 THEN
             CREATE TEMP TABLE import_dup_station_rows ON COMMIT DROP AS
             SELECT p.id_station_itinerance, p.id_station_local,
@@ -291,7 +268,21 @@ BEGIN
         END IF;
         DELETE FROM operators o USING import_new_operators n
         WHERE o.id = n.id AND NOT EXISTS (SELECT 1 FROM stations s WHERE s.operator_id = o.id);
-        SELECT count(*) INTO inserted FROM import_points;
+        -- The points, as the first load below: every point is new, inserted straight from
+        -- staging in file order (a station's points together, as the tiles read them).
+        INSERT INTO charge_points (
+            id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+            cable_t2_attache, observations)
+        SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
+               round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
+               p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
+               p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
+               p.reservation, p.cable_t2_attache, p.observations
+        FROM import_points p
+        JOIN stations s USING (id_station_itinerance);
+        GET DIAGNOSTICS inserted = ROW_COUNT;
         updated := 0;
         FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
             EXECUTE ddl;
