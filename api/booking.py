@@ -5,9 +5,12 @@ transaction holding `pg_advisory_xact_lock` on the point then on the driver (alw
 order, so two bookings cannot wait on each other), and the partial unique indexes of
 migration 0004 catch whatever would slip past the application; both give the same 409.
 
-Each transition is one call of a SQL function of sql/schema/0011_booking.sql (the checks,
-locks and OCPP events in the database, one round trip); this module adds the charge physics
-of api/charger_sim.py and turns the functions' refusals into problems.
+Each transition is one statement, a function of sql/schema/0018_booking_answers.sql over
+those of 0011 (the checks, locks and OCPP events in the database), sent outside any
+transaction so that it is its own: it commits before the caller drops the cached tiles, and it
+returns the whole answer (the booking with its charger log, the tiles to invalidate, the data
+version). This module adds the charge physics of api/charger_sim.py (the plan before a start,
+the closing log and receipt after a stop) and turns the functions' refusals into problems.
 """
 
 from __future__ import annotations
@@ -106,6 +109,16 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
     return Problem(status_code, code, detail)
 
 
+# A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
+# its point, station, log, receipt inputs, tiles and data version. The function runs once (a
+# FROM item); the composite `booking` is expanded here because asyncpg cannot decode a
+# composite holding a jsonb column (our json codecs are text codecs).
+ANSWER = (
+    "SELECT (a.booking).*, a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
+    "a.point_kw, a.pricing, a.address, a.tiles, a.data_version, a.completed FROM {} AS a"
+)
+
+
 async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -> asyncpg.Record:
     """Run one booking function; its refusals become problems."""
     try:
@@ -117,13 +130,6 @@ async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -
         raise problem from None
     assert row is not None
     return row
-
-
-async def _finish_swept(conn: asyncpg.Connection, row: asyncpg.Record) -> list[UUID]:
-    """Receipts of the charges an inline sweep completed; the stations to redraw."""
-    for rid in row["completed"]:
-        await finish_charge(conn, rid, reason="EVDisconnected")
-    return list(dict.fromkeys(row["station_ids"]))
 
 
 async def sweep(
@@ -138,6 +144,20 @@ async def sweep(
     return list({r["station_id"] for r in rows})
 
 
+async def finish_unreceipted(conn: asyncpg.Connection, older_than_s: float = 10.0) -> int:
+    """Write the closing log and receipt of completed charges that have none (a stop whose
+    process died between its two statements: see `stop_charge`). Returns how many."""
+    rows = await conn.fetch(
+        "SELECT id, end_reason FROM reservations WHERE status = 'completed' AND receipt IS NULL"
+        " AND ended_at < now() - $1 * interval '1 second' ORDER BY ended_at LIMIT 100",
+        older_than_s,
+    )
+    for r in rows:
+        reason = "Remote" if r["end_reason"] == "driver_stop" else "EVDisconnected"
+        await finish_charge(conn, r["id"], reason=reason)
+    return len(rows)
+
+
 def _plan_of(r: asyncpg.Record) -> ChargePlan:
     return ChargePlan(
         battery_kwh=r["battery_kwh"],
@@ -149,22 +169,26 @@ def _plan_of(r: asyncpg.Record) -> ChargePlan:
     )
 
 
-async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reason: str) -> None:
-    """Write the rest of the charger's log and the receipt of an ended charge."""
-    r = await conn.fetchrow(
-        "SELECT r.*, cp.id_pdc_itinerance, cp.tarification, cp.puissance_nominale::float8 AS "
-        "point_kw, s.nom_station, s.adresse_station FROM reservations r "
-        "JOIN charge_points cp ON cp.id = r.charge_point_id "
-        "JOIN stations s ON s.id = cp.station_id WHERE r.id = $1",
-        reservation_id,
-    )
-    if r is None or r["receipt"] is not None or r["started_at"] is None:
-        return
+Event = tuple[datetime, str, dict[str, Any]]
+
+
+def closing_log(
+    r: asyncpg.Record,
+    *,
+    point: str,
+    point_kw: float,
+    station: str,
+    address: str | None,
+    pricing: str | None,
+    reason: str,
+) -> tuple[list[Event], dict[str, Any]]:
+    """The rest of an ended charge's log (MeterValues … StatusNotification Available) and its
+    receipt, from the booking row `r` (its plan, started_at and ended_at)."""
     plan = _plan_of(r)
     started, ended = r["started_at"], r["ended_at"]
     elapsed = (ended - started).total_seconds()
     soc_end = plan.soc_at(elapsed)
-    events: list[tuple[datetime, str, dict[str, Any]]] = [
+    events: list[Event] = [
         (at, "MeterValues", values) for at, values in meter_samples(plan, started, ended)
     ]
     if soc_end >= plan.target_soc - 0.05:
@@ -183,19 +207,57 @@ async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reaso
         "average_power_kw": round(energy / (sim_minutes / 60), 2) if sim_minutes > 0 else 0.0,
         "start_soc": plan.start_soc,
         "end_soc": round(soc_end, 1),
-        "point": r["id_pdc_itinerance"],
-        "point_power_kw": r["point_kw"],
-        "station": r["nom_station"],
-        "address": r["adresse_station"],
-        "pricing": r["tarification"],
+        "point": point,
+        "point_power_kw": point_kw,
+        "station": station,
+        "address": address,
+        "pricing": pricing,
         "stop_reason": reason,
     }
-    await conn.execute(
+    return events, receipt
+
+
+async def _write_finish(
+    conn: asyncpg.Connection, rid: UUID, events: list[Event], receipt: dict[str, Any]
+) -> bool:
+    """booking_finish: the log and the receipt at once, unless the charge has its receipt."""
+    done = await conn.fetchval(
         "SELECT booking_finish($1, $2, $3)",
-        reservation_id,
+        rid,
         [{"at": at.isoformat(), "message": m, "payload": p} for at, m, p in events],
         receipt,
     )
+    return bool(done)
+
+
+async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reason: str) -> None:
+    """Write the rest of the charger's log and the receipt of an ended charge."""
+    r = await conn.fetchrow(
+        "SELECT r.*, cp.id_pdc_itinerance, cp.tarification, cp.puissance_nominale::float8 AS "
+        "point_kw, s.nom_station, s.adresse_station FROM reservations r "
+        "JOIN charge_points cp ON cp.id = r.charge_point_id "
+        "JOIN stations s ON s.id = cp.station_id WHERE r.id = $1",
+        reservation_id,
+    )
+    if r is None or r["receipt"] is not None or r["started_at"] is None:
+        return
+    events, receipt = closing_log(
+        r,
+        point=r["id_pdc_itinerance"],
+        point_kw=r["point_kw"],
+        station=r["nom_station"],
+        address=r["adresse_station"],
+        pricing=r["tarification"],
+        reason=reason,
+    )
+    await _write_finish(conn, reservation_id, events, receipt)
+
+
+async def finish_swept(conn: asyncpg.Connection, answer: asyncpg.Record) -> None:
+    """Receipts of the charges a transition's inline sweep completed (rare: a charge of the
+    same point or driver that reached its end since the last sweep)."""
+    for rid in answer["completed"]:
+        await finish_charge(conn, rid, reason="EVDisconnected")
 
 
 async def create_reservation(
@@ -204,81 +266,93 @@ async def create_reservation(
     user_id: UUID,
     point_id: UUID,
     vehicle_id: UUID,
-) -> tuple[UUID, list[UUID]]:
-    """Book the point (sql booking_reserve). Returns the booking and the stations to redraw."""
-    async with conn.transaction():
-        row = await _call(
-            conn,
-            "book",
-            "SELECT * FROM booking_reserve($1, $2, $3, $4, $5)",
-            user_id,
-            point_id,
-            vehicle_id,
-            settings.reservation_hold_minutes,
-            settings.sim_speed,
-        )
-        stations = await _finish_swept(conn, row)
-    return row["reservation_id"], stations
+) -> asyncpg.Record:
+    """Book the point (sql booking_reserve_answer): the answer row, committed."""
+    return await _call(
+        conn,
+        "book",
+        ANSWER.format("booking_reserve_answer($1, $2, $3, $4, $5)"),
+        user_id,
+        point_id,
+        vehicle_id,
+        settings.reservation_hold_minutes,
+        settings.sim_speed,
+    )
+
+
+# What the simulator needs to draw a charge plan: the point and the vehicle of the booking.
+PLAN_INPUTS = (
+    "SELECT r.sim_speed, cp.puissance_nominale::float8 AS kw, cp.prise_type_ef, "
+    "cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo, "
+    "cp.prise_type_autre, v.connectors, v.battery_kwh::float8 AS battery, "
+    "v.max_ac_kw::float8 AS ac, v.max_dc_kw::float8 AS dc FROM reservations r "
+    "JOIN charge_points cp ON cp.id = r.charge_point_id "
+    "LEFT JOIN vehicles v ON v.id = r.vehicle_id WHERE r.id = $1 AND r.user_id = $2"
+)
 
 
 async def start_charge(
     conn: asyncpg.Connection, user_id: UUID, rid: UUID, *, now: datetime | None = None
-) -> list[UUID]:
-    """Start the charge of a booking; returns the stations to redraw."""
-    async with conn.transaction():
-        claimed = await _call(
-            conn, "start", "SELECT * FROM booking_claim($1, $2, 'reserved')", user_id, rid
-        )
-        stations = await _finish_swept(conn, claimed)
-        data = await conn.fetchrow(
-            "SELECT r.sim_speed, cp.puissance_nominale::float8 AS kw, cp.prise_type_ef, "
-            "cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo, "
-            "cp.prise_type_autre, v.connectors, v.battery_kwh::float8 AS battery, "
-            "v.max_ac_kw::float8 AS ac, v.max_dc_kw::float8 AS dc FROM reservations r "
-            "JOIN charge_points cp ON cp.id = r.charge_point_id "
-            "LEFT JOIN vehicles v ON v.id = r.vehicle_id WHERE r.id = $1",
-            rid,
-        )
-        assert data is not None
-        point_connectors = {c for c, col in CONNECTOR_COLUMNS.items() if data[col]}
-        plan = plan_charge(
-            point_kw=data["kw"],
-            point_dc_capable=bool({"combo_ccs", "chademo"} & point_connectors),
-            vehicle_connectors=set(data["connectors"] or ["type_2"]),
-            point_connectors=point_connectors,
-            battery_kwh=data["battery"] or 60.0,
-            max_ac_kw=data["ac"] or 11.0,
-            max_dc_kw=data["dc"] or 0.0,
-            now_local=(now or datetime.now(UTC)).astimezone(PARIS),
-            sim_speed=data["sim_speed"],
-        )
-        await conn.execute(
-            "SELECT booking_start($1, $2, $3, $4, $5, $6, $7)",
-            rid,
-            plan.duration_real_s(),
-            plan.battery_kwh,
-            plan.start_soc,
-            plan.target_soc,
-            plan.power_kw,
-            plan.is_dc,
-        )
-    return stations
+) -> asyncpg.Record:
+    """Start the charge of a booking (sql booking_start_answer): the answer row, committed.
+    The plan is drawn from the point and vehicle read just before; the statement claims the
+    booking under its locks and refuses it unless it is still reserved."""
+    data = await conn.fetchrow(PLAN_INPUTS, rid, user_id)
+    if data is None:  # someone else's booking is as unknown as a missing one (no IDOR)
+        code = "reservation_not_found"
+        raise Problem(REFUSALS[code][0], code, REFUSALS[code][1])
+    point_connectors = {c for c, col in CONNECTOR_COLUMNS.items() if data[col]}
+    plan = plan_charge(
+        point_kw=data["kw"],
+        point_dc_capable=bool({"combo_ccs", "chademo"} & point_connectors),
+        vehicle_connectors=set(data["connectors"] or ["type_2"]),
+        point_connectors=point_connectors,
+        battery_kwh=data["battery"] or 60.0,
+        max_ac_kw=data["ac"] or 11.0,
+        max_dc_kw=data["dc"] or 0.0,
+        now_local=(now or datetime.now(UTC)).astimezone(PARIS),
+        sim_speed=data["sim_speed"],
+    )
+    return await _call(
+        conn,
+        "start",
+        ANSWER.format("booking_start_answer($1, $2, $3, $4, $5, $6, $7, $8)"),
+        user_id,
+        rid,
+        plan.duration_real_s(),
+        plan.battery_kwh,
+        plan.start_soc,
+        plan.target_soc,
+        plan.power_kw,
+        plan.is_dc,
+    )
 
 
-async def stop_charge(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> list[UUID]:
-    """The driver stops the charge: ended, logged and receipted; the stations to redraw."""
-    async with conn.transaction():
-        row = await _call(conn, "stop", "SELECT * FROM booking_stop($1, $2)", user_id, rid)
-        stations = await _finish_swept(conn, row)
-        await finish_charge(conn, rid, reason="Remote")
-    return stations
+async def stop_charge(
+    conn: asyncpg.Connection, user_id: UUID, rid: UUID
+) -> tuple[asyncpg.Record, tuple[list[Event], dict[str, Any]] | None]:
+    """The driver stops the charge: ended (sql booking_stop_answer, committed), then its
+    closing log and receipt computed here from ended_at and written by booking_finish. Two
+    statements: if the process dies between them, the sweeper writes the receipt
+    (`finish_unreceipted`). Returns the answer row and the log and receipt written (None if
+    another process wrote them first)."""
+    answer = await _call(conn, "stop", ANSWER.format("booking_stop_answer($1, $2)"), user_id, rid)
+    events, receipt = closing_log(
+        answer,
+        point=answer["id_pdc_itinerance"],
+        point_kw=answer["point_kw"],
+        station=answer["nom_station"],
+        address=answer["address"],
+        pricing=answer["pricing"],
+        reason="Remote",
+    )
+    written = await _write_finish(conn, rid, events, receipt)
+    return answer, ((events, receipt) if written else None)
 
 
-async def cancel_reservation(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> list[UUID]:
-    """The driver cancels before charging; the stations to redraw."""
-    async with conn.transaction():
-        row = await _call(conn, "cancel", "SELECT * FROM booking_cancel($1, $2)", user_id, rid)
-        return await _finish_swept(conn, row)
+async def cancel_reservation(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> asyncpg.Record:
+    """The driver cancels before charging (sql booking_cancel_answer): the answer, committed."""
+    return await _call(conn, "cancel", ANSWER.format("booking_cancel_answer($1, $2)"), user_id, rid)
 
 
 def live_state(r: asyncpg.Record, now: datetime) -> dict[str, Any]:

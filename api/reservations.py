@@ -39,7 +39,7 @@ SELECT_WITH_EVENTS = """
 SELECT r.*, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at, 'message', e.message,
                                                      'payload', e.payload)
-                                  ORDER BY e.at, e.id), '[]')
+                                  ORDER BY e.at, e.id), '[]')::text
         FROM reservation_events e WHERE e.reservation_id = r.id) AS event_log
 FROM reservations r
 JOIN charge_points cp ON cp.id = r.charge_point_id
@@ -47,39 +47,53 @@ JOIN stations s ON s.id = cp.station_id
 """
 
 
-def _read(row: asyncpg.Record) -> ReservationRead:
+def _read(
+    row: asyncpg.Record,
+    closing: tuple[list[booking.Event], dict[str, Any]] | None = None,
+) -> ReservationRead:
     """A booking as the API shows it, with its charger log when the row has one
-    (SELECT_WITH_EVENTS; history pages leave it out)."""
+    (SELECT_WITH_EVENTS and the transitions' answers; history pages leave it out), and the
+    closing log and receipt a stop has just written (`closing`)."""
     now = datetime.now(UTC)
+    r = row
     evs = None
     if "event_log" in row:
-        evs = msgspec.convert(row["event_log"], list[ChargerEvent], strict=False)
-    live = booking.live_state(row, now)
+        evs = _EVENTS.decode(row["event_log"])
+    receipt = r["receipt"]
+    if closing is not None:
+        assert evs is not None
+        evs += [ChargerEvent(at, message, payload) for at, message, payload in closing[0]]
+        receipt = closing[1]
+    live = booking.live_state(r, now)
     return ReservationRead(
-        id=row["id"],
+        id=r["id"],
         status=live["status"],
-        charge_point_id=row["charge_point_id"],
+        charge_point_id=r["charge_point_id"],
         id_pdc_itinerance=row["id_pdc_itinerance"],
         station_id=row["station_id"],
         station_name=row["nom_station"],
-        vehicle_id=row["vehicle_id"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        end_reason=row["end_reason"],
+        vehicle_id=r["vehicle_id"],
+        created_at=r["created_at"],
+        expires_at=r["expires_at"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+        end_reason=r["end_reason"],
         live=live,
-        receipt=row["receipt"],
+        receipt=receipt,
         events=evs,
     )
+
+
+# The charger's log comes as JSON text, decoded straight into its Structs.
+_EVENTS = msgspec.json.Decoder(list[ChargerEvent])
 
 
 class ReservationController(Controller):
     path = "/api/reservations"
     tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    # api/booking.py commits each change in its own transaction; the cached tiles of the
-    # point are dropped after that commit (before it, a tile server could re-cache the old
-    # state between the invalidation and the commit).
+    # api/booking.py sends each change as one statement outside any transaction (its own);
+    # the cached tiles of the point are dropped after it has committed (before, a tile server
+    # could re-cache the old state between the invalidation and the commit).
     opt = {"own_transactions": True}  # noqa: RUF012
 
     @get("/terms", summary="Booking terms, shown before confirming")
@@ -94,14 +108,14 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         data: ReservationCreate,
     ) -> ReservationRead:
-        rid, stations = await booking.create_reservation(
+        answer = await booking.create_reservation(
             db_connection,
             state.settings,
             current_user.id,
             data.charge_point_id,
             data.vehicle_id,
         )
-        return await self._after(state, db_connection, current_user, rid, stations)
+        return await self._after(state, db_connection, answer)
 
     @get("/current", summary="My open reservation or charge, live")
     async def current(
@@ -168,18 +182,16 @@ class ReservationController(Controller):
         self,
         state: State,
         conn: asyncpg.Connection,
-        user: CurrentUser,
-        rid: UUID,
-        stations: list[UUID],
+        answer: asyncpg.Record,
+        closing: tuple[list[booking.Event], dict[str, Any]] | None = None,
     ) -> ReservationRead:
-        """After a committed transition: drop the cached tiles of the stations it changed,
-        then answer with the booking as it is now."""
-        await tile_cache.invalidate_stations(state.redis, conn, stations)
-        row = await conn.fetchrow(
-            SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2", rid, user.id
-        )
-        assert row is not None
-        return _read(row)
+        """After a committed transition (its answer: the booking and what changed): the
+        receipts of charges its sweep completed, the cached tiles of the stations it changed
+        dropped, then the booking as it is now."""
+        if answer["completed"]:
+            await booking.finish_swept(conn, answer)
+        await tile_cache.drop_tiles(state.redis, answer["data_version"], answer["tiles"])
+        return _read(answer, closing)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
     async def start(
@@ -189,8 +201,8 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        stations = await booking.start_charge(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id, stations)
+        answer = await booking.start_charge(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, answer)
 
     @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
     async def stop(
@@ -200,8 +212,15 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        stations = await booking.stop_charge(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id, stations)
+        answer, closing = await booking.stop_charge(db_connection, current_user.id, reservation_id)
+        read = await self._after(state, db_connection, answer, closing)
+        if closing is None:  # the receipt was written by another process meanwhile
+            row = await db_connection.fetchrow(
+                SELECT_WITH_EVENTS + " WHERE r.id = $1", reservation_id
+            )
+            assert row is not None
+            read = _read(row)
+        return read
 
     @post("/{reservation_id:uuid}/cancel", status_code=HTTP_200_OK, summary="Cancel booking")
     async def cancel(
@@ -211,5 +230,5 @@ class ReservationController(Controller):
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        stations = await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
-        return await self._after(state, db_connection, current_user, reservation_id, stations)
+        answer = await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
+        return await self._after(state, db_connection, answer)

@@ -1,6 +1,7 @@
 """The sweeper: expires no-shows and completes finished charges on time, even when nobody is
-looking. Every API process runs this loop; exactly one of them is the leader at a time, the
-one holding a session advisory lock on its own connection. If that process dies, PostgreSQL
+looking, and writes the receipt of a stopped charge whose process died before writing it.
+Every API process runs this loop; exactly one of them is the leader at a time, the one
+holding a session advisory lock on its own connection. If that process dies, PostgreSQL
 drops the lock with the connection and another process takes over within one period.
 
 Reads never depend on it being on time: they compute the true state from timestamps."""
@@ -68,6 +69,11 @@ class Sweeper:
         if stations:
             await tile_cache.invalidate_stations(self.app.state.redis, self.conn, stations)
             log.info("sweep: %d station(s) changed", len(stations))
+        # A driver's stop is two statements (the stop, then its log and receipt): a process
+        # that died between them left a completed charge without receipt, finished here.
+        repaired = await booking.finish_unreceipted(self.conn)
+        if repaired:
+            log.warning("sweep: %d stopped charge(s) had no receipt; written now", repaired)
         self.last_run = time.time()
         self.runs += 1
 

@@ -294,6 +294,155 @@ async def test_driver_stop_gives_a_partial_receipt(driver_client, pool) -> None:
     r = await driver_client.post(f"/api/reservations/{rid}/stop")
     assert r.status_code == 200 and r.json()["status"] == "completed"
     assert r.json()["receipt"]["stop_reason"] == "Remote"
+    # The answer is the booking as stored: the same receipt and the whole log, in order.
+    stored = (await driver_client.get(f"/api/reservations/{rid}")).json()
+    assert r.json()["receipt"] == stored["receipt"] and r.json()["events"] == stored["events"]
+    assert [e["message"] for e in stored["events"]][-3:] == [
+        "StopTransaction",
+        "StatusNotification",
+        "StatusNotification",
+    ]
+
+
+async def _vehicle_row(pool, user_id) -> Any:  # type: ignore[no-untyped-def]
+    return await pool.fetchval(
+        "INSERT INTO vehicles (user_id, name, connectors) VALUES ($1, 'EV', '{type_2}') "
+        "RETURNING id",
+        user_id,
+    )
+
+
+async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> None:  # type: ignore[no-untyped-def]
+    """The 0018 functions, called as the API does (autocommit): each transition answers with
+    the booking, its log, the tiles of its station and the data version; an illegal one is
+    refused by the database and changes nothing."""
+    from api.booking import ANSWER
+
+    (p,) = await free_points(pool, 1)
+    user = await create_user(pool)
+    v = await _vehicle_row(pool, user["id"])
+    book = ANSWER.format("booking_reserve_answer($1, $2, $3, 30, 1)")
+    a = await pool.fetchrow(book, user["id"], p["id"], v)
+    assert a["status"] == "reserved" and a["station_id"] == p["station_id"]
+    assert [e["message"] for e in json.loads(a["event_log"])] == [
+        "ReserveNow",
+        "StatusNotification",
+    ]
+    want = {
+        (r["z"], r["x"], r["y"])
+        for r in await pool.fetch("SELECT * FROM tiles.tiles_of_station($1)", p["station_id"])
+    }
+    assert {tuple(t) for t in a["tiles"]} == want and {t[0] for t in want} == set(range(21))
+    assert a["data_version"] == await pool.fetchval("SELECT data_version FROM app_meta")
+    assert a["completed"] == []
+    # Committed by itself: another connection sees it.
+    assert await pool.fetchval("SELECT status FROM reservations WHERE id = $1", a["id"]) == (
+        "reserved"
+    )
+
+    stop = ANSWER.format("booking_stop_answer($1, $2)")
+    with pytest.raises(asyncpg.PostgresError) as exc:
+        await pool.fetchrow(stop, user["id"], a["id"])
+    assert (exc.value.sqlstate, exc.value.message, exc.value.detail) == (
+        "WUREF",
+        "invalid_transition",
+        "reserved",
+    )
+    other = await create_user(pool)
+    with pytest.raises(asyncpg.PostgresError) as exc:  # not theirs: unknown
+        await pool.fetchrow(ANSWER.format("booking_cancel_answer($1, $2)"), other["id"], a["id"])
+    assert exc.value.message == "reservation_not_found"
+
+    c = await pool.fetchrow(ANSWER.format("booking_cancel_answer($1, $2)"), user["id"], a["id"])
+    assert c["status"] == "cancelled"
+    assert [e["message"] for e in json.loads(c["event_log"])][-2:] == [
+        "CancelReservation",
+        "StatusNotification",
+    ]
+    start = ANSWER.format("booking_start_answer($1, $2, 600, 52, 20, 80, 22, false)")
+    with pytest.raises(asyncpg.PostgresError) as exc:
+        await pool.fetchrow(start, user["id"], a["id"])
+    assert (exc.value.message, exc.value.detail) == ("invalid_transition", "cancelled")
+    row = await pool.fetchrow("SELECT status, started_at FROM reservations WHERE id = $1", a["id"])
+    assert row["status"] == "cancelled" and row["started_at"] is None
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        == "Available"
+    )
+
+
+async def test_a_booking_drops_the_cached_tiles_of_its_point(  # type: ignore[no-untyped-def]
+    driver_client, pool, redis_client
+) -> None:
+    from wattsup import tile_cache
+
+    (p,) = await free_points(pool, 1)
+    version = await pool.fetchval("SELECT data_version FROM app_meta")
+    tiles = await pool.fetch("SELECT * FROM tiles.tiles_of_station($1)", p["station_id"])
+    for t in tiles:
+        for f in ("", "power=22"):
+            assert await tile_cache.put(redis_client, version, t["z"], t["x"], t["y"], f, b"old")
+    # A tile of the same zoom elsewhere stays.
+    z15 = next(t for t in tiles if t["z"] == 15)
+    assert await tile_cache.put(redis_client, version, 15, z15["x"] + 7, z15["y"], "", b"keep")
+    epoch = await redis_client.get(tile_cache.epoch_key(version))
+    v = await vehicle(driver_client)
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+    )
+    assert r.status_code == 201, r.text
+    for t in tiles:
+        for f in ("", "power=22"):
+            key = tile_cache.tile_key(version, t["z"], t["x"], t["y"], f)
+            assert not await redis_client.exists(key), key
+        assert not await redis_client.exists(tile_cache.index_key(version, t["z"], t["x"], t["y"]))
+    assert await redis_client.get(tile_cache.tile_key(version, 15, z15["x"] + 7, z15["y"], ""))
+    assert await redis_client.get(tile_cache.epoch_key(version)) != epoch
+    await driver_client.post(f"/api/reservations/{r.json()['id']}/cancel")
+
+
+async def test_a_stop_without_its_receipt_is_finished_by_the_sweep(pool) -> None:  # type: ignore[no-untyped-def]
+    """A driver's stop is two statements; if the process dies after the first, the charge is
+    completed without log nor receipt until the sweeper writes them."""
+    from api import booking
+    from api.booking import ANSWER
+
+    (p,) = await free_points(pool, 1)
+    user = await create_user(pool)
+    v = await _vehicle_row(pool, user["id"])
+    a = await pool.fetchrow(
+        ANSWER.format("booking_reserve_answer($1, $2, $3, 30, 600)"), user["id"], p["id"], v
+    )
+    s = await pool.fetchrow(
+        ANSWER.format("booking_start_answer($1, $2, 600, 52, 20, 80, 22, false)"),
+        user["id"],
+        a["id"],
+    )
+    assert s["status"] == "charging"
+    assert [e["message"] for e in json.loads(s["event_log"])][-1] == "StatusNotification"
+    await asyncio.sleep(0.2)
+    e = await pool.fetchrow(ANSWER.format("booking_stop_answer($1, $2)"), user["id"], a["id"])
+    assert e["status"] == "completed" and e["receipt"] is None  # ... and the process dies
+    async with pool.acquire() as conn:
+        assert await booking.finish_unreceipted(conn, older_than_s=0) >= 1
+    row = await pool.fetchrow("SELECT receipt FROM reservations WHERE id = $1", a["id"])
+    assert row["receipt"]["stop_reason"] == "Remote" and row["receipt"]["energy_kwh"] > 0
+    log = await pool.fetch(
+        "SELECT message, payload, at FROM reservation_events WHERE reservation_id = $1 "
+        "ORDER BY at, id",
+        a["id"],
+    )
+    assert [r["message"] for r in log if r["message"] != "MeterValues"][-3:] == [
+        "StopTransaction",
+        "StatusNotification",
+        "StatusNotification",
+    ]
+    assert log[-1]["at"] == e["ended_at"] and log[-1]["payload"] == {"status": "Available"}
+    async with pool.acquire() as conn:  # written once
+        await booking.finish_unreceipted(conn, older_than_s=0)
+    assert await pool.fetchval(
+        "SELECT count(*) FROM reservation_events WHERE reservation_id = $1", a["id"]
+    ) == len(log)
 
 
 async def test_dynamic_export_follows_the_official_schema(api_client) -> None:  # type: ignore[no-untyped-def]

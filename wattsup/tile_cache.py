@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -166,24 +166,53 @@ async def invalidate_tiles(
         return 0
     if version is None:
         version = await conn.fetchval("SELECT data_version FROM app_meta")
-    rows = sorted(tiles)
+    return await drop_tiles(redis, version, tiles)
+
+
+# KEYS: the epoch, then one index per tile; ARGV: the epoch's ttl, then for each index the
+# prefix of its tiles' keys (tile_key with no filters: the key format stays in Python).
+# The epoch is bumped first (tiles rendered before this point may no longer be cached, see
+# `put`), then each index is read and its variants and itself deleted; one script, so one
+# round trip whatever the number of tiles, and atomic (no put can slip in between).
+_DROP_TILES = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local deleted = 0
+for i = 2, #KEYS do
+    local filters = redis.call('SMEMBERS', KEYS[i])
+    if #filters > 0 then
+        local batch = {KEYS[i]}
+        for _, f in ipairs(filters) do
+            batch[#batch + 1] = ARGV[i] .. f
+            if #batch >= 500 then
+                deleted = deleted + redis.call('DEL', unpack(batch))
+                batch = {}
+            end
+        end
+        if #batch > 0 then
+            deleted = deleted + redis.call('DEL', unpack(batch))
+        end
+    end
+end
+return deleted
+"""
+_DROP_SHA = hashlib.sha1(_DROP_TILES.encode(), usedforsecurity=False).hexdigest()
+
+
+async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequence[int]]) -> int:
+    """Drop every cached filter variant of these (z, x, y) tiles of data version `version`,
+    in one round trip; returns the number of keys deleted (0 when Redis is down)."""
+    rows = sorted({(z, x, y) for z, x, y in tiles})
+    if not rows:
+        return 0
+    keys = [epoch_key(version)] + [index_key(version, z, x, y) for z, x, y in rows]
+    args = [TTL_SECONDS] + [tile_key(version, z, x, y, "") for z, x, y in rows]
     try:
-        deleted = 0
-        async with redis.pipeline(transaction=False) as pipe:
-            # First: tiles rendered before this point may no longer be cached (see `put`).
-            pipe.incr(epoch_key(version))
-            pipe.expire(epoch_key(version), TTL_SECONDS)
-            for z, x, y in rows:
-                pipe.smembers(index_key(version, z, x, y))
-            members = (await pipe.execute())[2:]
-        keys: list[str] = []
-        for (z, x, y), filters in zip(rows, members, strict=True):
-            if filters:
-                keys += [tile_key(version, z, x, y, f.decode()) for f in filters]
-                keys.append(index_key(version, z, x, y))
-        if keys:
-            deleted = int(await redis.delete(*keys))
-        return deleted
+        try:
+            deleted = await redis.evalsha(_DROP_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            deleted = await redis.eval(_DROP_TILES, len(keys), *keys, *args)
+        return int(deleted)
     except REDIS_ERRORS as exc:
         log.warning("tile invalidation skipped (Redis unavailable): %r", exc)
         return 0
