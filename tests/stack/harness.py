@@ -3,11 +3,15 @@ two API processes and two tile processes, all on the real PostgreSQL and Redis o
 
 Every process runs in its own session (process group) with its output in a log file under a
 temporary prefix; `Stack.stop()` ends them all (SIGTERM, then SIGKILL after a bounded wait),
-and the fixture calls it even when a test or the start-up fails."""
+and the fixture calls it even when a test or the start-up fails. A test run killed from
+outside (SIGKILL, a CI timeout) runs no fixture: its stack keeps the fixed ports, so the
+running stack is recorded in OWNER_FILE, and the next start ends a stack whose test run is
+gone before waiting for the ports."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,6 +35,9 @@ STATIC = ROOT / "static"
 NGINX_PORT = 18700
 API_PORTS = (18711, 18712)
 TILE_PORTS = (18721, 18722)
+
+# The stack now running on these ports: the test run's pid and its processes' groups.
+OWNER_FILE = Path("/tmp") / f"wattsup-stack-{os.getuid()}.json"
 
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 8.0
@@ -97,6 +104,7 @@ class Stack:
     def start(self) -> None:
         if shutil.which("nginx") is None:
             raise StackError("nginx is not installed (Debian: apt-get install nginx-light)")
+        _end_orphaned_stack()
         for port in (NGINX_PORT, *API_PORTS, *TILE_PORTS):
             _wait_port_free(port)
         conf = write_standalone(
@@ -124,6 +132,10 @@ class Stack:
         for proc in self.processes.values():
             self.wait_healthy(proc.name)
 
+    def _record_owner(self) -> None:
+        groups = [p.popen.pid for p in self.processes.values() if p.popen is not None]
+        OWNER_FILE.write_text(json.dumps({"owner": os.getpid(), "groups": groups}))
+
     def _add_app(self, name: str, factory: str, port: int) -> None:
         argv = [
             sys.executable, "-m", "uvicorn", factory, "--factory",
@@ -145,6 +157,7 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self._record_owner()  # at every spawn: a restarted process has a new group
 
     def wait_healthy(self, name: str, timeout: float = START_TIMEOUT) -> None:
         proc = self.processes[name]
@@ -196,6 +209,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 _signal_group(popen, signal.SIGKILL)
                 popen.wait(timeout=STOP_TIMEOUT)
+        OWNER_FILE.unlink(missing_ok=True)
 
     # -- observing ---------------------------------------------------------------------------
 
@@ -268,6 +282,41 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 def _signal_group(popen: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(popen.pid, sig)
+
+
+def _end_orphaned_stack() -> None:
+    """End the stack of a test run that no longer exists (killed before its fixture could
+    stop it). A stack whose run is alive (a run going on beside this one) is left alone."""
+    try:
+        record = json.loads(OWNER_FILE.read_text())
+        owner, groups = int(record["owner"]), [int(g) for g in record["groups"]]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return
+    if owner != os.getpid() and _alive(owner):
+        return
+    for group in groups:
+        if _is_stack_process(group):  # a pid reused since by something else is not ours
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+    OWNER_FILE.unlink(missing_ok=True)
+
+
+def _is_stack_process(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"wattsup-stack-" in argv or (b"uvicorn" in argv and b"app:create_app" in argv)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _wait_port_free(port: int, timeout: float = 10.0) -> None:
