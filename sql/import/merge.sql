@@ -33,6 +33,79 @@ $$;
 -- points stay at the end: upserted batch by batch, with their unique key kept up, they cost
 -- PostgreSQL more than the parse costs Python (measured: the load then waited on the server).
 --
+-- A first load's keys: the primary and unique keys and the indexes of stations and
+-- charge_points, and the foreign keys from and to them, read from the catalog into
+-- import_rebuild (so an index or key a later migration adds is rebuilt the same way), then
+-- dropped; import_insert_points() rebuilds them after the rows. p_keep_station_ids keeps the
+-- unique key on stations.id_station_itinerance (the pipelined load's per-batch upsert uses it).
+-- Returns false, having dropped nothing, when we do not own the tables.
+CREATE OR REPLACE FUNCTION import_drop_keys(p_keep_station_ids boolean) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ddl text;
+BEGIN
+    CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
+    SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
+                             c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
+           format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
+                  c.conname) AS drop_ddl
+    FROM pg_constraint c
+    WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+      AND (c.contype = 'p' OR (c.contype = 'u' AND NOT (p_keep_station_ids
+                                                       AND c.conrelid = 'stations'::regclass)))
+    UNION ALL
+    SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
+    FROM pg_index i
+    WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+    UNION ALL
+    -- Foreign keys last: validated once the rows and the indexes are in.
+    SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
+                     c.conname, pg_get_constraintdef(c.oid)),
+           format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
+    FROM pg_constraint c
+    WHERE c.contype = 'f'
+      AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
+           OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
+    FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
+        EXECUTE ddl;
+    END LOOP;
+    RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+    RETURN false;  -- the function's subtransaction undid what was dropped
+END;
+$$;
+
+-- A first load's points (every one new): inserted straight from import_points in file order
+-- (a station's points together, as the tiles read them; no diff, no sort), then the keys
+-- import_drop_keys() dropped are rebuilt. Returns how many points went in.
+CREATE OR REPLACE FUNCTION import_insert_points() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    inserted integer;
+    ddl text;
+BEGIN
+    INSERT INTO charge_points (
+        id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
+        prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
+        paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
+        cable_t2_attache, observations)
+    SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
+           round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
+           p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
+           p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
+           p.reservation, p.cable_t2_attache, p.observations
+    FROM import_points p
+    JOIN stations s USING (id_station_itinerance);
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
+        EXECUTE ddl;
+    END LOOP;
+    DROP TABLE import_rebuild;
+    RETURN inserted;
+END;
+$$;
+
 -- import_first_load_begin(), once, after import_staging is created: when the network is
 -- empty (and we own its tables), drops the keys, indexes and foreign keys of stations and
 -- charge_points and of the tables that point at them, except the unique key on
@@ -43,41 +116,13 @@ $$;
 -- import.
 CREATE OR REPLACE FUNCTION import_first_load_begin() RETURNS boolean
 LANGUAGE plpgsql AS $$
-DECLARE
-    ddl text;
 BEGIN
     IF EXISTS (SELECT 1 FROM stations) OR EXISTS (SELECT 1 FROM charge_points) THEN
         RETURN false;
     END IF;
-    BEGIN
-        CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
-        SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
-                                 c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
-               format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
-                      c.conname) AS drop_ddl
-        FROM pg_constraint c
-        WHERE (c.conrelid = 'stations'::regclass AND c.contype = 'p')
-           OR (c.conrelid = 'charge_points'::regclass AND c.contype IN ('p', 'u'))
-        UNION ALL
-        SELECT 1, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
-        FROM pg_index i
-        WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-        UNION ALL
-        -- Foreign keys last: validated once the rows and the indexes are in.
-        SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
-                         c.conname, pg_get_constraintdef(c.oid)),
-               format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
-        FROM pg_constraint c
-        WHERE c.contype = 'f'
-          AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-               OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
-        FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
-            EXECUTE ddl;
-        END LOOP;
-    EXCEPTION WHEN insufficient_privilege THEN
-        RETURN false;  -- the subtransaction undid what was dropped: the ordinary path
-    END;
+    IF NOT import_drop_keys(true) THEN
+        RETURN false;  -- not the owner of the tables: the ordinary path
+    END IF;
     -- Each batch is copied here, then moved to import_staging by import_first_load_batch().
     CREATE TEMP TABLE import_batch (LIKE import_staging) ON COMMIT DROP;
     -- Operators this import created: one that ends up named by no station (a station's
@@ -184,7 +229,6 @@ DECLARE
     -- A first load pipelined with the parse (import_first_load_begin() said yes): the
     -- stations are in their table already; what is left is below.
     loaded boolean := to_regclass('pg_temp.import_batch') IS NOT NULL;
-    ddl text;
 BEGIN
     -- Sorts and hashes of a national file fit in memory with this; the default 4 MB spills
     -- them to disk. LOCAL: only for this transaction.
@@ -268,26 +312,10 @@ BEGIN
         END IF;
         DELETE FROM operators o USING import_new_operators n
         WHERE o.id = n.id AND NOT EXISTS (SELECT 1 FROM stations s WHERE s.operator_id = o.id);
-        -- The points, as the first load below: every point is new, inserted straight from
-        -- staging in file order (a station's points together, as the tiles read them).
-        INSERT INTO charge_points (
-            id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-            prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-            paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-            cable_t2_attache, observations)
-        SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
-               round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
-               p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
-               p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
-               p.reservation, p.cable_t2_attache, p.observations
-        FROM import_points p
-        JOIN stations s USING (id_station_itinerance);
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+        -- The points, all new, as the first load below; then the keys rebuilt.
+        inserted := import_insert_points();
         updated := 0;
-        FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
-            EXECUTE ddl;
-        END LOOP;
-        DROP TABLE import_rebuild, import_batch, import_new_operators;
+        DROP TABLE import_batch, import_new_operators;
     ELSE
         -- 2. Stations: the station fields of its last row in the file, with the key of its
         --    operator identity (same expression as operators.identity_key).
@@ -375,37 +403,7 @@ BEGIN
         first_load := NOT EXISTS (SELECT 1 FROM stations)
                       AND NOT EXISTS (SELECT 1 FROM charge_points);
         IF first_load THEN
-            BEGIN
-                CREATE TEMP TABLE import_rebuild ON COMMIT DROP AS
-                SELECT 1 AS step, format('ALTER TABLE %s ADD CONSTRAINT %I %s',
-                                         c.conrelid::regclass,
-                                         c.conname, pg_get_constraintdef(c.oid)) AS create_ddl,
-                       format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass,
-                              c.conname) AS drop_ddl
-                FROM pg_constraint c
-                WHERE c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-                  AND c.contype IN ('p', 'u')
-                UNION ALL
-                SELECT 1, pg_get_indexdef(i.indexrelid),
-                       format('DROP INDEX %s', i.indexrelid::regclass)
-                FROM pg_index i
-                WHERE i.indrelid IN ('stations'::regclass, 'charge_points'::regclass)
-                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-                UNION ALL
-                -- Foreign keys last: validated once the rows and the indexes are in.
-                SELECT 2, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass,
-                                 c.conname, pg_get_constraintdef(c.oid)),
-                       format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
-                FROM pg_constraint c
-                WHERE c.contype = 'f'
-                  AND (c.conrelid IN ('stations'::regclass, 'charge_points'::regclass)
-                       OR c.confrelid IN ('stations'::regclass, 'charge_points'::regclass));
-                FOR ddl IN SELECT drop_ddl FROM import_rebuild ORDER BY step DESC LOOP
-                    EXECUTE ddl;
-                END LOOP;
-            EXCEPTION WHEN insufficient_privilege THEN
-                first_load := false;  -- the subtransaction undid what was dropped
-            END;
+            first_load := import_drop_keys(false);
         END IF;
 
         INSERT INTO stations (
@@ -436,26 +434,9 @@ BEGIN
 
         -- 4. Charging points.
         IF first_load THEN
-            -- Every point is new: inserted straight from staging, in file order (a station's
-            -- points together, as the tiles read them); no diff to build, no sort.
-            INSERT INTO charge_points (
-                id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
-                prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
-                paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-                cable_t2_attache, observations)
-            SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
-                   round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
-                   p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
-                   p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
-                   p.reservation, p.cable_t2_attache, p.observations
-            FROM import_points p
-            JOIN stations s USING (id_station_itinerance);
-            GET DIAGNOSTICS inserted = ROW_COUNT;
+            -- Every point is new: no diff to build; then the keys rebuilt.
+            inserted := import_insert_points();
             updated := 0;
-            FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
-                EXECUTE ddl;
-            END LOOP;
-            DROP TABLE import_rebuild;
         ELSE
             -- New points inserted; existing ones updated when one of their own fields changed.
             -- A row counts as "updated" when its point or its station changed. Only those rows

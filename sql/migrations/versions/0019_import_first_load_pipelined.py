@@ -5,7 +5,8 @@ Revision ID: 0019
 Revises: 0018
 
 sql/import/merge.sql gained import_first_load_begin(), import_first_load_batch() and
-import_upsert_stations(): into an empty network, each batch's stations are upserted while
+import_upsert_stations(), and import_drop_keys() and import_insert_points() that both first
+loads share: into an empty network, each batch's stations are upserted while
 Python parses the next batch; import_merge() then inserts the points in one statement and
 puts right what a batch could not know (stations whose last rows were superseded duplicates). Migration
 0001 applies the current file to a new database; this one brings an existing database to it
