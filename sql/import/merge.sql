@@ -33,6 +33,39 @@ $$;
 -- points stay at the end: upserted batch by batch, with their unique key kept up, they cost
 -- PostgreSQL more than the parse costs Python (measured: the load then waited on the server).
 --
+-- One row per station of p_source (a staging-shaped table): the station fields of its last
+-- row there, with the key of its operator identity (the expression of operators.identity_key),
+-- as the temporary table p_target; p_only keeps the stations that table lists. The last line
+-- of each station (line numbers are unique) is a hash aggregate of two narrow columns, then a
+-- hash of those lines probed by every staged row. (Written as a join, the planner hashed the
+-- wide staged rows instead: ~230 ms -> ~145 ms.)
+CREATE OR REPLACE FUNCTION import_station_rows(
+    p_source regclass, p_target text, p_only regclass DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        CREATE TEMP TABLE %I ON COMMIT DROP AS
+        SELECT p.id_station_itinerance, p.id_station_local,
+               md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
+                   chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
+                   coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
+                   chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
+                   coalesce(p.nom_enseigne, '')) AS operator_key,
+               p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
+               p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
+               p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
+               p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
+               p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
+               p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
+        FROM %s p
+        WHERE p.line IN (SELECT max(line) FROM %s %s GROUP BY id_station_itinerance)$q$,
+        p_target, p_source, p_source,
+        CASE WHEN p_only IS NULL THEN ''
+             ELSE format('WHERE id_station_itinerance IN (SELECT id_station_itinerance FROM %s)',
+                         p_only) END);
+END;
+$$;
+
 -- A first load's keys: the primary and unique keys and the indexes of stations and
 -- charge_points, and the foreign keys from and to them, read from the catalog into
 -- import_rebuild (so an index or key a later migration adds is rebuilt the same way), then
@@ -141,22 +174,7 @@ CREATE OR REPLACE FUNCTION import_first_load_batch() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO import_staging SELECT * FROM import_batch;
-    CREATE TEMP TABLE import_batch_stations ON COMMIT DROP AS
-    SELECT p.id_station_itinerance, p.id_station_local,
-           md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
-               chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
-               coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
-               chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
-               coalesce(p.nom_enseigne, '')) AS operator_key,
-           p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
-           p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
-           p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
-           p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
-           p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
-           p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
-    FROM import_batch p
-    -- Hash aggregates of narrow columns, no sort of the wide rows (as import_merge()).
-    WHERE p.line IN (SELECT max(line) FROM import_batch GROUP BY id_station_itinerance);
+    PERFORM import_station_rows('import_batch', 'import_batch_stations');
     PERFORM import_upsert_stations('import_batch_stations');
     DROP TABLE import_batch_stations;
     TRUNCATE import_batch;
@@ -283,27 +301,8 @@ BEGIN
         -- below) and which is not in the file when none is left; and for operators no
         -- station names any more (a station's last row in an earlier batch).
         IF duplicates > 0 THEN
-            CREATE TEMP TABLE import_dup_station_rows ON COMMIT DROP AS
-            SELECT p.id_station_itinerance, p.id_station_local,
-                   md5(coalesce(p.nom_amenageur, '') || chr(31) ||
-                       coalesce(p.siren_amenageur, '') || chr(31) ||
-                       coalesce(p.contact_amenageur, '') || chr(31) ||
-                       coalesce(p.nom_operateur, '') || chr(31) ||
-                       coalesce(p.contact_operateur, '') || chr(31) ||
-                       coalesce(p.telephone_operateur, '') || chr(31) ||
-                       coalesce(p.nom_enseigne, '')) AS operator_key,
-                   p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
-                   p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
-                   p.nom_station, p.implantation_station, p.adresse_station,
-                   p.code_insee_commune, p.commune, p.code_postal, p.nbre_pdc,
-                   p.condition_acces, p.horaires, p.is_24_7, p.accessibilite_pmr,
-                   p.restriction_gabarit, p.station_deux_roues, p.raccordement, p.num_pdl,
-                   p.date_mise_en_service, p.date_maj, p.lon, p.lat
-            FROM import_points p
-            WHERE p.line IN (SELECT max(line) FROM import_points
-                             WHERE id_station_itinerance IN
-                                   (SELECT id_station_itinerance FROM import_dup_stations)
-                             GROUP BY id_station_itinerance);
+            PERFORM import_station_rows('import_points', 'import_dup_station_rows',
+                                        'import_dup_stations');
             PERFORM import_upsert_stations('import_dup_station_rows');
             DELETE FROM stations s USING import_dup_stations d
             WHERE s.id_station_itinerance = d.id_station_itinerance
@@ -317,26 +316,8 @@ BEGIN
         updated := 0;
         DROP TABLE import_batch, import_new_operators;
     ELSE
-        -- 2. Stations: the station fields of its last row in the file, with the key of its
-        --    operator identity (same expression as operators.identity_key).
-        CREATE TEMP TABLE import_stations ON COMMIT DROP AS
-        SELECT p.id_station_itinerance, p.id_station_local,
-               md5(coalesce(p.nom_amenageur, '') || chr(31) || coalesce(p.siren_amenageur, '') ||
-                   chr(31) || coalesce(p.contact_amenageur, '') || chr(31) ||
-                   coalesce(p.nom_operateur, '') || chr(31) || coalesce(p.contact_operateur, '') ||
-                   chr(31) || coalesce(p.telephone_operateur, '') || chr(31) ||
-                   coalesce(p.nom_enseigne, '')) AS operator_key,
-               p.nom_amenageur, p.siren_amenageur, p.contact_amenageur, p.nom_operateur,
-               p.contact_operateur, p.telephone_operateur, p.nom_enseigne,
-               p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
-               p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
-               p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
-               p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
-        FROM import_points p
-        -- The last line of each station (line numbers are unique): a hash aggregate of two
-        -- narrow columns, then a hash of those lines probed by every staged row. (Written as a
-        -- join, the planner hashed the wide staged rows instead: ~230 ms -> ~145 ms.)
-        WHERE p.line IN (SELECT max(line) FROM import_points GROUP BY id_station_itinerance);
+        -- 2. Stations: the station fields of its last row in the file.
+        PERFORM import_station_rows('import_points', 'import_stations');
         ANALYZE import_stations;
 
         -- 3. Operators: one row per distinct identity.

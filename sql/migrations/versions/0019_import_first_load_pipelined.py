@@ -5,12 +5,12 @@ Revision ID: 0019
 Revises: 0018
 
 sql/import/merge.sql gained import_first_load_begin(), import_first_load_batch() and
-import_upsert_stations(), and import_drop_keys() and import_insert_points() that both first
-loads share: into an empty network, each batch's stations are upserted while
-Python parses the next batch; import_merge() then inserts the points in one statement and
-puts right what a batch could not know (stations whose last rows were superseded duplicates). Migration
-0001 applies the current file to a new database; this one brings an existing database to it
-(as 0009 and 0016 did). import_merge()'s contract (staging table, arguments, counters) is
+import_upsert_stations(), and import_station_rows(), import_drop_keys() and
+import_insert_points() that its paths share: into an empty network, each batch's stations
+are upserted while Python parses the next batch; import_merge() then inserts the points in
+one statement and puts right what a batch could not know (stations whose last rows were
+superseded duplicates). Migration 0001 applies the current file to a new database; this one
+brings an existing database to it (as 0009 and 0016 did). import_merge()'s contract (staging table, arguments, counters) is
 unchanged, so there is nothing to undo on downgrade: the current merge stays, and 0001's
 downgrade drops it all.
 """
