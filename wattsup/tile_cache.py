@@ -45,18 +45,34 @@ def epoch_key(version: int) -> str:
     return f"tileepoch:v{version}"
 
 
+class _Script:
+    """A Lua script returning an integer, run by its SHA-1 (EVALSHA; an identifier, not
+    security): the text itself is sent only after a Redis restart or SCRIPT FLUSH, when the
+    server no longer knows it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+    async def run(
+        self, redis: aioredis.Redis, keys: Sequence[str], args: Sequence[bytes | str | int]
+    ) -> int:
+        try:
+            return int(await redis.evalsha(self.sha, len(keys), *keys, *args))
+        except NoScriptError:
+            return int(await redis.eval(self.text, len(keys), *keys, *args))
+
+
 # KEYS: tile, index, epoch; ARGV: epoch seen at the miss, value, filters key, tile ttl,
 # index ttl (always the longest: the index must outlive every variant it lists, or an
 # invalidation would miss one).
-_PUT_IF_SAME_EPOCH = """
+_PUT_IF_SAME_EPOCH = _Script("""
 if (redis.call('GET', KEYS[3]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
-"""
-# Redis names a script by the SHA-1 of its text (EVALSHA): an identifier, not security.
-_PUT_SHA = hashlib.sha1(_PUT_IF_SAME_EPOCH.encode(), usedforsecurity=False).hexdigest()
+""")
 
 
 async def get_with_epoch(
@@ -104,12 +120,7 @@ async def put(
         if epoch is not None:
             keys = [tile_key(version, z, x, y, filters), index_key(version, z, x, y)]
             args: list[bytes | str | int] = [epoch, value, filters, ttl, TTL_SECONDS]
-            try:
-                # By its SHA (computed once): the script text is sent only after a Redis
-                # restart or SCRIPT FLUSH, when the server no longer knows it.
-                done = await redis.evalsha(_PUT_SHA, 3, *keys, epoch_key(version), *args)
-            except NoScriptError:
-                done = await redis.eval(_PUT_IF_SAME_EPOCH, 3, *keys, epoch_key(version), *args)
+            done = await _PUT_IF_SAME_EPOCH.run(redis, [*keys, epoch_key(version)], args)
             return bool(done)
         async with redis.pipeline(transaction=False) as pipe:
             pipe.set(tile_key(version, z, x, y, filters), value, ex=ttl)
@@ -174,7 +185,7 @@ async def invalidate_tiles(
 # The epoch is bumped first (tiles rendered before this point may no longer be cached, see
 # `put`), then each index is read and its variants and itself deleted; one script, so one
 # round trip whatever the number of tiles, and atomic (no put can slip in between).
-_DROP_TILES = """
+_DROP_TILES = _Script("""
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local deleted = 0
@@ -195,8 +206,7 @@ for i = 2, #KEYS do
     end
 end
 return deleted
-"""
-_DROP_SHA = hashlib.sha1(_DROP_TILES.encode(), usedforsecurity=False).hexdigest()
+""")
 
 
 async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequence[int]]) -> int:
@@ -208,11 +218,7 @@ async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequen
     keys = [epoch_key(version)] + [index_key(version, z, x, y) for z, x, y in rows]
     args = [TTL_SECONDS] + [tile_key(version, z, x, y, "") for z, x, y in rows]
     try:
-        try:
-            deleted = await redis.evalsha(_DROP_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            deleted = await redis.eval(_DROP_TILES, len(keys), *keys, *args)
-        return int(deleted)
+        return await _DROP_TILES.run(redis, keys, args)
     except REDIS_ERRORS as exc:
         log.warning("tile invalidation skipped (Redis unavailable): %r", exc)
         return 0
