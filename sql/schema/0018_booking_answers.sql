@@ -93,7 +93,7 @@ $$;
 -- The driver stops the charge (booking_stop), then answer. The closing log and the receipt
 -- are computed by the API from the answer (api/charger_sim.py, from ended_at) and written by
 -- booking_finish right after; a stop whose receipt never came (the process died in between)
--- is finished by the sweeper (booking_unreceipted below).
+-- is finished by the sweeper (it finds them by the index reservations_unreceipted below).
 CREATE FUNCTION booking_stop_answer(p_user uuid, p_rid uuid)
 RETURNS booking_answer LANGUAGE plpgsql AS $$
 DECLARE
