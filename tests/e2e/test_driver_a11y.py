@@ -73,7 +73,8 @@ def test_axe_on_every_screen(phone: Any, live_server: str, shot: Any) -> None:
     page.get_by_role("button", name="Signaler un problème").click()
     issues += axe(page, "report", "#report-dialog")
     page.get_by_role("button", name="Envoyer le signalement").click()
-    page.locator("#sheet-reports li").wait_for()  # the station's open report, dated
+    # The station's open reports, dated: this one and any an earlier test left on it.
+    page.locator("#sheet-reports li").first.wait_for()
     issues += axe(page, "station sheet with a report", "#sheet")
     page.get_by_role("button", name="Nous écrire sur cette station").click()
     page.locator("#my-messages").get_by_text("Aucun message pour l’instant.").wait_for()
@@ -251,7 +252,7 @@ def test_support_screens_in_dark_mode(browser: Any, live_server: str) -> None:
             assert api.post(f"/api/admin/messages/{message}/answers", json=done).is_success
         page = driver_page(ctx)
         open_station_from_list(page, stations[0])
-        page.locator("#sheet-reports li").wait_for()
+        page.locator("#sheet-reports li").first.wait_for()
         issues = axe(page, "dark sheet with a report", "#sheet")
         page.get_by_role("button", name="Noor", exact=True).click()
         page.get_by_role("button", name="Mes signalements").click()

@@ -1,5 +1,5 @@
-"""Session fixture for the multi-process tests: one stack (nginx + 2 API + 2 tile processes)
-for the whole session, torn down even when a test fails."""
+"""Package fixture for the multi-process tests: one stack (nginx + 2 API + 2 tile processes)
+for all of tests/stack, torn down even when a test fails."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from tests.conftest import make_test_env
 from tests.stack.harness import Stack
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: its API processes run the sweeper, and one of them would stay
+# the database's elected leader for the rest of the run, so an in-process app of a later
+# test (tests/test_reservations.py's 1.5 s holds) would wait on a sweeper it does not run.
+@pytest.fixture(scope="package")
 def stack(migrated_database: str) -> Iterator[Stack]:
     prefix = Path(tempfile.mkdtemp(prefix="wattsup-stack-"))
     s = Stack(prefix=prefix, env=make_test_env())
