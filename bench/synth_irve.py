@@ -162,6 +162,18 @@ def main(argv: list[str] | None = None) -> None:
             kw, _, dc = POWER_CLASSES[bisect.bisect(pw_cum, rng.randrange(pw_cum[-1]))]
             amen, oper, ens = rng.choice(OPERATORS)
             sid = f"FRSYNP{s:07d}"
+            # A station's own fields are drawn once: the real file repeats them on each of its
+            # rows (drawn per point, one station had up to 32 addresses and opening hours).
+            station = {
+                "implantation_station": IMPLANTATION[
+                    4 if dc and rng.random() < 0.5 else rng.randrange(4)
+                ],
+                "adresse_station": f"{rng.randint(1, 120)} rue de la Gare {cp} {nom}",
+                "condition_acces": "Accès libre" if rng.random() < 0.9 else "Accès réservé",
+                "horaires": "24/7" if rng.random() < 0.85 else "Mo-Sa 08:00-20:00",
+                "accessibilite_pmr": rng.choice(PMR),
+                "date_mise_en_service": f"20{rng.randint(15, 25)}-{rng.randint(1, 12):02d}-01",
+            }
             for p in range(size):
                 pdc = f"FRSYNE{s:07d}{p:03d}"
                 row = {
@@ -175,10 +187,7 @@ def main(argv: list[str] | None = None) -> None:
                     "id_station_itinerance": sid,
                     "id_station_local": "",
                     "nom_station": f"{nom} - borne {s}",
-                    "implantation_station": IMPLANTATION[
-                        4 if dc and rng.random() < 0.5 else rng.randrange(4)
-                    ],
-                    "adresse_station": f"{rng.randint(1, 120)} rue de la Gare {cp} {nom}",
+                    **station,
                     "code_insee_commune": insee,
                     "coordonneesXY": f"[{lon}, {lat}]",
                     "nbre_pdc": str(size),
@@ -195,15 +204,11 @@ def main(argv: list[str] | None = None) -> None:
                     "paiement_cb": str(dc or rng.random() < 0.4).lower(),
                     "paiement_autre": "true",
                     "tarification": f"{rng.choice([0.35, 0.45, 0.59])} €/kWh",
-                    "condition_acces": "Accès libre" if rng.random() < 0.9 else "Accès réservé",
                     "reservation": str(rng.random() < 0.1).lower(),
-                    "horaires": "24/7" if rng.random() < 0.85 else "Mo-Sa 08:00-20:00",
-                    "accessibilite_pmr": rng.choice(PMR),
                     "restriction_gabarit": "Aucune",
                     "station_deux_roues": "false",
                     "raccordement": "Direct",
                     "num_pdl": "",
-                    "date_mise_en_service": f"20{rng.randint(15, 25)}-{rng.randint(1, 12):02d}-01",
                     "observations": "SYNTHETIC DATA - not a real charging point",
                     "date_maj": "2026-10-01",
                     "cable_t2_attache": "false",

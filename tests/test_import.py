@@ -648,3 +648,155 @@ def test_cli_import_prints_the_report(scratch_settings: Settings) -> None:
 async def test_imported_sample_fixture(imported_sample, pool) -> None:  # type: ignore[no-untyped-def]
     assert [r.status for r in imported_sample] == ["succeeded"] * 3
     assert await pool.fetchval("SELECT count(*) FROM stations WHERE withdrawn_at IS NULL") > 200
+
+
+# --- fingerprints: a re-import skips the rules for rows it imported as they are ------------
+
+# NETWORK_CONTENT, with whether a row is withdrawn rather than when.
+CONTENT_FOR_COMPARISON = """
+SELECT (SELECT array_agg(to_jsonb(s) - 'id' - 'operator_id' - 'created_at' - 'updated_at'
+                         - 'withdrawn_at'
+                         || jsonb_build_object('operator', o.identity_key,
+                                               'withdrawn', s.withdrawn_at IS NOT NULL)
+                         ORDER BY s.id_station_itinerance)
+        FROM stations s LEFT JOIN operators o ON o.id = s.operator_id) AS stations,
+       (SELECT array_agg(to_jsonb(cp) - 'id' - 'station_id' - 'created_at' - 'updated_at'
+                         - 'status_changed_at' - 'connector_status_at' - 'withdrawn_at'
+                         || jsonb_build_object('station', s.id_station_itinerance,
+                                               'withdrawn', cp.withdrawn_at IS NOT NULL)
+                         ORDER BY cp.id_pdc_itinerance)
+        FROM charge_points cp JOIN stations s ON s.id = cp.station_id) AS points,
+       (SELECT array_agg(identity_key ORDER BY identity_key) FROM operators) AS operators
+"""
+
+
+def test_fingerprints_skip_a_known_row_and_never_a_corrected_one() -> None:
+    # (The example row's 75001 is a postcode, not a commune: it would warn.)
+    good = row_with(code_insee_commune="75056")
+    parser = parser_for(HEADER, frozenset({"75056", "97411"}))
+    record = parser.parse(7, list(good)).record
+    assert record is not None
+    got = dict(zip(STAGING_COLUMNS, record, strict=True))
+    assert got["skipped"] is False and got["point_fp"] and got["station_fp"]
+    # Another parser (another process: the hashes must not depend on it) that knows them.
+    known = parser_for(HEADER, frozenset({"75056", "97411"}))
+    known.remember({got["point_fp"]}, {got["station_fp"]})
+    skipped = dict(zip(STAGING_COLUMNS, known.parse(9, list(good)).record or (), strict=True))
+    assert skipped["skipped"] is True and known.skipped == 1
+    assert (skipped["line"], skipped["id_pdc_itinerance"], skipped["nom_station"]) == (
+        9,
+        got["id_pdc_itinerance"],
+        None,
+    )
+    # One cell changed, of the point or of the station: validated again.
+    for field in ("tarification", "adresse_station"):
+        changed = row_with(code_insee_commune="75056", **{field: "autre"})
+        assert known.parse(9, changed).record[-1] is False  # type: ignore[index]
+    # A row that needed a correction has no fingerprint (its warnings are reported again).
+    warned = parser.parse(7, row_with(code_insee_commune="75056", siren_amenageur="12"))
+    assert warned.issues and warned.record is not None and warned.record[-3:] == (None, None, False)
+    # Other rules (another commune list) hash differently: nothing is skipped.
+    other = parser_for(HEADER, frozenset({"75056"}))
+    other.remember({got["point_fp"]}, {got["station_fp"]})
+    assert other.parse(9, list(good)).record[-1] is False  # type: ignore[index]
+
+
+def _rows_of(path: Path) -> list[list[str]]:
+    """The rows of a file, with a real commune code (the example row's 75001 would warn on
+    every row, and a row with a warning is always validated again)."""
+    insee = HEADER.index("code_insee_commune")
+    rows = list(csv.reader(path.open(encoding="utf-8", newline="")))[1:]
+    return [[*r[:insee], "75056", *r[insee + 1 :]] for r in rows]
+
+
+def _renamed_s4(rows: list[list[str]]) -> list[list[str]]:
+    i, name = HEADER.index("id_station_itinerance"), HEADER.index("nom_station")
+    return [[*r[:name], "S4 renamed", *r[name + 1 :]] if r[i] == "FRWUPP0004" else r for r in rows]
+
+
+def _new_power(rows: list[list[str]]) -> list[list[str]]:
+    power = HEADER.index("puissance_nominale")
+    return [[*r[:power], "43", *r[power + 1 :]] if n == 2 else r for n, r in enumerate(rows)]
+
+
+def _edit_by_admin() -> list[str]:
+    return [
+        "UPDATE charge_points SET tarification = 'edited' WHERE id_pdc_itinerance = 'FRWUPE0006'",
+        "UPDATE stations SET nom_station = 'edited' WHERE id_station_itinerance = 'FRWUPP0002'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "change", "between"),
+    [
+        ("the same file", lambda rows: rows, None),
+        # Stations' last rows and duplicates' surviving rows all change.
+        ("its rows reversed", lambda rows: rows[::-1], None),
+        ("a station renamed on every row", _renamed_s4, None),
+        ("a point's power changed", _new_power, None),
+        ("the same file after an admin's edits", lambda rows: rows, _edit_by_admin),
+        ("the same file after a snapshot without one point", lambda rows: rows, "withdraw"),
+    ],
+)
+async def test_fingerprints_change_nothing_but_the_time_taken(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path, monkeypatch, scenario, change, between
+) -> None:
+    """File A, then file B: with the fingerprints (known rows skipped, unvalidated) the network,
+    the stored fingerprints, the counters and the rejects are exactly what validating every
+    row gives; for B = A, known rows were skipped."""
+    a = tmp_path / "a.csv"
+    with a.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *_rows_of(batches_file(tmp_path))])
+    b = tmp_path / "b.csv"
+    with b.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *change(_rows_of(a))])
+    without_p06 = tmp_path / "without.csv"
+    with without_p06.open("w", encoding="utf-8", newline="") as fh:
+        pdc = HEADER.index("id_pdc_itinerance")
+        csv.writer(fh).writerows([HEADER, *(r for r in _rows_of(a) if r[pdc] != "FRWUPE0006")])
+    parsers: list[object] = []
+
+    def recording_parser_for(header, insee_codes):  # type: ignore[no-untyped-def]
+        parsers.append(parser_for(header, insee_codes))
+        return parsers[-1]
+
+    monkeypatch.setattr(engine, "parser_for", recording_parser_for)
+    outcomes = []
+    for skip in (False, True):
+        monkeypatch.setattr(engine, "SKIP_UNCHANGED_ROWS", skip)
+        await scratch.execute("TRUNCATE charge_points, stations, operators CASCADE")
+        assert (await import_file(scratch_settings, a, full=True)).status == "succeeded"
+        if between == "withdraw":
+            assert (await import_file(scratch_settings, without_p06, full=True)).withdrawn == 1
+        elif between is not None:
+            for statement in between():
+                await scratch.execute(statement)
+        parsers.clear()
+        report = await import_file(scratch_settings, b, full=True)
+        assert report.status == "succeeded", report.error
+        counters = ("rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected")
+        outcomes.append(
+            (
+                await scratch.fetchrow(CONTENT_FOR_COMPARISON),
+                [getattr(report, c) for c in (*counters, "duplicates", "warnings")],
+                [tuple(r) for r in await scratch.fetch(REJECTS, report.job_id)],
+            )
+        )
+        skipped = parsers[0].skipped  # type: ignore[attr-defined]
+        if not skip:
+            assert skipped == 0
+        elif scenario == "the same file":
+            # Every surviving row without a warning: not the rejected one, not the duplicates'
+            # superseded rows (their station or point is stored from another row).
+            assert skipped >= 6, skipped
+        elif between is not None:
+            assert skipped > 0, "the rows nobody edited were still skipped"
+    assert outcomes[1] == outcomes[0], scenario
+    if between == "withdraw":
+        assert outcomes[1][1][2] >= 1, "the withdrawn point came back as an update"
+    if between is not None and between != "withdraw":
+        edited = await scratch.fetchval(
+            "SELECT count(*) FROM charge_points cp JOIN stations s ON s.id = cp.station_id "
+            "WHERE cp.tarification = 'edited' OR s.nom_station = 'edited'"
+        )
+        assert edited == 0, "the file's values are back"

@@ -3,7 +3,10 @@
 -- Runs inside the import's single transaction: if anything fails, nothing of the file lands.
 --
 -- Change detection compares the source columns of each staged row with the stored row; an
--- unchanged point is not written at all, which is what makes a re-import cheap.
+-- unchanged point is not written at all, which is what makes a re-import cheap. Cheaper
+-- still, a row whose raw cells hash to what is stored (0020_import_fingerprints.sql) arrives
+-- `skipped`, with only its line and identifiers: it is not validated, compared or written,
+-- and counts as unchanged; the hashes of the other rows are stored as they are merged.
 -- Returns the counters the job reports.
 
 CREATE OR REPLACE FUNCTION import_staging_ddl() RETURNS text
@@ -22,7 +25,8 @@ LANGUAGE sql IMMUTABLE AS $$
         puissance_nominale double precision, prise_type_ef boolean, prise_type_2 boolean,
         prise_type_combo_ccs boolean, prise_type_chademo boolean, prise_type_autre boolean,
         gratuit boolean, paiement_acte boolean, paiement_cb boolean, paiement_autre boolean,
-        tarification text, reservation boolean, cable_t2_attache boolean, observations text
+        tarification text, reservation boolean, cable_t2_attache boolean, observations text,
+        point_fp bigint, station_fp bigint, skipped boolean NOT NULL DEFAULT false
     ) ON COMMIT DROP'
 $$;
 
@@ -56,9 +60,11 @@ BEGIN
                p.nom_station, p.implantation_station, p.adresse_station, p.code_insee_commune,
                p.commune, p.code_postal, p.nbre_pdc, p.condition_acces, p.horaires, p.is_24_7,
                p.accessibilite_pmr, p.restriction_gabarit, p.station_deux_roues, p.raccordement,
-               p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat
+               p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat, p.station_fp
         FROM %s p
-        WHERE p.line IN (SELECT max(line) FROM %s %s GROUP BY id_station_itinerance)$q$,
+        -- A station whose last row was skipped (fingerprints) is stored as that row says.
+        WHERE p.line IN (SELECT max(line) FROM %s %s GROUP BY id_station_itinerance)
+          AND NOT p.skipped$q$,
         p_target, p_source, p_source,
         CASE WHEN p_only IS NULL THEN ''
              ELSE format('WHERE id_station_itinerance IN (SELECT id_station_itinerance FROM %s)',
@@ -122,12 +128,12 @@ BEGIN
         id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
         prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
         paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-        cable_t2_attache, observations)
+        cable_t2_attache, observations, import_fp)
     SELECT p.id_pdc_itinerance, p.id_pdc_local, s.id,
            round(p.puissance_nominale::numeric, 2), p.prise_type_ef, p.prise_type_2,
            p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
            p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
-           p.reservation, p.cable_t2_attache, p.observations
+           p.reservation, p.cable_t2_attache, p.observations, p.point_fp
     FROM import_points p
     JOIN stations s USING (id_station_itinerance);
     GET DIAGNOSTICS inserted = ROW_COUNT;
@@ -156,8 +162,10 @@ BEGIN
     IF NOT import_drop_keys(true) THEN
         RETURN false;  -- not the owner of the tables: the ordinary path
     END IF;
+    -- The batches' upserts write the import's fingerprints (0020's triggers stand aside).
+    PERFORM set_config('wattsup.importing', 'on', true);
     -- Each batch is copied here, then moved to import_staging by import_first_load_batch().
-    CREATE TEMP TABLE import_batch (LIKE import_staging) ON COMMIT DROP;
+    CREATE TEMP TABLE import_batch (LIKE import_staging INCLUDING DEFAULTS) ON COMMIT DROP;
     -- Operators this import created: one that ends up named by no station (a station's
     -- batch-time last row was not its last row in the file) is deleted by import_merge().
     CREATE TEMP TABLE import_new_operators (id uuid) ON COMMIT DROP;
@@ -206,7 +214,7 @@ BEGIN
             implantation_station, adresse_station, code_insee_commune, commune, code_postal,
             nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr,
             restriction_gabarit, station_deux_roues, raccordement, num_pdl,
-            date_mise_en_service, date_maj, geom_4326)
+            date_mise_en_service, date_maj, geom_4326, import_fp)
         SELECT st.id_station_itinerance, st.id_station_local, o.id, st.nom_station,
                st.implantation_station, st.adresse_station, st.code_insee_commune,
                coalesce(st.commune, c.nom),
@@ -215,7 +223,7 @@ BEGIN
                st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
                st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
                st.date_mise_en_service, st.date_maj,
-               ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326)
+               ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326), st.station_fp
         FROM %1$s st
         JOIN operators o ON o.identity_key = st.operator_key
         LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
@@ -232,7 +240,8 @@ BEGIN
             station_deux_roues = excluded.station_deux_roues,
             raccordement = excluded.raccordement, num_pdl = excluded.num_pdl,
             date_mise_en_service = excluded.date_mise_en_service,
-            date_maj = excluded.date_maj, geom_4326 = excluded.geom_4326$q$, rows);
+            date_maj = excluded.date_maj, geom_4326 = excluded.geom_4326,
+            import_fp = excluded.import_fp$q$, rows);
 END;
 $$;
 
@@ -251,6 +260,8 @@ BEGIN
     -- Sorts and hashes of a national file fit in memory with this; the default 4 MB spills
     -- them to disk. LOCAL: only for this transaction.
     SET LOCAL work_mem = '256MB';
+    -- The merge writes the fingerprints itself: 0020's triggers clear them on other edits.
+    PERFORM set_config('wattsup.importing', 'on', true);
     -- Temporary tables have no statistics until analysed; without them the planner picks
     -- nested loops over 150k rows. Row counts and rough distributions are all it needs
     -- here: a 3,000-row sample (target 10) analyses in ~20 ms, the default in ~300 ms.
@@ -344,7 +355,7 @@ BEGIN
                    st.nbre_pdc, st.condition_acces, st.horaires, st.is_24_7, st.accessibilite_pmr,
                    st.restriction_gabarit, st.station_deux_roues, st.raccordement, st.num_pdl,
                    st.date_mise_en_service, st.date_maj,
-                   ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom_4326
+                   ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom_4326, st.station_fp
             FROM import_stations st
             JOIN operators o ON o.identity_key = st.operator_key
             LEFT JOIN communes c ON c.code_insee = st.code_insee_commune
@@ -391,12 +402,12 @@ BEGIN
             id_station_itinerance, id_station_local, operator_id, nom_station, implantation_station,
             adresse_station, code_insee_commune, commune, code_postal, nbre_pdc, condition_acces,
             horaires, is_24_7, accessibilite_pmr, restriction_gabarit, station_deux_roues,
-            raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326)
+            raccordement, num_pdl, date_mise_en_service, date_maj, geom_4326, import_fp)
         SELECT id_station_itinerance, id_station_local, operator_id, nom_station,
                implantation_station, adresse_station, code_insee_commune, commune, code_postal,
                nbre_pdc, condition_acces, horaires, is_24_7, accessibilite_pmr, restriction_gabarit,
                station_deux_roues, raccordement, num_pdl, date_mise_en_service, date_maj,
-               geom_4326
+               geom_4326, station_fp
         FROM import_station_diff WHERE existing_id IS NULL;
 
         UPDATE stations s SET
@@ -408,10 +419,15 @@ BEGIN
             accessibilite_pmr = d.accessibilite_pmr, restriction_gabarit = d.restriction_gabarit,
             station_deux_roues = d.station_deux_roues, raccordement = d.raccordement,
             num_pdl = d.num_pdl, date_mise_en_service = d.date_mise_en_service,
-            date_maj = d.date_maj, geom_4326 = d.geom_4326, withdrawn_at = NULL,
-            updated_at = now()
+            date_maj = d.date_maj, geom_4326 = d.geom_4326, import_fp = d.station_fp,
+            withdrawn_at = NULL, updated_at = now()
         FROM import_station_diff d
         WHERE d.changed AND s.id = d.existing_id;
+        -- An unchanged station whose last row differs from the one hashed before (another
+        -- spelling of the same values, a row with a warning, a hash from older rules).
+        UPDATE stations s SET import_fp = d.station_fp
+        FROM import_station_diff d
+        WHERE NOT d.changed AND s.id = d.existing_id AND s.import_fp IS DISTINCT FROM d.station_fp;
 
         -- 4. Charging points.
         IF first_load THEN
@@ -430,7 +446,8 @@ BEGIN
                    p.prise_type_ef, p.prise_type_2, p.prise_type_combo_ccs, p.prise_type_chademo,
                    p.prise_type_autre, p.gratuit, p.paiement_acte, p.paiement_cb, p.paiement_autre,
                    p.tarification, p.reservation, p.cable_t2_attache, p.observations,
-                   cp.id AS existing_id,
+                   p.point_fp, cp.id AS existing_id, cp.import_fp IS DISTINCT FROM p.point_fp
+                   AS new_fp,
                    (cp.id IS NOT NULL AND (
                        cp.withdrawn_at IS NOT NULL
                        OR (cp.id_pdc_local, cp.station_id, cp.puissance_nominale, cp.prise_type_ef,
@@ -449,19 +466,21 @@ BEGIN
             JOIN stations s USING (id_station_itinerance)
             LEFT JOIN import_station_diff sd USING (id_station_itinerance)
             LEFT JOIN charge_points cp USING (id_pdc_itinerance)
+            -- A skipped row's point is as stored (its station may have changed: counted below).
+            WHERE NOT p.skipped
             ) d
-            WHERE existing_id IS NULL OR changed OR station_changed;
+            WHERE existing_id IS NULL OR changed OR station_changed OR new_fp;
 
             INSERT INTO charge_points (
                 id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
                 prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
                 paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-                cable_t2_attache, observations)
+                cable_t2_attache, observations, import_fp)
             SELECT id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
                    prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre,
                    gratuit,
                    paiement_acte, paiement_cb, paiement_autre, tarification, reservation,
-                   cable_t2_attache, observations
+                   cable_t2_attache, observations, point_fp
             FROM import_point_diff WHERE existing_id IS NULL
             -- In key order, the unique index on id_pdc_itinerance grows at its right edge
             -- instead of taking each row on a random leaf page: ~2.3 s -> ~1.8 s for 157k new
@@ -477,11 +496,23 @@ BEGIN
                 gratuit = d.gratuit, paiement_acte = d.paiement_acte, paiement_cb = d.paiement_cb,
                 paiement_autre = d.paiement_autre, tarification = d.tarification,
                 reservation = d.reservation, cable_t2_attache = d.cable_t2_attache,
-                observations = d.observations, withdrawn_at = NULL, updated_at = now()
+                observations = d.observations, import_fp = d.point_fp, withdrawn_at = NULL,
+                updated_at = now()
             FROM import_point_diff d
             WHERE d.changed AND cp.id = d.existing_id;
+            -- An unchanged point whose row was hashed differently before (as for stations).
+            UPDATE charge_points cp SET import_fp = d.point_fp
+            FROM import_point_diff d
+            WHERE NOT d.changed AND d.new_fp AND cp.id = d.existing_id;
             SELECT count(*) INTO updated FROM import_point_diff
             WHERE existing_id IS NOT NULL AND (changed OR station_changed);
+            -- A skipped row whose station another row changed counts as updated, as it would
+            -- have parsed.
+            IF EXISTS (SELECT 1 FROM import_station_diff WHERE changed) THEN
+                updated := updated + (SELECT count(*) FROM import_points p
+                                      JOIN import_station_diff sd USING (id_station_itinerance)
+                                      WHERE p.skipped AND sd.changed);
+            END IF;
         END IF;
 
     END IF;

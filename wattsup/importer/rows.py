@@ -12,7 +12,8 @@ place and book a point is dropped or corrected with a warning, and the row is ke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from operator import itemgetter
 from typing import Any
@@ -79,7 +80,12 @@ STAGING_COLUMNS: tuple[str, ...] = (
     "reservation",
     "cable_t2_attache",
     "observations",
+    # The row's fingerprints (see V2Rows.remember), and whether it was skipped for them.
+    "point_fp",
+    "station_fp",
+    "skipped",
 )
+FINGERPRINT_COLUMNS = 3
 
 # (line, severity, field, value, reason, id_pdc_itinerance)
 Issue = tuple[int, str, str, str | None, str, str | None]
@@ -146,16 +152,43 @@ TEXT_FIELDS = (
 MAX_TEXT = 2000  # longer cells are cut, with a warning: nothing legitimate is that long
 
 
+# A point's own cells, then its station's: the two fingerprints hash these two runs of the
+# fetched cells, which share id_station_itinerance (a point's hash names its station; a
+# station's hash names it). A rule that reads a cell must find it in one of them.
+POINT_CELLS: tuple[str, ...] = (
+    "id_pdc_itinerance",
+    "id_pdc_local",
+    "puissance_nominale",
+    *CONNECTOR_FIELDS,
+    "gratuit",
+    "paiement_acte",
+    "paiement_cb",
+    "paiement_autre",
+    "tarification",
+    "reservation",
+    "cable_t2_attache",
+    "observations",
+    "id_station_itinerance",
+)
 # Cells a v2 row is read into, in this order (one itemgetter call per row), and where
-# each rule finds its cell.
+# each rule finds its cell: the point's cells, then the station's.
 FETCH_NAMES: tuple[str, ...] = (
-    *STAGING_COLUMNS,
+    *POINT_CELLS,
+    *(
+        name
+        for name in STAGING_COLUMNS[:-FINGERPRINT_COLUMNS]
+        if name not in POINT_CELLS and name != "line"
+    ),
     "coordonneesXY",
     "consolidated_longitude",
     "consolidated_latitude",
     "consolidated_commune",
     "consolidated_code_postal",
 )
+_STATION_FROM = len(POINT_CELLS) - 1  # f[:_STATION_FROM + 1] point, f[_STATION_FROM:] station
+# Bump when a rule changes what a row parses into: every stored fingerprint then misses, and
+# the next import validates every row again (and stores the new fingerprints).
+RULES_VERSION = 1
 _IX = {name: i for i, name in enumerate(FETCH_NAMES)}
 _I_ID_PDC = _IX["id_pdc_itinerance"]
 _I_ID_STATION = _IX["id_station_itinerance"]
@@ -186,6 +219,11 @@ _BOOL_EXACT: dict[str, bool | None] = {
     "0": False,
 }
 _BAD_ID = "does not match the schema's identifier pattern"
+# A skipped row's staging record: line, id_pdc_itinerance, None, id_station_itinerance, then
+# None up to the fingerprints, then (None, None, True).
+_SKIPPED_GAP = (None,) * (len(STAGING_COLUMNS) - 4 - FINGERPRINT_COLUMNS)
+_SKIPPED_TAIL = (None, None, True)
+_NO_ISSUES: list[Issue] = []  # shared by skipped rows, never appended to
 
 
 def _power(raw: str) -> tuple[float | None, str | None, str | None, str | None]:
@@ -254,6 +292,31 @@ class V2Rows:
         self._date_memo: dict[str, tuple[date | None, str | None, str | None]] = {}
         self._insee_memo: dict[str, tuple[str | None, list[tuple[str, str | None, str]]]] = {}
         self._hours_memo: dict[str, bool] = {}
+        # Fingerprints (remember()): empty sets skip nothing; the hashes are computed anyway
+        # for the merge to store.
+        self._known_points: Collection[int] = frozenset()
+        self._known_stations: Collection[int] = frozenset()
+        self._person = hashlib.blake2b(
+            f"{RULES_VERSION}|{self.consolidated}|{legacy}|{len(insee_codes)}".encode(),
+            digest_size=16,
+        ).digest()
+        self.skipped = 0
+
+    def remember(self, points: Collection[int], stations: Collection[int]) -> None:
+        """The fingerprints stored by earlier imports (charge_points.import_fp and
+        stations.import_fp, sql/schema/0020_import_fingerprints.sql). A row whose point
+        hash and station hash are both among them parses into exactly what is stored (same
+        cells, same rules, same commune list: the hashes are seeded with all three), so it
+        is staged as skipped, unvalidated. A row with any issue gets no fingerprint, so it is
+        always validated again and its issues are reported again."""
+        self._known_points = points
+        self._known_stations = stations
+
+    def _fp(self, cells: tuple[str, ...]) -> int:
+        digest = hashlib.blake2b(
+            "\x1f".join(cells).encode(), digest_size=8, person=self._person
+        ).digest()
+        return int.from_bytes(digest, "big", signed=True)
 
     def parse(self, line: int, row: list[str]) -> RowResult:
         # One pass over the fetched cells with plain locals: this runs once per row of a
@@ -265,6 +328,23 @@ class V2Rows:
             row = (row + [""] * width)[:width]
         row.append("")
         f = self._fetch(row)
+        point_fp = station_fp = None
+        if cells == width:
+            point_fp = self._fp(f[: _STATION_FROM + 1])
+            station_fp = self._fp(f[_STATION_FROM:])
+            if point_fp in self._known_points and station_fp in self._known_stations:
+                self.skipped += 1
+                return RowResult(
+                    (
+                        line,
+                        f[_I_ID_PDC].strip(),
+                        None,
+                        f[_I_ID_STATION].strip(),
+                        *_SKIPPED_GAP,
+                        *_SKIPPED_TAIL,
+                    ),
+                    _NO_ISSUES,
+                )
         issues: list[Issue] = []
         rejected = False
         id_pdc = f[_I_ID_PDC].strip()
@@ -502,6 +582,10 @@ class V2Rows:
             others[4],  # reservation
             others[5],  # cable_t2_attache
             texts[14],  # observations
+            # Stored by the merge only from a row that needed no correction.
+            None if issues else point_fp,
+            None if issues else station_fp,
+            False,
         )
         return RowResult(record, issues)
 
@@ -566,6 +650,14 @@ class LegacyV1Rows:
             f"sans équivalent en v1 (laissés vides) : {self.NOT_AVAILABLE}"
         )
 
+    def remember(self, points: Collection[int], stations: Collection[int]) -> None:
+        """As V2Rows.remember: the mapped v2 row is what is hashed."""
+        self.v2.remember(points, stations)
+
+    @property
+    def skipped(self) -> int:
+        return self.v2.skipped
+
     def _cell(self, row: list[str], name: str) -> str:
         i = self.v1.get(name)
         return row[i] if i is not None and i < len(row) else ""
@@ -611,6 +703,7 @@ V2_MAPPED_HEADER: tuple[str, ...] = (
         c
         for c in STAGING_COLUMNS
         if c not in {"line", "lon", "lat", "commune", "code_postal", "is_24_7"}
+        and c not in STAGING_COLUMNS[-FINGERPRINT_COLUMNS:]
     ],
     "coordonneesXY",
 )
