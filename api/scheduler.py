@@ -37,14 +37,22 @@ class Sweeper:
         self.last_run: float | None = None
         self.runs = 0
         self.conn: asyncpg.Connection | None = None
+        self.stopping = False
 
     async def run(self) -> None:
-        while True:
+        # The flag, not only the task's cancellation, ends the loop: a cancellation that
+        # lands inside a tick can be lost on the way (seen in tests: the task stayed
+        # "cancelling" while this loop went back to sleep, and the app's shutdown waited on
+        # it forever), or come out as another exception, which the retry below would take.
+        while not self.stopping:
             try:
                 await self._tick()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a lost connection or a failed sweep: retry next period
+                if self.stopping:
+                    log.info("sweeper stopped during a tick: %r", exc)
+                    return
                 log.warning("sweeper tick failed: %r", exc)
                 self.leader = False
                 if self.conn is not None and not self.conn.is_closed():
@@ -91,6 +99,7 @@ def sweeper_lifespan(period_s: float):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
+            sweeper.stopping = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
