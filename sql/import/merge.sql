@@ -9,6 +9,12 @@
 -- and counts as unchanged; the hashes of the other rows are stored as they are merged.
 -- Returns the counters the job reports.
 
+-- The fingerprints this merge stores (sql/schema/0020_import_fingerprints.sql says what they
+-- are). Declared here, not only by 0020: migration 0001 installs this file as it is today, so
+-- a database at any revision whose merge is this one has the columns it writes.
+ALTER TABLE charge_points ADD COLUMN IF NOT EXISTS import_fp bigint;
+ALTER TABLE stations ADD COLUMN IF NOT EXISTS import_fp bigint;
+
 CREATE OR REPLACE FUNCTION import_staging_ddl() RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT 'CREATE TEMP TABLE import_staging (
@@ -31,11 +37,13 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The first load, pipelined with the parse (wattsup/importer/engine.py): into an empty network
--- every station is new, so the stations of each batch can go into their table while Python
--- parses the next batch, on the core the parse leaves idle, instead of all at the end (with
--- their generated columns, ~13 us a station: ST_Transform, opening hours, time zone). The
--- points stay at the end: upserted batch by batch, with their unique key kept up, they cost
--- PostgreSQL more than the parse costs Python (measured: the load then waited on the server).
+-- every station and point is new, so each batch's stations and points can go into their
+-- tables while Python parses the next batch, on the core the parse leaves idle, instead of all
+-- at the end (a station's generated columns cost ~13 us: ST_Transform, opening hours, time
+-- zone). The points go in as plain inserts, keys and indexes down: a point duplicated in the
+-- file goes in once per row, and import_merge() puts back its last row only. (Upserted batch
+-- by batch with their unique key kept up, they cost PostgreSQL more than the parse costs
+-- Python: the load then waited on the server.)
 --
 -- One row per station of p_source (a staging-shaped table): the station fields of its last
 -- row there, with the key of its operator identity (the expression of operators.identity_key),
@@ -75,7 +83,7 @@ $$;
 -- A first load's keys: the primary and unique keys and the indexes of stations and
 -- charge_points, and the foreign keys from and to them, read from the catalog into
 -- import_rebuild (so an index or key a later migration adds is rebuilt the same way), then
--- dropped; import_insert_points() rebuilds them after the rows. p_keep_station_ids keeps the
+-- dropped; import_rebuild_keys() rebuilds them after the rows. p_keep_station_ids keeps the
 -- unique key on stations.id_station_itinerance (the pipelined load's per-batch upsert uses it).
 -- Returns false, having dropped nothing, when we do not own the tables.
 CREATE OR REPLACE FUNCTION import_drop_keys(p_keep_station_ids boolean) RETURNS boolean
@@ -115,15 +123,16 @@ EXCEPTION WHEN insufficient_privilege THEN
 END;
 $$;
 
--- A first load's points (every one new): inserted straight from import_points in file order
--- (a station's points together, as the tiles read them; no diff, no sort), then the keys
--- import_drop_keys() dropped are rebuilt. Returns how many points went in.
-CREATE OR REPLACE FUNCTION import_insert_points() RETURNS integer
+-- A first load's points (every one new) from `rows` (staging-shaped; only the identifiers
+-- p_only lists, when given): inserted in file order (a station's points together, as the
+-- tiles read them; no diff, no sort). Returns how many points went in.
+CREATE OR REPLACE FUNCTION import_insert_points(rows regclass, p_only regclass DEFAULT NULL)
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     inserted integer;
-    ddl text;
 BEGIN
+    EXECUTE format($q$
     INSERT INTO charge_points (
         id_pdc_itinerance, id_pdc_local, station_id, puissance_nominale, prise_type_ef,
         prise_type_2, prise_type_combo_ccs, prise_type_chademo, prise_type_autre, gratuit,
@@ -134,14 +143,27 @@ BEGIN
            p.prise_type_combo_ccs, p.prise_type_chademo, p.prise_type_autre, p.gratuit,
            p.paiement_acte, p.paiement_cb, p.paiement_autre, p.tarification,
            p.reservation, p.cable_t2_attache, p.observations, p.point_fp
-    FROM import_points p
-    JOIN stations s USING (id_station_itinerance);
+    FROM %s p
+    JOIN stations s USING (id_station_itinerance)
+    %s$q$, rows,
+        CASE WHEN p_only IS NULL THEN ''
+             ELSE format('WHERE p.id_pdc_itinerance IN (SELECT id_pdc_itinerance FROM %s)',
+                         p_only) END);
     GET DIAGNOSTICS inserted = ROW_COUNT;
+    RETURN inserted;
+END;
+$$;
+
+-- After a first load's rows: the keys import_drop_keys() dropped, rebuilt.
+CREATE OR REPLACE FUNCTION import_rebuild_keys() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    ddl text;
+BEGIN
     FOR ddl IN SELECT create_ddl FROM import_rebuild ORDER BY step LOOP
         EXECUTE ddl;
     END LOOP;
     DROP TABLE import_rebuild;
-    RETURN inserted;
 END;
 $$;
 
@@ -185,6 +207,7 @@ BEGIN
     PERFORM import_station_rows('import_batch', 'import_batch_stations');
     PERFORM import_upsert_stations('import_batch_stations');
     DROP TABLE import_batch_stations;
+    PERFORM import_insert_points('import_batch');
     TRUNCATE import_batch;
 END;
 $$;
@@ -307,11 +330,15 @@ BEGIN
 
     IF loaded THEN
         first_load := true;
-        -- Each station holds its last row in the file: right, but for a station with
-        -- superseded rows, whose fields come from its last row left (as import_stations
+        -- Every row's point is in (a duplicated one once per row), and each station holds its
+        -- last row in the file: right, but for the points duplicated in the file, which
+        -- take their last row only, for a station with superseded rows, whose fields come from its last row left (as import_stations
         -- below) and which is not in the file when none is left; and for operators no
         -- station names any more (a station's last row in an earlier batch).
         IF duplicates > 0 THEN
+            DELETE FROM charge_points cp USING import_dups d
+            WHERE cp.id_pdc_itinerance = d.id_pdc_itinerance;
+            PERFORM import_insert_points('import_points', 'import_dups');
             PERFORM import_station_rows('import_points', 'import_dup_station_rows',
                                         'import_dup_stations');
             PERFORM import_upsert_stations('import_dup_station_rows');
@@ -322,8 +349,9 @@ BEGIN
         END IF;
         DELETE FROM operators o USING import_new_operators n
         WHERE o.id = n.id AND NOT EXISTS (SELECT 1 FROM stations s WHERE s.operator_id = o.id);
-        -- The points, all new, as the first load below; then the keys rebuilt.
-        inserted := import_insert_points();
+        -- Then the keys rebuilt.
+        PERFORM import_rebuild_keys();
+        SELECT count(*) INTO inserted FROM import_points;
         updated := 0;
         DROP TABLE import_batch, import_new_operators;
     ELSE
@@ -432,7 +460,8 @@ BEGIN
         -- 4. Charging points.
         IF first_load THEN
             -- Every point is new: no diff to build; then the keys rebuilt.
-            inserted := import_insert_points();
+            inserted := import_insert_points('import_points');
+            PERFORM import_rebuild_keys();
             updated := 0;
         ELSE
             -- New points inserted; existing ones updated when one of their own fields changed.

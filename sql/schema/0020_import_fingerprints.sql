@@ -13,9 +13,9 @@
 -- change to a point's or a station's IRVE fields clears its hash, so the next import
 -- validates its rows again and puts the file's values back. The import itself writes these
 -- columns with wattsup.importing = 'on' (transaction-local), which these triggers skip.
--- (IF NOT EXISTS: the downgrade keeps the columns; see the down file.)
-ALTER TABLE charge_points ADD COLUMN IF NOT EXISTS import_fp bigint;
-ALTER TABLE stations ADD COLUMN IF NOT EXISTS import_fp bigint;
+-- The columns, charge_points.import_fp and stations.import_fp (bigint), are declared by
+-- sql/import/merge.sql, which writes them: 0001 installs it on a new database, and this
+-- migration applies it before this file.
 
 CREATE FUNCTION import_fp_clear() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -42,3 +42,7 @@ BEFORE UPDATE OF id_station_itinerance, id_station_local, operator_id, nom_stati
 ON stations FOR EACH ROW
 WHEN (current_setting('wattsup.importing', true) IS DISTINCT FROM 'on')
 EXECUTE FUNCTION import_fp_clear();
+
+-- sql/import/merge.sql, applied before this file, inserts a first load's points batch by
+-- batch: import_insert_points(rows[, only]) and import_rebuild_keys() replace this one.
+DROP FUNCTION IF EXISTS import_insert_points();

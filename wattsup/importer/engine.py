@@ -43,8 +43,8 @@ log = logging.getLogger("wattsup.import")
 # Arbitrary but fixed: the advisory lock key that marks "an import is running".
 IMPORT_LOCK_KEY = 0x1AB0_0001
 BATCH_ROWS = 10_000
-# A first load upserts its stations batch by batch while the next batch is parsed (False:
-# all at the end, as any other import; the tests compare the two).
+# A first load inserts its stations and points batch by batch while the next batch is parsed
+# (False: all at the end, as any other import; the tests compare the two).
 PIPELINED_FIRST_LOAD = True
 # Rows whose raw cells hash to what an earlier import stored are staged unvalidated (False:
 # every row is validated; the tests compare the two).
@@ -322,8 +322,8 @@ async def _import(
                 if PIPELINED_FIRST_LOAD and await data_conn.fetchval(
                     "SELECT import_first_load_begin()"
                 ):
-                    # Into an empty network: the stations go into their table batch by
-                    # batch, while the next batch is parsed (sql/import/merge.sql).
+                    # Into an empty network: the stations and points go into their tables
+                    # batch by batch, while the next batch is parsed (sql/import/merge.sql).
                     await _load_in_batches(data_conn, records)
                 else:
                     # One COPY for the whole file, fed row by row as the rows are parsed: the
@@ -420,8 +420,8 @@ async def _load_in_batches(
     data_conn: asyncpg.Connection, records: AsyncIterator[tuple[Any, ...]]
 ) -> None:
     """First load: each batch of BATCH_ROWS records is copied to `import_batch`, then
-    `import_first_load_batch()` stages it and upserts its stations while Python parses the
-    next batch; the next COPY waits for it (one statement at a time on a connection)."""
+    `import_first_load_batch()` stages it and inserts its stations and points while Python
+    parses the next batch; the next COPY waits for it (one statement at a time on a connection)."""
     pending: asyncio.Task[str] | None = None
     batch: list[tuple[Any, ...]] = []
     try:
