@@ -158,16 +158,10 @@ MAX_TEXT = 2000  # longer cells are cut, with a warning: nothing legitimate is t
 POINT_CELLS: tuple[str, ...] = (
     "id_pdc_itinerance",
     "id_pdc_local",
-    "puissance_nominale",
-    *CONNECTOR_FIELDS,
-    "gratuit",
-    "paiement_acte",
-    "paiement_cb",
-    "paiement_autre",
-    "tarification",
-    "reservation",
-    "cable_t2_attache",
-    "observations",
+    # The point's own columns of the staging record: puissance_nominale ... observations.
+    *STAGING_COLUMNS[
+        STAGING_COLUMNS.index("puissance_nominale") : STAGING_COLUMNS.index("observations") + 1
+    ],
     "id_station_itinerance",
 )
 # Cells a v2 row is read into, in this order (one itemgetter call per row), and where
