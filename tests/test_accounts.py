@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import jwt
 import pytest
 from litestar.testing import AsyncTestClient
@@ -262,6 +263,16 @@ async def test_vehicles_are_private(settings, pool) -> None:  # type: ignore[no-
         assert bad.status_code == 422 and bad.json()["code"] == "invalid_plate"
         bad = await a.post("/api/vehicles", json={"name": "X", "connectors": ["tesla"]})
         assert bad.status_code == 400
+        # A battery below 1 kWh (the fuzzing sent 5e-324) is refused by the API and the base.
+        for tiny in (5e-324, 0.5):
+            bad = await a.post(
+                "/api/vehicles", json={"name": "X", "connectors": ["type_2"], "battery_kwh": tiny}
+            )
+            assert bad.status_code == 400 and bad.json()["code"] == "invalid_request", bad.text
+        bad = await a.patch(f"/api/vehicles/{v['id']}", json={"battery_kwh": 0.5})
+        assert bad.status_code == 400
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pool.execute("UPDATE vehicles SET battery_kwh = 0.5 WHERE id = $1", v["id"])
         upd = await a.patch(f"/api/vehicles/{v['id']}", json={"max_dc_kw": 50})
         assert upd.json()["max_dc_kw"] == 50 and upd.json()["name"] == "Mégane"
         assert (await a.delete(f"/api/vehicles/{v['id']}")).status_code == 204

@@ -57,11 +57,16 @@ class Message(msgspec.Struct):
     detail: str
 
 
+# From 1 kWh (a two-wheeler's pack; the page's field says the same) to 300 (the largest
+# cars'): a battery of 1e-300 kWh would charge in no time at all.
+BatteryKwh = Annotated[float, msgspec.Meta(ge=1, le=300)]
+
+
 class VehicleCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     connectors: Annotated[list[Connector], msgspec.Meta(min_length=1, max_length=5)]
     plate: str | None = None
-    battery_kwh: Annotated[float, msgspec.Meta(gt=0, le=300)] = 60.0
+    battery_kwh: BatteryKwh = 60.0
     max_ac_kw: Annotated[float, msgspec.Meta(ge=0, le=50)] = 11.0
     max_dc_kw: Annotated[float, msgspec.Meta(ge=0, le=500)] = 0.0
 
@@ -70,7 +75,7 @@ class VehicleUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     name: Name | None = None
     connectors: Annotated[list[Connector], msgspec.Meta(min_length=1, max_length=5)] | None = None
     plate: str | None = None
-    battery_kwh: Annotated[float, msgspec.Meta(gt=0, le=300)] | None = None
+    battery_kwh: BatteryKwh | None = None
     max_ac_kw: Annotated[float, msgspec.Meta(ge=0, le=50)] | None = None
     max_dc_kw: Annotated[float, msgspec.Meta(ge=0, le=500)] | None = None
 
