@@ -695,10 +695,12 @@ def test_fingerprints_skip_a_known_row_and_never_a_corrected_one() -> None:
     # A row that needed a correction has no fingerprint (its warnings are reported again).
     warned = parser.parse(7, row_with(code_insee_commune="75056", siren_amenageur="12"))
     assert warned.issues and warned.record is not None and warned.record[-3:] == (None, None, False)
-    # Other rules (another commune list) hash differently: nothing is skipped.
-    other = parser_for(HEADER, frozenset({"75056"}))
-    other.remember({got["point_fp"]}, {got["station_fp"]})
-    assert other.parse(9, list(good)).record[-1] is False  # type: ignore[index]
+    # Other rules (another commune list, even of the same size) hash differently: nothing
+    # is skipped.
+    for communes in ({"75056"}, {"75056", "97412"}):
+        other = parser_for(HEADER, frozenset(communes))
+        other.remember({got["point_fp"]}, {got["station_fp"]})
+        assert other.parse(9, list(good)).record[-1] is False  # type: ignore[index]
 
 
 def _rows_of(path: Path) -> list[list[str]]:
