@@ -257,16 +257,20 @@ async def test_first_load_rebuilds_every_index_and_constraint(  # type: ignore[n
     assert await scratch.fetchval(NETWORK_SCHEMA) == before
 
 
-# What an import leaves in the network tables, without generated ids and timestamps: each
-# station (with its operator's identity) and each point (with its station's id), by id.
+# What an import leaves in the network tables, without generated ids and timestamps (of a
+# withdrawal, whether, not when): each station (with its operator's identity) and each point
+# (with its station's id), by id.
 NETWORK_CONTENT = """
 SELECT (SELECT array_agg(to_jsonb(s) - 'id' - 'operator_id' - 'created_at' - 'updated_at'
-                         || jsonb_build_object('operator', o.identity_key)
+                         - 'withdrawn_at'
+                         || jsonb_build_object('operator', o.identity_key,
+                                               'withdrawn', s.withdrawn_at IS NOT NULL)
                          ORDER BY s.id_station_itinerance)
         FROM stations s LEFT JOIN operators o ON o.id = s.operator_id) AS stations,
        (SELECT array_agg(to_jsonb(cp) - 'id' - 'station_id' - 'created_at' - 'updated_at'
-                         - 'status_changed_at' - 'connector_status_at'
-                         || jsonb_build_object('station', s.id_station_itinerance)
+                         - 'status_changed_at' - 'connector_status_at' - 'withdrawn_at'
+                         || jsonb_build_object('station', s.id_station_itinerance,
+                                               'withdrawn', cp.withdrawn_at IS NOT NULL)
                          ORDER BY cp.id_pdc_itinerance)
         FROM charge_points cp JOIN stations s ON s.id = cp.station_id) AS points,
        (SELECT array_agg(identity_key ORDER BY identity_key) FROM operators) AS operators
@@ -652,23 +656,6 @@ async def test_imported_sample_fixture(imported_sample, pool) -> None:  # type: 
 
 # --- fingerprints: a re-import skips the rules for rows it imported as they are ------------
 
-# NETWORK_CONTENT, with whether a row is withdrawn rather than when.
-CONTENT_FOR_COMPARISON = """
-SELECT (SELECT array_agg(to_jsonb(s) - 'id' - 'operator_id' - 'created_at' - 'updated_at'
-                         - 'withdrawn_at'
-                         || jsonb_build_object('operator', o.identity_key,
-                                               'withdrawn', s.withdrawn_at IS NOT NULL)
-                         ORDER BY s.id_station_itinerance)
-        FROM stations s LEFT JOIN operators o ON o.id = s.operator_id) AS stations,
-       (SELECT array_agg(to_jsonb(cp) - 'id' - 'station_id' - 'created_at' - 'updated_at'
-                         - 'status_changed_at' - 'connector_status_at' - 'withdrawn_at'
-                         || jsonb_build_object('station', s.id_station_itinerance,
-                                               'withdrawn', cp.withdrawn_at IS NOT NULL)
-                         ORDER BY cp.id_pdc_itinerance)
-        FROM charge_points cp JOIN stations s ON s.id = cp.station_id) AS points,
-       (SELECT array_agg(identity_key ORDER BY identity_key) FROM operators) AS operators
-"""
-
 
 def test_fingerprints_skip_a_known_row_and_never_a_corrected_one() -> None:
     # (The example row's 75001 is a postcode, not a commune: it would warn.)
@@ -779,7 +766,7 @@ async def test_fingerprints_change_nothing_but_the_time_taken(  # type: ignore[n
         counters = ("rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected")
         outcomes.append(
             (
-                await scratch.fetchrow(CONTENT_FOR_COMPARISON),
+                await scratch.fetchrow(NETWORK_CONTENT),
                 [getattr(report, c) for c in (*counters, "duplicates", "warnings")],
                 [tuple(r) for r in await scratch.fetch(REJECTS, report.job_id)],
             )
