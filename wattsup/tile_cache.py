@@ -34,11 +34,19 @@ MAX_ZOOM = 20
 
 
 def tile_key(version: int, z: int, x: int, y: int, filters: str) -> str:
-    return f"tile:v{version}:{z}:{x}:{y}:{filters}"
+    return f"{_tile_prefix(version)}{z}:{x}:{y}:{filters}"
 
 
 def index_key(version: int, z: int, x: int, y: int) -> str:
-    return f"tileidx:v{version}:{z}:{x}:{y}"
+    return f"{_index_prefix(version)}{z}:{x}:{y}"
+
+
+def _tile_prefix(version: int) -> str:
+    return f"tile:v{version}:"
+
+
+def _index_prefix(version: int) -> str:
+    return f"tileidx:v{version}:"
 
 
 def epoch_key(version: int) -> str:
@@ -180,8 +188,13 @@ async def invalidate_tiles(
     return await drop_tiles(redis, version, tiles)
 
 
-# KEYS: the epoch, then one index per tile; ARGV: the epoch's ttl, then for each index the
-# prefix of its tiles' keys (tile_key with no filters: the key format stays in Python).
+# KEYS: the epoch; ARGV: the epoch's ttl, the prefix of the index keys, the prefix of the tile
+# keys, then the tiles as one string "z:x:y z:x:y …". The script composes each index key
+# (prefix .. "z:x:y") and each variant's key (prefix .. "z:x:y" .. ":" .. filters) as
+# index_key and tile_key do. The keys are built here rather than passed one by one because
+# redis-py spent ~0.25 ms of the API's CPU packing the ~100 keys of a station's tiles, a
+# quarter of a booking's whole cost (bench/reservations.py); one Redis, not a cluster, holds
+# the cache, so undeclared keys are fine.
 # The epoch is bumped first (tiles rendered before this point may no longer be cached, see
 # `put`), then each index is read and its variants and itself deleted; one script, so one
 # round trip whatever the number of tiles, and atomic (no put can slip in between).
@@ -189,12 +202,13 @@ _DROP_TILES = _Script("""
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local deleted = 0
-for i = 2, #KEYS do
-    local filters = redis.call('SMEMBERS', KEYS[i])
+for tile in string.gmatch(ARGV[4], '%S+') do
+    local index = ARGV[2] .. tile
+    local filters = redis.call('SMEMBERS', index)
     if #filters > 0 then
-        local batch = {KEYS[i]}
+        local batch = {index}
         for _, f in ipairs(filters) do
-            batch[#batch + 1] = ARGV[i] .. f
+            batch[#batch + 1] = ARGV[3] .. tile .. ':' .. f
             if #batch >= 500 then
                 deleted = deleted + redis.call('DEL', unpack(batch))
                 batch = {}
@@ -212,13 +226,12 @@ return deleted
 async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequence[int]]) -> int:
     """Drop every cached filter variant of these (z, x, y) tiles of data version `version`,
     in one round trip; returns the number of keys deleted (0 when Redis is down)."""
-    rows = sorted({(z, x, y) for z, x, y in tiles})
-    if not rows:
+    paths = " ".join({f"{z}:{x}:{y}" for z, x, y in tiles})
+    if not paths:
         return 0
-    keys = [epoch_key(version)] + [index_key(version, z, x, y) for z, x, y in rows]
-    args = [TTL_SECONDS] + [tile_key(version, z, x, y, "") for z, x, y in rows]
+    args = [TTL_SECONDS, _index_prefix(version), _tile_prefix(version), paths]
     try:
-        return await _DROP_TILES.run(redis, keys, args)
+        return await _DROP_TILES.run(redis, [epoch_key(version)], args)
     except REDIS_ERRORS as exc:
         log.warning("tile invalidation skipped (Redis unavailable): %r", exc)
         return 0
