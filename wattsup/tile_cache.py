@@ -229,7 +229,7 @@ async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequen
     paths = " ".join({f"{z}:{x}:{y}" for z, x, y in tiles})
     if not paths:
         return 0
-    args = [TTL_SECONDS, _index_prefix(version), _tile_prefix(version), paths]
+    args: list[str | int] = [TTL_SECONDS, _index_prefix(version), _tile_prefix(version), paths]
     try:
         return await _DROP_TILES.run(redis, [epoch_key(version)], args)
     except REDIS_ERRORS as exc:
