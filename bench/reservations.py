@@ -10,7 +10,9 @@ loaded with the real sample files tests/data/*.csv at each run) and Redis db 13:
    free port, drivers spread over them as a proxy would; `api_servers` says why not
    uvicorn's own --workers). They run with WATTSUP_ENV=test, WATTSUP_BCRYPT_ROUNDS=4 and
    per-IP rate limits of 1,000,000 so that signing 200 drivers up from one address is quick;
-   nothing of that is on the booking path being measured.
+   nothing of that is on the booking path being measured. Each keeps at most `--db-pool`
+   PostgreSQL connections (WATTSUP_DB_POOL_MAX; 4 here, as docs/deploy.md advises when
+   the database has 2 cores: see `server_env`).
 2. Set-up (not measured): each driver registers, logs in (session + CSRF cookies) and adds a
    vehicle that fits every connector.
 3. distinct: every driver, concurrently, `--rounds` times: book its own point → start the
@@ -151,6 +153,7 @@ class Stats:
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)
     cpu: tuple[float, float] | None = None  # CPU seconds of the API processes, of PostgreSQL
+    client_cpu: float | None = None  # CPU seconds of this script (the measuring client)
 
     async def call(
         self, kind: str, conn: Conn, path: str, body: dict[str, Any] | None = None
@@ -204,6 +207,7 @@ class CpuMeter:
     def __init__(self, dsn: str, api_pids: list[int]) -> None:
         self.dsn, self.api_pids = dsn, api_pids
         self.before: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        self.client_before = 0.0
 
     async def _pg_pids(self) -> list[int]:
         conn = await asyncpg.connect(self.dsn)
@@ -218,14 +222,17 @@ class CpuMeter:
 
     async def start(self) -> None:
         self.before = (cpu_seconds(self.api_pids), cpu_seconds(await self._pg_pids()))
+        self.client_before = time.process_time()
 
-    async def stop(self) -> tuple[float, float]:
+    async def stop(self, st: Stats) -> None:
+        """Stores the phase's CPU in `st`: API processes, PostgreSQL, this client."""
         after = (cpu_seconds(self.api_pids), cpu_seconds(await self._pg_pids()))
+        st.client_cpu = time.process_time() - self.client_before
         api, pg = (
             sum(v - b.get(pid, 0.0) for pid, v in a.items())
             for a, b in zip(after, self.before, strict=True)
         )
-        return api, pg
+        st.cpu = api, pg
 
 
 # --------------------------------------------------------------------------- set-up
@@ -237,9 +244,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(dsn: str) -> dict[str, str]:
+def server_env(dsn: str, db_pool: int = 4) -> dict[str, str]:
     return {
         **os.environ,
+        # Connections per API process (docs/deploy.md, "Growing"): PostgreSQL shares these
+        # 2 cores, and 2 x 10 busy backends spend more CPU per booking than 2 x 4 (measured
+        # here: PostgreSQL 1.50 -> 1.15 ms per request, 215 -> 257 bookings/s).
+        "WATTSUP_DB_POOL_MAX": str(db_pool),
         "DATABASE_URL": dsn,
         "REDIS_URL": REDIS_URL,
         "WATTSUP_ENV": "test",
@@ -491,9 +502,11 @@ def print_stats(name: str, st: Stats) -> None:
         print(f"  transport errors, first: {st.errors[0]}")
     if st.cpu is not None and n:
         api, pg = st.cpu
+        client = st.client_cpu or 0.0
         print(
             f"  CPU per request: API processes {api / n * 1000:.2f} ms, PostgreSQL "
-            f"{pg / n * 1000:.2f} ms ({api / elapsed:.0%} and {pg / elapsed:.0%} of a core)"
+            f"{pg / n * 1000:.2f} ms, this client {client / n * 1000:.2f} ms "
+            f"({api / elapsed:.0%}, {pg / elapsed:.0%} and {client / elapsed:.0%} of a core)"
         )
 
 
@@ -504,6 +517,7 @@ async def main() -> None:
     ap.add_argument("--hot-points", type=int, default=10)
     ap.add_argument("--hot-attempts", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="API processes")
+    ap.add_argument("--db-pool", type=int, default=4, help="connections per API process")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument(
         "--paced-rate", type=float, default=50.0, help="open-loop phase: cycles started per s"
@@ -524,7 +538,7 @@ async def main() -> None:
     own, hot = points[: args.drivers], points[args.drivers : need]
 
     ports = [free_port() for _ in range(args.workers)]
-    env = server_env(dsn)
+    env = server_env(dsn, args.db_pool)
     log = ROOT / "bench/out/reservations-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with api_servers(env, ports, log) as procs:
@@ -541,7 +555,8 @@ async def main() -> None:
         print(
             f"\nbench/reservations.py: {args.drivers} drivers signed up in "
             f"{time.perf_counter() - t0:.1f} s against {args.workers} × `uvicorn "
-            f"api.app:create_app --factory` ({os.cpu_count()} CPUs, db {DB}, real sample data: "
+            f"api.app:create_app --factory`, WATTSUP_DB_POOL_MAX={args.db_pool} "
+            f"({os.cpu_count()} CPUs, db {DB}, real sample data: "
             f"{len(points)} bookable points)\n  server env for a fast set-up only: "
             "WATTSUP_ENV=test, WATTSUP_BCRYPT_ROUNDS=4, WATTSUP_RATE_LIMIT_LOGIN_IP="
             "WATTSUP_RATE_LIMIT_REGISTER_IP=1000000",
@@ -550,13 +565,13 @@ async def main() -> None:
         try:
             await meter.start()
             dist = await distinct_phase(drivers, own, args.rounds)
-            dist.cpu = await meter.stop()
+            await meter.stop(dist)
             print_stats(
                 f"distinct points ({args.drivers} drivers × {args.rounds} × book→start→stop)", dist
             )
             await meter.start()
             hotst = await hot_phase(drivers, hot, args.hot_attempts, args.seed)
-            hotst.cpu = await meter.stop()
+            await meter.stop(hotst)
             print_stats(
                 f"hot points ({args.hot_attempts:,} attempts on {args.hot_points} points, "
                 "winners cancel at once)",
@@ -564,7 +579,7 @@ async def main() -> None:
             )
             await meter.start()
             paced = await paced_phase(drivers, own, args.paced_rate, args.paced_seconds)
-            paced.cpu = await meter.stop()
+            await meter.stop(paced)
             print_stats(
                 f"paced (open loop: {args.paced_rate:g} book→start→stop cycles started per "
                 f"second for {args.paced_seconds:g} s)",
