@@ -23,6 +23,9 @@ TAPER_FROM = 80.0
 MIN_TAPER_FACTOR = 0.2
 METER_EVERY_SIM_S = 300  # a MeterValues sample every 5 simulated minutes
 SUSPENDED_BELOW_KW = 0.5
+# One generator for the process: `random.Random()` per charge seeded itself from the OS on
+# every start (~15 us of the request). Draws need no secrecy, only a spread.
+_RNG = random.Random()
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def plan_charge(
     sim_speed: float,
     rng: random.Random | None = None,
 ) -> ChargePlan:
-    rng = rng or random.Random()
+    rng = rng or _RNG
     dc_sockets = {"combo_ccs", "chademo"} & vehicle_connectors & point_connectors
     is_dc = point_dc_capable and bool(dc_sockets) and point_kw > 22 and max_dc_kw > 0
     car_kw = max_dc_kw if is_dc else max_ac_kw
