@@ -19,10 +19,11 @@ loaded with the real sample files tests/data/*.csv at each run) and Redis db 13:
    charge → stop it (POST /api/reservations, /{id}/start, /{id}/stop).
 4. hot: `--hot-attempts` booking attempts (default 1,000) by all drivers at once on 10 hot
    points; a driver who wins a point cancels it at once, so the points keep changing hands.
-5. paced: an open loop, `--paced-rate` book→start→stop cycles started per second (default
-   50) for `--paced-seconds`, each by an idle driver on its own point: the latency a driver
-   sees below saturation (the closed-loop phases above measure capacity; with 200 clients
-   waiting on each other, their latency is mostly queueing).
+5. paced: an open loop at each rate of `--paced-rate` (default 50, 100, 200, 250, 300), that many
+   book→start→stop cycles started per second for `--paced-seconds`, each by an idle driver
+   on its own point: the latency a driver sees below saturation (the closed-loop phases
+   above measure capacity; with 200 clients waiting on each other, their latency is mostly
+   queueing), and the highest of those rates whose booking p99 stays within the target.
 6. Audit in SQL: two reservations of one point (or of one driver) whose hold intervals
    overlap. A hold runs from its ReserveNow event to its last charger event (both stamped
    with clock_timestamp() inside the transactions that take and release it), so a correct
@@ -520,7 +521,11 @@ async def main() -> None:
     ap.add_argument("--db-pool", type=int, default=4, help="connections per API process")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument(
-        "--paced-rate", type=float, default=50.0, help="open-loop phase: cycles started per s"
+        "--paced-rate",
+        type=float,
+        nargs="+",
+        default=[50.0, 100.0, 200.0, 250.0, 300.0],
+        help="open-loop phases: cycles started per second, one phase per rate",
     )
     ap.add_argument("--paced-seconds", type=float, default=10.0)
     args = ap.parse_args()
@@ -577,14 +582,16 @@ async def main() -> None:
                 "winners cancel at once)",
                 hotst,
             )
-            await meter.start()
-            paced = await paced_phase(drivers, own, args.paced_rate, args.paced_seconds)
-            await meter.stop(paced)
-            print_stats(
-                f"paced (open loop: {args.paced_rate:g} book→start→stop cycles started per "
-                f"second for {args.paced_seconds:g} s)",
-                paced,
-            )
+            paced: dict[float, Stats] = {}
+            for paced_rate in args.paced_rate:
+                await meter.start()
+                paced[paced_rate] = await paced_phase(drivers, own, paced_rate, args.paced_seconds)
+                await meter.stop(paced[paced_rate])
+                print_stats(
+                    f"paced (open loop: {paced_rate:g} book→start→stop cycles started per "
+                    f"second for {args.paced_seconds:g} s)",
+                    paced[paced_rate],
+                )
         finally:
             for d in drivers:
                 await d.conn.close()
@@ -613,11 +620,21 @@ async def main() -> None:
         f"  booking p99 (both saturated phases): {p99:.1f} ms (target <= {TARGET_P99_MS:.0f}): "
         f"{'MET' if p99 <= TARGET_P99_MS else 'NOT MET'}"
     )
-    paced_p99 = pct(paced.latencies["book"], 0.99)
+    within = [
+        r
+        for r, st in paced.items()
+        if pct(st.latencies["book"], 0.99) <= TARGET_P99_MS
+        and not st.codes.get("paced: no idle driver (server saturated)")
+    ]
+    for r, st in paced.items():
+        paced_p99 = pct(st.latencies["book"], 0.99)
+        print(
+            f"  booking p99 at {r:g} bookings/s offered (paced): {paced_p99:.1f} ms "
+            f"(target <= {TARGET_P99_MS:.0f}): {'MET' if r in within else 'NOT MET'}"
+        )
     print(
-        f"  booking p99 at {args.paced_rate:g} bookings/s offered (paced, not saturated): "
-        f"{paced_p99:.1f} ms (target <= {TARGET_P99_MS:.0f}): "
-        f"{'MET' if paced_p99 <= TARGET_P99_MS else 'NOT MET'}"
+        "  highest offered rate with booking p99 within target: "
+        + (f"{max(within):g} bookings/s" if within else "none of those tried")
     )
     print(f"  double bookings: {doubles} (target 0): {'MET' if doubles == 0 else 'NOT MET'}")
     if doubles:
