@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 TAPER_FROM = 80.0
 MIN_TAPER_FACTOR = 0.2
 METER_EVERY_SIM_S = 300  # a MeterValues sample every 5 simulated minutes
+MAX_METER_SAMPLES = 500  # per charge: the log stays readable
 SUSPENDED_BELOW_KW = 0.5
 # One generator for the process: `random.Random()` per charge seeded itself from the OS on
 # every start (~15 us of the request). Draws need no secrecy, only a spread.
@@ -113,10 +114,12 @@ def meter_samples(
 ) -> list[tuple[datetime, dict[str, float]]]:
     """MeterValues every few simulated minutes between start and `until` (real times)."""
     out: list[tuple[datetime, dict[str, float]]] = []
-    step_real = METER_EVERY_SIM_S / plan.sim_speed
-    elapsed = step_real
     total = (until - started).total_seconds()
-    while elapsed < total and len(out) < 500:
+    # A charge too long for MAX_METER_SAMPLES at the usual interval is sampled more sparsely,
+    # over its whole length (not cut off after the first MAX_METER_SAMPLES).
+    step_real = max(METER_EVERY_SIM_S / plan.sim_speed, total / MAX_METER_SAMPLES)
+    elapsed = step_real
+    while elapsed < total and len(out) < MAX_METER_SAMPLES:
         soc = plan.soc_at(elapsed)
         out.append(
             (
