@@ -21,7 +21,7 @@ from api.me import MeController
 from api.openapi_errors import document_errors
 from api.reservations import ReservationController
 from api.scheduler import scheduler_health, sweeper_lifespan
-from api.security import CSRFMiddleware, provide_current_user
+from api.security import CSRFMiddleware, provide_current_session, provide_current_user
 from api.stations import StationController
 from api.vehicles import VehicleController
 from wattsup.config import Settings, get_settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "db_connection": Provide(provide_connection),
             "current_user": Provide(provide_current_user),
+            "current_session": Provide(provide_current_session),
         },
         middleware=[CSRFMiddleware()],
         exception_handlers=exception_handlers(),

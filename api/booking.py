@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.charger_sim import ChargePlan, meter_samples, plan_charge
+from api.security import SessionClaims
 from wattsup.config import Settings
 from wattsup.problems import Problem
 
@@ -64,6 +65,7 @@ def booking_terms(settings: Settings) -> dict[str, Any]:
 # code as message): the status and the French text the page shows.
 REFUSED = "WUREF"
 REFUSALS: dict[str, tuple[int, str]] = {
+    "not_authenticated": (401, "Connexion requise."),  # booking_session_user (0022)
     "vehicle_not_found": (404, "Véhicule introuvable."),
     "point_not_found": (404, "Point de recharge introuvable."),
     "reservation_not_found": (404, "Réservation introuvable."),
@@ -112,22 +114,33 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 # A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
 # its point, station, log, receipt inputs, tiles and data version. The function runs once (a
 # FROM item); the composite `booking` is expanded here because asyncpg cannot decode a
-# composite holding a jsonb column (our json codecs are text codecs).
+# composite holding a jsonb column (our json codecs are text codecs). The session is checked
+# first, in the same statement ($1 the user, $2 the token version: booking_session_user of
+# 0022, whose result the transition takes as its user, so it runs before it): a booking
+# request is one round trip to PostgreSQL, not a user lookup and then the transition.
 ANSWER = (
     "SELECT (a.booking).*, a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
-    "a.point_kw, a.pricing, a.address, a.tiles, a.data_version, a.completed FROM {} AS a"
+    "a.point_kw, a.pricing, a.address, a.tiles, a.data_version, a.completed "
+    "FROM booking_session_user($1, $2) AS who(id), LATERAL {} AS a"
 )
 
 
-async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -> asyncpg.Record:
-    """Run one booking function; its refusals become problems."""
+async def _fetch(
+    conn: asyncpg.Connection, action: str, query: str, *args: Any
+) -> asyncpg.Record | None:
+    """Run one booking statement; its refusals become problems."""
     try:
-        row = await conn.fetchrow(query, *args)
+        return await conn.fetchrow(query, *args)
     except asyncpg.PostgresError as exc:
         problem = _refusal(exc, action)
         if problem is None:
             raise
         raise problem from None
+
+
+async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -> asyncpg.Record:
+    """Run one booking function (it always answers a row)."""
+    row = await _fetch(conn, action, query, *args)
     assert row is not None
     return row
 
@@ -263,7 +276,7 @@ async def finish_swept(conn: asyncpg.Connection, answer: asyncpg.Record) -> None
 async def create_reservation(
     conn: asyncpg.Connection,
     settings: Settings,
-    user_id: UUID,
+    session: SessionClaims,
     point_id: UUID,
     vehicle_id: UUID,
 ) -> asyncpg.Record:
@@ -271,8 +284,9 @@ async def create_reservation(
     return await _call(
         conn,
         "book",
-        ANSWER.format("booking_reserve_answer($1, $2, $3, $4, $5)"),
-        user_id,
+        ANSWER.format("booking_reserve_answer(who.id, $3, $4, $5, $6)"),
+        session.user_id,
+        session.token_version,
         point_id,
         vehicle_id,
         settings.reservation_hold_minutes,
@@ -280,24 +294,27 @@ async def create_reservation(
     )
 
 
-# What the simulator needs to draw a charge plan: the point and the vehicle of the booking.
+# What the simulator needs to draw a charge plan: the point and the vehicle of the booking
+# (the session checked first, as in ANSWER).
 PLAN_INPUTS = (
     "SELECT r.sim_speed, cp.puissance_nominale::float8 AS kw, cp.prise_type_ef, "
     "cp.prise_type_2, cp.prise_type_combo_ccs, cp.prise_type_chademo, "
     "cp.prise_type_autre, v.connectors, v.battery_kwh::float8 AS battery, "
-    "v.max_ac_kw::float8 AS ac, v.max_dc_kw::float8 AS dc FROM reservations r "
+    "v.max_ac_kw::float8 AS ac, v.max_dc_kw::float8 AS dc "
+    "FROM booking_session_user($1, $2) AS who(id) "
+    "JOIN reservations r ON r.user_id = who.id AND r.id = $3 "
     "JOIN charge_points cp ON cp.id = r.charge_point_id "
-    "LEFT JOIN vehicles v ON v.id = r.vehicle_id WHERE r.id = $1 AND r.user_id = $2"
+    "LEFT JOIN vehicles v ON v.id = r.vehicle_id"
 )
 
 
 async def start_charge(
-    conn: asyncpg.Connection, user_id: UUID, rid: UUID, *, now: datetime | None = None
+    conn: asyncpg.Connection, session: SessionClaims, rid: UUID, *, now: datetime | None = None
 ) -> asyncpg.Record:
     """Start the charge of a booking (sql booking_start_answer): the answer row, committed.
     The plan is drawn from the point and vehicle read just before; the statement claims the
     booking under its locks and refuses it unless it is still reserved."""
-    data = await conn.fetchrow(PLAN_INPUTS, rid, user_id)
+    data = await _fetch(conn, "start", PLAN_INPUTS, session.user_id, session.token_version, rid)
     if data is None:  # someone else's booking is as unknown as a missing one (no IDOR)
         code = "reservation_not_found"
         raise Problem(REFUSALS[code][0], code, REFUSALS[code][1])
@@ -316,8 +333,9 @@ async def start_charge(
     return await _call(
         conn,
         "start",
-        ANSWER.format("booking_start_answer($1, $2, $3, $4, $5, $6, $7, $8)"),
-        user_id,
+        ANSWER.format("booking_start_answer(who.id, $3, $4, $5, $6, $7, $8, $9)"),
+        session.user_id,
+        session.token_version,
         rid,
         plan.duration_real_s(),
         plan.battery_kwh,
@@ -329,14 +347,21 @@ async def start_charge(
 
 
 async def stop_charge(
-    conn: asyncpg.Connection, user_id: UUID, rid: UUID
+    conn: asyncpg.Connection, session: SessionClaims, rid: UUID
 ) -> tuple[asyncpg.Record, tuple[list[Event], dict[str, Any]] | None]:
     """The driver stops the charge: ended (sql booking_stop_answer, committed), then its
     closing log and receipt computed here from ended_at and written by booking_finish. Two
     statements: if the process dies between them, the sweeper writes the receipt
     (`finish_unreceipted`). Returns the answer row and the log and receipt written (None if
     another process wrote them first)."""
-    answer = await _call(conn, "stop", ANSWER.format("booking_stop_answer($1, $2)"), user_id, rid)
+    answer = await _call(
+        conn,
+        "stop",
+        ANSWER.format("booking_stop_answer(who.id, $3)"),
+        session.user_id,
+        session.token_version,
+        rid,
+    )
     events, receipt = closing_log(
         answer,
         point=answer["id_pdc_itinerance"],
@@ -350,9 +375,18 @@ async def stop_charge(
     return answer, ((events, receipt) if written else None)
 
 
-async def cancel_reservation(conn: asyncpg.Connection, user_id: UUID, rid: UUID) -> asyncpg.Record:
+async def cancel_reservation(
+    conn: asyncpg.Connection, session: SessionClaims, rid: UUID
+) -> asyncpg.Record:
     """The driver cancels before charging (sql booking_cancel_answer): the answer, committed."""
-    return await _call(conn, "cancel", ANSWER.format("booking_cancel_answer($1, $2)"), user_id, rid)
+    return await _call(
+        conn,
+        "cancel",
+        ANSWER.format("booking_cancel_answer(who.id, $3)"),
+        session.user_id,
+        session.token_version,
+        rid,
+    )
 
 
 def live_state(r: asyncpg.Record, now: datetime) -> dict[str, Any]:

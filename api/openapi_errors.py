@@ -29,7 +29,9 @@ def problem_spec(description: str) -> ResponseSpec:
 def _needs_user(handler: Any) -> bool:
     deps = set(handler.resolve_dependencies()) | set(handler.parsed_fn_signature.parameters)
     guards = set(handler.resolve_guards())
-    return "current_user" in deps or bool(guards & {require_user, require_admin})
+    return bool({"current_user", "current_session"} & deps) or bool(
+        guards & {require_user, require_admin}
+    )
 
 
 def document_errors(app: Litestar) -> None:

@@ -21,7 +21,7 @@ from api.schemas.reservations import (
     ReservationPage,
     ReservationRead,
 )
-from api.security import CurrentUser
+from api.security import CurrentUser, SessionClaims
 from wattsup import tile_cache
 from wattsup.problems import Problem
 
@@ -105,13 +105,13 @@ class ReservationController(Controller):
         self,
         state: State,
         db_connection: asyncpg.Connection,
-        current_user: CurrentUser,
+        current_session: SessionClaims,
         data: ReservationCreate,
     ) -> ReservationRead:
         answer = await booking.create_reservation(
             db_connection,
             state.settings,
-            current_user.id,
+            current_session,
             data.charge_point_id,
             data.vehicle_id,
         )
@@ -198,10 +198,10 @@ class ReservationController(Controller):
         self,
         state: State,
         db_connection: asyncpg.Connection,
-        current_user: CurrentUser,
+        current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer = await booking.start_charge(db_connection, current_user.id, reservation_id)
+        answer = await booking.start_charge(db_connection, current_session, reservation_id)
         return await self._after(state, db_connection, answer)
 
     @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
@@ -209,10 +209,10 @@ class ReservationController(Controller):
         self,
         state: State,
         db_connection: asyncpg.Connection,
-        current_user: CurrentUser,
+        current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer, closing = await booking.stop_charge(db_connection, current_user.id, reservation_id)
+        answer, closing = await booking.stop_charge(db_connection, current_session, reservation_id)
         read = await self._after(state, db_connection, answer, closing)
         if closing is None:  # the receipt was written by another process meanwhile
             row = await db_connection.fetchrow(
@@ -227,8 +227,8 @@ class ReservationController(Controller):
         self,
         state: State,
         db_connection: asyncpg.Connection,
-        current_user: CurrentUser,
+        current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer = await booking.cancel_reservation(db_connection, current_user.id, reservation_id)
+        answer = await booking.cancel_reservation(db_connection, current_session, reservation_id)
         return await self._after(state, db_connection, answer)

@@ -3,7 +3,8 @@
 - Access token: a short-lived HS256 JWT in the HttpOnly cookie `wattsup_access` carrying the
   user id, role and `token_version`. Every request re-reads the user's `token_version` and
   `disabled_at` (one primary-key lookup), so "log out everywhere", a password change or an
-  admin disabling the account cut every session at once, in every process.
+  admin disabling the account cut every session at once, in every process. The booking
+  transitions make that lookup inside their own statement (`current_session`).
 - Refresh: an opaque random token (cookie `wattsup_refresh`, path /api/auth) stored hashed in
   `auth_sessions`, rotated on use, revocable.
 - CSRF: double submit. The readable cookie `wattsup_csrf` must be echoed in `X-CSRF-Token` on
@@ -136,9 +137,15 @@ def clear_cookies(settings: Settings) -> list[Cookie]:
     ]
 
 
-async def user_from_request(
-    request: ASGIConnection[Any, Any, Any, Any], conn: asyncpg.Connection
-) -> CurrentUser | None:
+class SessionClaims(msgspec.Struct):
+    """What a valid access token says: not yet checked against the database."""
+
+    user_id: UUID
+    token_version: int
+
+
+def session_from_request(request: ASGIConnection[Any, Any, Any, Any]) -> SessionClaims | None:
+    """The claims of the access cookie, if it is signed by us and not expired."""
     token = request.cookies.get(ACCESS_COOKIE)
     if not token:
         return None
@@ -150,19 +157,27 @@ async def user_from_request(
             algorithms=[JWT_ALGORITHM],
             options={"require": ["exp", "sub", "tv"]},
         )
-        user_id = UUID(claims["sub"])
-    except (jwt.PyJWTError, ValueError, KeyError):
+        return SessionClaims(user_id=UUID(claims["sub"]), token_version=int(claims["tv"]))
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        return None
+
+
+async def user_from_request(
+    request: ASGIConnection[Any, Any, Any, Any], conn: asyncpg.Connection
+) -> CurrentUser | None:
+    session = session_from_request(request)
+    if session is None:
         return None
     row = await conn.fetchrow(
         "SELECT id, email, role, first_name, last_name, token_version, disabled_at, deleted_at"
         " FROM users WHERE id = $1",
-        user_id,
+        session.user_id,
     )
     if (
         row is None
         or row["disabled_at"] is not None
         or row["deleted_at"] is not None
-        or row["token_version"] != claims["tv"]
+        or row["token_version"] != session.token_version
     ):
         return None
     return CurrentUser(
@@ -182,6 +197,26 @@ async def provide_current_user(
     if user is None:
         raise Problem(401, "not_authenticated", "Connexion requise.")
     return user
+
+
+async def provide_current_session(
+    request: Request[Any, Any, Any], db_connection: asyncpg.Connection
+) -> SessionClaims:
+    """Dependency `current_session`: the access token's claims, or 401, for handlers whose
+    own statement checks them against the database in the same round trip (the booking
+    transitions: booking_session_user, sql/schema/0022_booking_session.sql) instead of the
+    user lookup of `current_user`. The outcome is the same: a session ended by "log out
+    everywhere", a password change or a disabled account gets the same 401.
+
+    `db_connection` is unused but declared, as by `current_user`, so that this resolves after
+    it: Litestar resolves independent dependencies side by side, and a 401 raised beside the
+    connection's acquisition left that connection out of the request's clean-up, never
+    released (the app's shutdown then waited on it forever: seen in the tests)."""
+    del db_connection
+    session = session_from_request(request)
+    if session is None:
+        raise Problem(401, "not_authenticated", "Connexion requise.")
+    return session
 
 
 async def _guard_user(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser:

@@ -170,6 +170,56 @@ async def test_admin_out_of_service_cancels_the_booking(driver_client, pool) -> 
     )
 
 
+@pytest.mark.parametrize("how", ["log out everywhere", "account disabled"])
+async def test_an_ended_session_cannot_book_start_stop_or_cancel(  # type: ignore[no-untyped-def]
+    driver_client, pool, how: str
+) -> None:
+    """The booking transitions check the session inside their own statement (0022) rather
+    than with the user lookup of other routes: an ended session gets the same 401, and
+    nothing it asked is done."""
+    p, q = await free_points(pool, 2)
+    v = await vehicle(driver_client)
+    booked = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+    )
+    assert booked.status_code == 201
+    rid = booked.json()["id"]
+    if how == "log out everywhere":
+        sql = "UPDATE users SET token_version = token_version + 1 WHERE id = $1"
+    else:
+        sql = "UPDATE users SET disabled_at = now() WHERE id = $1"
+    await pool.execute(sql, driver_client.user["id"])
+    for path, body in (
+        ("/api/reservations", {"charge_point_id": str(q["id"]), "vehicle_id": v}),
+        (f"/api/reservations/{rid}/start", None),
+        (f"/api/reservations/{rid}/stop", None),
+        (f"/api/reservations/{rid}/cancel", None),
+    ):
+        r = await driver_client.post(path, json=body)
+        assert (r.status_code, r.json()["code"]) == (401, "not_authenticated"), path
+    rows = await pool.fetch(
+        "SELECT charge_point_id, status FROM reservations WHERE user_id = $1",
+        driver_client.user["id"],
+    )
+    assert [(r["charge_point_id"], r["status"]) for r in rows] == [(p["id"], "reserved")]
+
+
+async def test_anonymous_booking_requests_leave_no_connection_behind(api_client) -> None:  # type: ignore[no-untyped-def]
+    """A 401 from `current_session` must not strand the request's pooled connection (a
+    stranded one is never released, and the app's shutdown waits on it forever)."""
+    rid = "00000000-0000-4000-8000-000000000000"
+    for path in ("", f"/{rid}/start", f"/{rid}/stop", f"/{rid}/cancel"):
+        for _ in range(3):
+            r = await api_client.post(f"/api/reservations{path}", json={})
+            assert r.status_code == 401, path
+    pool = api_client.app.state.pool
+    for _ in range(60):  # a request's clean-up may end just after its answer: up to 3 s
+        if pool.get_idle_size() == pool.get_size():
+            break
+        await asyncio.sleep(0.05)
+    assert pool.get_idle_size() == pool.get_size()
+
+
 async def test_database_refuses_double_booking_and_illegal_transitions(pool) -> None:  # type: ignore[no-untyped-def]
     """Bypass the application: the constraints alone must hold."""
     p1, p2 = await free_points(pool, 2)
@@ -327,8 +377,16 @@ async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> No
     (p,) = await free_points(pool, 1)
     user = await create_user(pool)
     v = await _vehicle_row(pool, user["id"])
-    book = ANSWER.format("booking_reserve_answer($1, $2, $3, 30, 1)")
-    a = await pool.fetchrow(book, user["id"], p["id"], v)
+    # $1, $2: the session (user, token version), checked first (0022); then the transition's.
+    tv = await pool.fetchval("SELECT token_version FROM users WHERE id = $1", user["id"])
+    book = ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 1)")
+    with pytest.raises(asyncpg.PostgresError) as exc:  # a session ended since its token
+        await pool.fetchrow(book, user["id"], tv - 1, p["id"], v)
+    assert (exc.value.sqlstate, exc.value.message) == ("WUREF", "not_authenticated")
+    assert (
+        await pool.fetchval("SELECT count(*) FROM reservations WHERE user_id = $1", user["id"]) == 0
+    )
+    a = await pool.fetchrow(book, user["id"], tv, p["id"], v)
     assert a["status"] == "reserved" and a["station_id"] == p["station_id"]
     assert [e["message"] for e in json.loads(a["event_log"])] == [
         "ReserveNow",
@@ -346,28 +404,29 @@ async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> No
         "reserved"
     )
 
-    stop = ANSWER.format("booking_stop_answer($1, $2)")
+    stop = ANSWER.format("booking_stop_answer(who.id, $3)")
     with pytest.raises(asyncpg.PostgresError) as exc:
-        await pool.fetchrow(stop, user["id"], a["id"])
+        await pool.fetchrow(stop, user["id"], tv, a["id"])
     assert (exc.value.sqlstate, exc.value.message, exc.value.detail) == (
         "WUREF",
         "invalid_transition",
         "reserved",
     )
     other = await create_user(pool)
+    cancel = ANSWER.format("booking_cancel_answer(who.id, $3)")
     with pytest.raises(asyncpg.PostgresError) as exc:  # not theirs: unknown
-        await pool.fetchrow(ANSWER.format("booking_cancel_answer($1, $2)"), other["id"], a["id"])
+        await pool.fetchrow(cancel, other["id"], 0, a["id"])
     assert exc.value.message == "reservation_not_found"
 
-    c = await pool.fetchrow(ANSWER.format("booking_cancel_answer($1, $2)"), user["id"], a["id"])
+    c = await pool.fetchrow(cancel, user["id"], tv, a["id"])
     assert c["status"] == "cancelled"
     assert [e["message"] for e in json.loads(c["event_log"])][-2:] == [
         "CancelReservation",
         "StatusNotification",
     ]
-    start = ANSWER.format("booking_start_answer($1, $2, 600, 52, 20, 80, 22, false)")
+    start = ANSWER.format("booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false)")
     with pytest.raises(asyncpg.PostgresError) as exc:
-        await pool.fetchrow(start, user["id"], a["id"])
+        await pool.fetchrow(start, user["id"], tv, a["id"])
     assert (exc.value.message, exc.value.detail) == ("invalid_transition", "cancelled")
     row = await pool.fetchrow("SELECT status, started_at FROM reservations WHERE id = $1", a["id"])
     assert row["status"] == "cancelled" and row["started_at"] is None
@@ -416,18 +475,19 @@ async def test_a_stop_without_its_receipt_is_finished_by_the_sweep(pool) -> None
     (p,) = await free_points(pool, 1)
     user = await create_user(pool)
     v = await _vehicle_row(pool, user["id"])
+    me = (user["id"], 0)  # the session: user, token version
     a = await pool.fetchrow(
-        ANSWER.format("booking_reserve_answer($1, $2, $3, 30, 600)"), user["id"], p["id"], v
+        ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 600)"), *me, p["id"], v
     )
     s = await pool.fetchrow(
-        ANSWER.format("booking_start_answer($1, $2, 600, 52, 20, 80, 22, false)"),
-        user["id"],
+        ANSWER.format("booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false)"),
+        *me,
         a["id"],
     )
     assert s["status"] == "charging"
     assert [e["message"] for e in json.loads(s["event_log"])][-1] == "StatusNotification"
     await asyncio.sleep(0.2)
-    e = await pool.fetchrow(ANSWER.format("booking_stop_answer($1, $2)"), user["id"], a["id"])
+    e = await pool.fetchrow(ANSWER.format("booking_stop_answer(who.id, $3)"), *me, a["id"])
     assert e["status"] == "completed" and e["receipt"] is None  # ... and the process dies
     async with pool.acquire() as conn:
         assert await booking.finish_unreceipted(conn, older_than_s=0) >= 1

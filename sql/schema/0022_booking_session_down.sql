@@ -1,0 +1,1 @@
+DROP FUNCTION booking_session_user(uuid, integer);
