@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.charger_sim import ChargePlan, meter_samples, plan_charge
-from api.security import SessionClaims
+from api.security import SessionClaims, not_signed_in
 from wattsup.config import Settings
 from wattsup.problems import Problem
 
@@ -65,7 +65,6 @@ def booking_terms(settings: Settings) -> dict[str, Any]:
 # code as message): the status and the French text the page shows.
 REFUSED = "WUREF"
 REFUSALS: dict[str, tuple[int, str]] = {
-    "not_authenticated": (401, "Connexion requise."),  # booking_session_user (0022)
     "vehicle_not_found": (404, "Véhicule introuvable."),
     "point_not_found": (404, "Point de recharge introuvable."),
     "reservation_not_found": (404, "Réservation introuvable."),
@@ -100,6 +99,8 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
     if getattr(exc, "sqlstate", None) != REFUSED:
         return None
     code = str(getattr(exc, "message", "") or exc)
+    if code == "not_authenticated":  # booking_session_user (0022): an ended session
+        return not_signed_in()
     if code == "invalid_transition":
         status = getattr(exc, "detail", None)
         return Problem(
@@ -138,9 +139,14 @@ async def _fetch(
         raise problem from None
 
 
-async def _call(conn: asyncpg.Connection, action: str, query: str, *args: Any) -> asyncpg.Record:
-    """Run one booking function (it always answers a row)."""
-    row = await _fetch(conn, action, query, *args)
+async def _transition(
+    conn: asyncpg.Connection, action: str, call: str, session: SessionClaims, *args: Any
+) -> asyncpg.Record:
+    """Run one booking function in ANSWER, after the session check: `call` is its SQL call,
+    with `who.id` as the user and $3… for `args`. It always answers a row."""
+    row = await _fetch(
+        conn, action, ANSWER.format(call), session.user_id, session.token_version, *args
+    )
     assert row is not None
     return row
 
@@ -281,12 +287,11 @@ async def create_reservation(
     vehicle_id: UUID,
 ) -> asyncpg.Record:
     """Book the point (sql booking_reserve_answer): the answer row, committed."""
-    return await _call(
+    return await _transition(
         conn,
         "book",
-        ANSWER.format("booking_reserve_answer(who.id, $3, $4, $5, $6)"),
-        session.user_id,
-        session.token_version,
+        "booking_reserve_answer(who.id, $3, $4, $5, $6)",
+        session,
         point_id,
         vehicle_id,
         settings.reservation_hold_minutes,
@@ -330,12 +335,11 @@ async def start_charge(
         now_local=(now or datetime.now(UTC)).astimezone(PARIS),
         sim_speed=data["sim_speed"],
     )
-    return await _call(
+    return await _transition(
         conn,
         "start",
-        ANSWER.format("booking_start_answer(who.id, $3, $4, $5, $6, $7, $8, $9)"),
-        session.user_id,
-        session.token_version,
+        "booking_start_answer(who.id, $3, $4, $5, $6, $7, $8, $9)",
+        session,
         rid,
         plan.duration_real_s(),
         plan.battery_kwh,
@@ -354,12 +358,11 @@ async def stop_charge(
     statements: if the process dies between them, the sweeper writes the receipt
     (`finish_unreceipted`). Returns the answer row and the log and receipt written (None if
     another process wrote them first)."""
-    answer = await _call(
+    answer = await _transition(
         conn,
         "stop",
-        ANSWER.format("booking_stop_answer(who.id, $3)"),
-        session.user_id,
-        session.token_version,
+        "booking_stop_answer(who.id, $3)",
+        session,
         rid,
     )
     events, receipt = closing_log(
@@ -379,12 +382,11 @@ async def cancel_reservation(
     conn: asyncpg.Connection, session: SessionClaims, rid: UUID
 ) -> asyncpg.Record:
     """The driver cancels before charging (sql booking_cancel_answer): the answer, committed."""
-    return await _call(
+    return await _transition(
         conn,
         "cancel",
-        ANSWER.format("booking_cancel_answer(who.id, $3)"),
-        session.user_id,
-        session.token_version,
+        "booking_cancel_answer(who.id, $3)",
+        session,
         rid,
     )
 

@@ -137,6 +137,11 @@ def clear_cookies(settings: Settings) -> list[Cookie]:
     ]
 
 
+def not_signed_in() -> Problem:
+    """The 401 of a request without a valid session, wherever that is found out."""
+    return Problem(401, "not_authenticated", "Connexion requise.")
+
+
 class SessionClaims(msgspec.Struct):
     """What a valid access token says: not yet checked against the database."""
 
@@ -195,7 +200,7 @@ async def provide_current_user(
     """Dependency `current_user`: the signed-in user, or 401."""
     user = await user_from_request(request, db_connection)
     if user is None:
-        raise Problem(401, "not_authenticated", "Connexion requise.")
+        raise not_signed_in()
     return user
 
 
@@ -215,7 +220,7 @@ async def provide_current_session(
     del db_connection
     session = session_from_request(request)
     if session is None:
-        raise Problem(401, "not_authenticated", "Connexion requise.")
+        raise not_signed_in()
     return session
 
 
@@ -224,7 +229,7 @@ async def _guard_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Current
     async with state.pool.acquire() as conn:
         user = await user_from_request(connection, conn)
     if user is None:
-        raise Problem(401, "not_authenticated", "Connexion requise.")
+        raise not_signed_in()
     return user
 
 
