@@ -34,11 +34,15 @@ MAX_ZOOM = 20
 
 
 def tile_key(version: int, z: int, x: int, y: int, filters: str) -> str:
-    return f"{_tile_prefix(version)}{z}:{x}:{y}:{filters}"
+    return f"{_tile_prefix(version)}{_tile_path(z, x, y)}:{filters}"
 
 
 def index_key(version: int, z: int, x: int, y: int) -> str:
-    return f"{_index_prefix(version)}{z}:{x}:{y}"
+    return f"{_index_prefix(version)}{_tile_path(z, x, y)}"
+
+
+def _tile_path(z: int, x: int, y: int) -> str:
+    return f"{z}:{x}:{y}"
 
 
 def _tile_prefix(version: int) -> str:
@@ -189,8 +193,8 @@ async def invalidate_tiles(
 
 
 # KEYS: the epoch; ARGV: the epoch's ttl, the prefix of the index keys, the prefix of the tile
-# keys, then the tiles as one string "z:x:y z:x:y …". The script composes each index key
-# (prefix .. "z:x:y") and each variant's key (prefix .. "z:x:y" .. ":" .. filters) as
+# keys, then the tiles' paths (_tile_path) as one string "z:x:y z:x:y …". The script composes
+# each index key (prefix .. path) and each variant's key (prefix .. path .. ":" .. filters) as
 # index_key and tile_key do. The keys are built here rather than passed one by one because
 # redis-py spent ~0.25 ms of the API's CPU packing the ~100 keys of a station's tiles, a
 # quarter of a booking's whole cost (bench/reservations.py); one Redis, not a cluster, holds
@@ -226,7 +230,7 @@ return deleted
 async def drop_tiles(redis: aioredis.Redis, version: int, tiles: Iterable[Sequence[int]]) -> int:
     """Drop every cached filter variant of these (z, x, y) tiles of data version `version`,
     in one round trip; returns the number of keys deleted (0 when Redis is down)."""
-    paths = " ".join({f"{z}:{x}:{y}" for z, x, y in tiles})
+    paths = " ".join({_tile_path(z, x, y) for z, x, y in tiles})
     if not paths:
         return 0
     args: list[str | int] = [TTL_SECONDS, _index_prefix(version), _tile_prefix(version), paths]
