@@ -654,6 +654,63 @@ async def test_imported_sample_fixture(imported_sample, pool) -> None:  # type: 
     assert await pool.fetchval("SELECT count(*) FROM stations WHERE withdrawn_at IS NULL") > 200
 
 
+@pytest.mark.parametrize(
+    ("station", "station_issues"),
+    [
+        ({}, {"code_insee_commune"}),  # the example's 75001 is a postcode
+        (
+            {"siren_amenageur": "12", "code_insee_commune": "7505", "date_maj": "hier"},
+            {"siren_amenageur", "code_insee_commune", "date_maj"},
+        ),
+        (
+            {"coordonneesXY": "[48.856614, 2.352222]", "code_insee_commune": "75056"},
+            {"coordonneesXY"},
+        ),
+        ({"nom_station": "", "code_insee_commune": "75056"}, {"nom_station"}),
+        (
+            {"coordonneesXY": "Paris", "id_station_itinerance": "", "code_insee_commune": "75056"},
+            {"coordonneesXY", "id_station_itinerance"},
+        ),
+    ],
+)
+def test_a_row_parses_the_same_after_a_row_of_its_station(
+    station: dict[str, str], station_issues: set[str]
+) -> None:
+    """The station's cells are read once for a run of rows that repeat them (V2Rows keeps
+    the last station): each row must still get its own line, its own point's fields, and the
+    station's issues again under its line and id, exactly as a parser that never saw the
+    station before gives them."""
+    points = [
+        {"id_pdc_itinerance": "FRWUPE0001"},
+        {"id_pdc_itinerance": "FRWUPE0002", "puissance_nominale": "22000"},
+        {"id_pdc_itinerance": "", "tarification": "x" * 2100},
+        {"id_pdc_itinerance": "FRWUPE0004", "gratuit": "bof", "prise_type_2": ""},
+        {"id_pdc_itinerance": "FRWUPE0005", "observations": "ok"},
+    ]
+    warm = parser_for(HEADER, frozenset({"75056", "97411"}))
+    reads: list[tuple[str, ...]] = []
+    read_station = warm._station  # type: ignore[union-attr]
+
+    def counted(cells: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        reads.append(cells)
+        return read_station(cells)
+
+    warm._station = counted  # type: ignore[method-assign,union-attr]
+    for n, point in enumerate(points):
+        cells = row_with(**station, **point)
+        fresh = parser_for(HEADER, frozenset({"75056", "97411"})).parse(10 + n, list(cells))
+        got = warm.parse(10 + n, list(cells))
+        assert got.record == fresh.record
+        assert sorted(got.issues, key=repr) == sorted(fresh.issues, key=repr)
+        assert all(
+            i[0] == 10 + n and i[5] == (point["id_pdc_itinerance"] or None) for i in got.issues
+        )
+        assert station_issues <= {i[2] for i in got.issues}, "the station's issues, on each row"
+    assert len(reads) == 1, "the station's cells were read once for its five rows"
+    warm.parse(20, row_with(**station, adresse_station="2 rue Neuve 75001 Paris"))
+    assert len(reads) == 2, "another station's cells are read"
+
+
 # --- fingerprints: a re-import skips the rules for rows it imported as they are ------------
 
 

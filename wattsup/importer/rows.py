@@ -186,20 +186,25 @@ RULES_VERSION = 1
 _IX = {name: i for i, name in enumerate(FETCH_NAMES)}
 _I_ID_PDC = _IX["id_pdc_itinerance"]
 _I_ID_STATION = _IX["id_station_itinerance"]
-_I_XY = _IX["coordonneesXY"]
-_I_CONS_LON = _IX["consolidated_longitude"]
-_I_CONS_LAT = _IX["consolidated_latitude"]
-_I_CONS_COMMUNE = _IX["consolidated_commune"]
-_I_CONS_CP = _IX["consolidated_code_postal"]
 _I_POWER = _IX["puissance_nominale"]
-_I_NOM_STATION = _IX["nom_station"]
-_I_NBRE_PDC = _IX["nbre_pdc"]
-_I_INSEE = _IX["code_insee_commune"]
 _CONNECTOR_IX = tuple((name, _IX[name]) for name in CONNECTOR_FIELDS)
-_OTHER_BOOL_IX = tuple((name, _IX[name]) for name in OTHER_BOOLEANS)
-_TEXT_IX = tuple((name, _IX[name]) for name in TEXT_FIELDS)
-_ENUM_IX = tuple((name, _IX[name], allowed) for name, allowed in ENUMS.items())
-_DATE_IX = tuple((name, _IX[name]) for name in ("date_mise_en_service", "date_maj"))
+# The station's cells, indexed within f[_STATION_FROM:] (what V2Rows._station() reads).
+_S = {name: i - _STATION_FROM for name, i in _IX.items() if i >= _STATION_FROM}
+_POINT_BOOL_IX = tuple((n, _IX[n]) for n in OTHER_BOOLEANS if n not in _S)
+_POINT_TEXT_IX = tuple((n, _IX[n]) for n in TEXT_FIELDS if n not in _S)
+_S_ID_STATION = _S["id_station_itinerance"]
+_S_XY = _S["coordonneesXY"]
+_S_CONS_LON = _S["consolidated_longitude"]
+_S_CONS_LAT = _S["consolidated_latitude"]
+_S_CONS_COMMUNE = _S["consolidated_commune"]
+_S_CONS_CP = _S["consolidated_code_postal"]
+_S_NOM_STATION = _S["nom_station"]
+_S_NBRE_PDC = _S["nbre_pdc"]
+_S_INSEE = _S["code_insee_commune"]
+_STATION_BOOL_IX = tuple((n, _S[n]) for n in OTHER_BOOLEANS if n in _S)
+_STATION_TEXT_IX = tuple((n, _S[n]) for n in TEXT_FIELDS if n in _S)
+_S_ENUM_IX = tuple((name, _S[name], allowed) for name, allowed in ENUMS.items())
+_S_DATE_IX = tuple((name, _S[name]) for name in ("date_mise_en_service", "date_maj"))
 
 # Memoised converters keep at most this many distinct values each: memory stays bounded
 # whatever the file (real files repeat a few hundred powers, dates and hours).
@@ -218,6 +223,64 @@ _BAD_ID = "does not match the schema's identifier pattern"
 _SKIPPED_GAP = (None,) * (len(STAGING_COLUMNS) - 4 - FINGERPRINT_COLUMNS)
 _SKIPPED_TAIL = (None, None, True)
 _NO_ISSUES: list[Issue] = []  # shared by skipped rows, never appended to
+# An issue of a row without its line and row reference: (severity, field, value, reason).
+Note = tuple[str, str, str | None, str]
+
+
+class _Station:
+    """The station's part of a row, as V2Rows._station() read it from its cells."""
+
+    __slots__ = ("cells", "fp", "notes", "rejected", "values")
+
+    def __init__(
+        self,
+        cells: tuple[str, ...],
+        values: tuple[Any, ...],
+        notes: list[Note],
+        rejected: bool,
+        fp: int,
+    ) -> None:
+        self.cells = cells
+        self.values = values
+        self.notes = notes
+        self.rejected = rejected
+        self.fp = fp
+
+
+def _booleans(
+    fields: tuple[tuple[str, int], ...], f: tuple[str, ...], notes: list[Note]
+) -> list[bool | None]:
+    """Optional booleans: a value that is not one is dropped, with a warning."""
+    out: list[bool | None] = []
+    for name, i in fields:
+        raw = f[i]
+        flag = _BOOL_EXACT.get(raw, _MISSING)
+        if flag is _MISSING:
+            try:
+                flag = to_bool(raw)
+            except FieldError as exc:
+                notes.append(("warning", name, raw[:200], f"{exc}; value dropped"))
+                flag = None
+        out.append(flag)  # type: ignore[arg-type]
+    return out
+
+
+def _texts(
+    fields: tuple[tuple[str, int], ...], f: tuple[str, ...], notes: list[Note]
+) -> list[str | None]:
+    """Free texts, stripped (None when empty); one longer than MAX_TEXT is cut, with a
+    warning."""
+    out: list[str | None] = []
+    for name, i in fields:
+        text = f[i].strip()
+        if not text:
+            out.append(None)
+            continue
+        if len(text) > MAX_TEXT:
+            notes.append(("warning", name, text[:80], f"longer than {MAX_TEXT} characters; cut"))
+            text = text[:MAX_TEXT]
+        out.append(text)
+    return out
 
 
 def _power(raw: str) -> tuple[float | None, str | None, str | None, str | None]:
@@ -286,6 +349,8 @@ class V2Rows:
         self._date_memo: dict[str, tuple[date | None, str | None, str | None]] = {}
         self._insee_memo: dict[str, tuple[str | None, list[tuple[str, str | None, str]]]] = {}
         self._hours_memo: dict[str, bool] = {}
+        # The station read from the previous row: the next row of the same station reuses it.
+        self._last_station: _Station | None = None
         # Fingerprints (remember()): empty sets skip nothing; the hashes are computed anyway
         # for the merge to store.
         self._known_points: Collection[int] = frozenset()
@@ -316,17 +381,22 @@ class V2Rows:
     def parse(self, line: int, row: list[str]) -> RowResult:
         # One pass over the fetched cells with plain locals: this runs once per row of a
         # national file, so no per-row dicts or closures, and the converters of values that
-        # repeat across a file (power, dates, INSEE codes, opening hours) are memoised.
+        # repeat across a file (power, dates, INSEE codes, opening hours) are memoised. The
+        # station's cells are read by _station(), once for a run of rows that repeat them.
         width = self.width
         cells = len(row)
         if cells != width:
             row = (row + [""] * width)[:width]
         row.append("")
         f = self._fetch(row)
+        station_cells = f[_STATION_FROM:]
+        station = self._last_station
+        if station is None or station.cells != station_cells:
+            station = self._last_station = self._station(station_cells)
         point_fp = station_fp = None
         if cells == width:
             point_fp = self._fp(f[: _STATION_FROM + 1])
-            station_fp = self._fp(f[_STATION_FROM:])
+            station_fp = station.fp
             if point_fp in self._known_points and station_fp in self._known_stations:
                 self.skipped += 1
                 return RowResult(
@@ -341,10 +411,9 @@ class V2Rows:
                     _NO_ISSUES,
                 )
         issues: list[Issue] = []
-        rejected = False
+        rejected = station.rejected
         id_pdc = f[_I_ID_PDC].strip()
         ref = id_pdc or None
-        legacy = self.legacy
 
         if cells != width:
             issues.append(
@@ -356,38 +425,8 @@ class V2Rows:
             issues.append(
                 (line, "rejected", "id_pdc_itinerance", None, "required field is empty", ref)
             )
-        elif not legacy and not id_matches_schema(id_pdc):
+        elif not self.legacy and not id_matches_schema(id_pdc):
             issues.append((line, "warning", "id_pdc_itinerance", id_pdc, _BAD_ID, ref))
-        id_station = f[_I_ID_STATION].strip()
-        if not id_station:
-            rejected = True
-            issues.append(
-                (line, "rejected", "id_station_itinerance", None, "required field is empty", ref)
-            )
-        elif not legacy and not id_matches_schema(id_station):
-            issues.append((line, "warning", "id_station_itinerance", id_station, _BAD_ID, ref))
-
-        # Position: the consolidated columns when present (Etalab corrected them), else
-        # coordonneesXY "[lon, lat]".
-        lon = lat = None
-        try:
-            raw_lon = f[_I_CONS_LON].strip() if self.consolidated else ""
-            raw_lat = f[_I_CONS_LAT].strip() if self.consolidated else ""
-            if raw_lon and raw_lat:
-                x, y = parse_float(raw_lon, "longitude"), parse_float(raw_lat, "latitude")
-            else:
-                raw_xy = f[_I_XY]
-                if not raw_xy.strip():
-                    raise FieldError("required field is empty")
-                x, y = parse_xy(raw_xy)
-            lon, lat, note = check_position(x, y)
-            if note:
-                issues.append((line, "warning", "coordonneesXY", f"[{x}, {y}]", note, ref))
-        except FieldError as exc:
-            rejected = True
-            issues.append(
-                (line, "rejected", "coordonneesXY", f[_I_XY][:200] or None, str(exc), ref)
-            )
 
         raw_power = f[_I_POWER]
         hit = self._power_memo.get(raw_power)
@@ -417,51 +456,86 @@ class V2Rows:
                 rejected = True
                 issues.append((line, "rejected", name, None, "required field is empty", ref))
             flags.append(flag)  # type: ignore[arg-type]
-        others: list[bool | None] = []
-        for name, i in _OTHER_BOOL_IX:
-            raw = f[i]
-            flag = _BOOL_EXACT.get(raw, _MISSING)
-            if flag is _MISSING:
-                try:
-                    flag = to_bool(raw)
-                except FieldError as exc:
-                    issues.append((line, "warning", name, raw[:200], f"{exc}; value dropped", ref))
-                    flag = None
-            others.append(flag)  # type: ignore[arg-type]
 
-        texts: list[str | None] = []
-        for name, i in _TEXT_IX:
-            text = f[i].strip()
-            if not text:
-                texts.append(None)
-                continue
-            if len(text) > MAX_TEXT:
-                issues.append(
-                    (
-                        line,
-                        "warning",
-                        name,
-                        text[:80],
-                        f"longer than {MAX_TEXT} characters; cut",
-                        ref,
-                    )
-                )
-                text = text[:MAX_TEXT]
-            texts.append(text)
-        siren = texts[3]
+        notes: list[Note] = []
+        others = _booleans(_POINT_BOOL_IX, f, notes)
+        texts = _texts(_POINT_TEXT_IX, f, notes)
+        notes.extend(station.notes)
+        if notes:
+            issues.extend([(line, *note, ref) for note in notes])
+
+        if rejected:
+            return RowResult(None, issues)
+        record = (
+            line,
+            id_pdc,
+            texts[0],  # id_pdc_local
+            *station.values,  # id_station_itinerance ... lat
+            power,
+            *flags,
+            others[0],  # gratuit
+            others[1],  # paiement_acte
+            others[2],  # paiement_cb
+            others[3],  # paiement_autre
+            texts[1],  # tarification
+            others[4],  # reservation
+            others[5],  # cable_t2_attache
+            texts[2],  # observations
+            # Stored by the merge only from a row that needed no correction.
+            None if issues else point_fp,
+            None if issues else station_fp,
+            False,
+        )
+        return RowResult(record, issues)
+
+    def _station(self, cells: tuple[str, ...]) -> _Station:
+        """The station's part of a row (cells f[_STATION_FROM:]): its staging values, its
+        issues without line and row, whether they reject the row, and its fingerprint."""
+        f = cells
+        notes: list[Note] = []
+        rejected = False
+
+        id_station = f[_S_ID_STATION].strip()
+        if not id_station:
+            rejected = True
+            notes.append(("rejected", "id_station_itinerance", None, "required field is empty"))
+        elif not self.legacy and not id_matches_schema(id_station):
+            notes.append(("warning", "id_station_itinerance", id_station, _BAD_ID))
+
+        # Position: the consolidated columns when present (Etalab corrected them), else
+        # coordonneesXY "[lon, lat]".
+        lon = lat = None
+        try:
+            raw_lon = f[_S_CONS_LON].strip() if self.consolidated else ""
+            raw_lat = f[_S_CONS_LAT].strip() if self.consolidated else ""
+            if raw_lon and raw_lat:
+                x, y = parse_float(raw_lon, "longitude"), parse_float(raw_lat, "latitude")
+            else:
+                raw_xy = f[_S_XY]
+                if not raw_xy.strip():
+                    raise FieldError("required field is empty")
+                x, y = parse_xy(raw_xy)
+            lon, lat, note = check_position(x, y)
+            if note:
+                notes.append(("warning", "coordonneesXY", f"[{x}, {y}]", note))
+        except FieldError as exc:
+            rejected = True
+            notes.append(("rejected", "coordonneesXY", f[_S_XY][:200] or None, str(exc)))
+
+        (two_wheeler,) = _booleans(_STATION_BOOL_IX, f, notes)
+        texts = _texts(_STATION_TEXT_IX, f, notes)
+        siren = texts[2]
         if siren and not (len(siren) == 9 and siren.isdigit()):
-            issues.append(
-                (line, "warning", "siren_amenageur", siren, "SIREN must be 9 digits", ref)
-            )
+            notes.append(("warning", "siren_amenageur", siren, "SIREN must be 9 digits"))
 
-        nom_station = f[_I_NOM_STATION].strip() or None
+        nom_station = f[_S_NOM_STATION].strip() or None
         if not nom_station:
             rejected = True
-            issues.append((line, "rejected", "nom_station", None, "required field is empty", ref))
+            notes.append(("rejected", "nom_station", None, "required field is empty"))
 
         enums: list[str | None] = []
         memo = self._enum_memo
-        for name, i, allowed in _ENUM_IX:
+        for name, i, allowed in _S_ENUM_IX:
             raw = f[i].strip()
             if not raw:
                 enums.append(None)
@@ -472,29 +546,25 @@ class V2Rows:
             else:
                 canonical = memo[key] = allowed.get(fold(raw))
             if canonical is None:
-                issues.append(
+                notes.append(
                     (
-                        line,
                         "warning",
                         name,
                         raw[:200],
                         f"not one of: {', '.join(allowed.values())}; value dropped",
-                        ref,
                     )
                 )
             enums.append(canonical)
 
         nbre_pdc = None
-        raw_nbre = f[_I_NBRE_PDC]
+        raw_nbre = f[_S_NBRE_PDC]
         try:
             nbre_pdc = to_int(raw_nbre)
         except FieldError as exc:
-            issues.append(
-                (line, "warning", "nbre_pdc", raw_nbre[:40], f"{exc}; value dropped", ref)
-            )
+            notes.append(("warning", "nbre_pdc", raw_nbre[:40], f"{exc}; value dropped"))
 
         dates: list[date | None] = []
-        for name, i in _DATE_IX:
+        for name, i in _S_DATE_IX:
             raw = f[i]
             dhit = self._date_memo.get(raw)
             if dhit is None:
@@ -502,26 +572,24 @@ class V2Rows:
                 if len(self._date_memo) < MEMO_MAX:
                     self._date_memo[raw] = dhit
             day, dvalue, dreason = dhit
-            if dreason and not (legacy and dvalue is None):
+            if dreason and not (self.legacy and dvalue is None):
                 # A dd/mm/yyyy note (dvalue None) is normal in a legacy v1 file.
-                issues.append((line, "warning", name, dvalue or raw, dreason, ref))
+                notes.append(("warning", name, dvalue or raw, dreason))
             dates.append(day)
 
         insee = None
-        raw_insee = f[_I_INSEE]
+        raw_insee = f[_S_INSEE]
         if raw_insee:
             ihit = self._insee_memo.get(raw_insee)
             if ihit is None:
                 ihit = self._insee(raw_insee)
                 if len(self._insee_memo) < MEMO_MAX:
                     self._insee_memo[raw_insee] = ihit
-            insee, notes = ihit
-            for field, value, reason in notes:
-                issues.append((line, "warning", field, value, reason, ref))
+            insee, insee_notes = ihit
+            for field, value, reason in insee_notes:
+                notes.append(("warning", field, value, reason))
 
-        if rejected:
-            return RowResult(None, issues)
-        horaires = texts[10]
+        horaires = texts[9]
         if horaires is None:
             always = False
         else:
@@ -531,26 +599,23 @@ class V2Rows:
                 if len(self._hours_memo) < MEMO_MAX:
                     self._hours_memo[horaires] = always
         if self.consolidated:
-            commune = f[_I_CONS_COMMUNE].strip() or None
-            code_postal = f[_I_CONS_CP].strip() or None
+            commune = f[_S_CONS_COMMUNE].strip() or None
+            code_postal = f[_S_CONS_CP].strip() or None
         else:
             commune = code_postal = None
-        record = (
-            line,
-            id_pdc,
-            texts[0],  # id_pdc_local
+        values = (
             id_station,
-            texts[1],  # id_station_local
-            texts[2],  # nom_amenageur
+            texts[0],  # id_station_local
+            texts[1],  # nom_amenageur
             siren,
-            texts[4],  # contact_amenageur
-            texts[5],  # nom_operateur
-            texts[6],  # contact_operateur
-            texts[7],  # telephone_operateur
-            texts[8],  # nom_enseigne
+            texts[3],  # contact_amenageur
+            texts[4],  # nom_operateur
+            texts[5],  # contact_operateur
+            texts[6],  # telephone_operateur
+            texts[7],  # nom_enseigne
             nom_station,
             enums[0],  # implantation_station
-            texts[9],  # adresse_station
+            texts[8],  # adresse_station
             insee,
             commune,
             code_postal,
@@ -559,30 +624,16 @@ class V2Rows:
             horaires,
             always,
             enums[2],  # accessibilite_pmr
-            texts[11],  # restriction_gabarit
-            others[6],  # station_deux_roues
+            texts[10],  # restriction_gabarit
+            two_wheeler,  # station_deux_roues
             enums[3],  # raccordement
-            texts[12],  # num_pdl
+            texts[11],  # num_pdl
             dates[0],  # date_mise_en_service
             dates[1],  # date_maj
             lon,
             lat,
-            power,
-            *flags,
-            others[0],  # gratuit
-            others[1],  # paiement_acte
-            others[2],  # paiement_cb
-            others[3],  # paiement_autre
-            texts[13],  # tarification
-            others[4],  # reservation
-            others[5],  # cable_t2_attache
-            texts[14],  # observations
-            # Stored by the merge only from a row that needed no correction.
-            None if issues else point_fp,
-            None if issues else station_fp,
-            False,
         )
-        return RowResult(record, issues)
+        return _Station(cells, values, notes, rejected, self._fp(cells))
 
     def _insee(self, code: str) -> tuple[str | None, list[tuple[str, str | None, str]]]:
         """check_insee for one distinct raw value: (code kept, warnings)."""
