@@ -13,6 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.conftest import ROOT
 from tileserver import tiles as tile_module
 from wattsup import tile_cache
 from wattsup.config import Settings
@@ -227,6 +228,36 @@ async def test_facets_follow_an_edited_station(pool) -> None:  # type: ignore[no
     )
     await pool.execute("SELECT tiles.refresh_cells_of_station($1)", point["station_id"])
     assert await pool.fetchval(facet, point["id"]) == float(point["puissance_nominale"])
+
+
+DERIVED_ROWS = """
+SELECT (SELECT array_agg(c ORDER BY zoom, cell_x, cell_y) FROM tiles.clusters c)::text,
+       (SELECT array_agg(f ORDER BY point_id) FROM tiles.point_facets f)::text,
+       (SELECT array_agg(o ORDER BY id) FROM tiles.opening_classes o)::text
+"""
+
+
+async def test_derived_rebuilds_give_the_rows_of_their_first_rules(pool) -> None:  # type: ignore[no-untyped-def]
+    """The whole rebuilds of migration 0023 (clusters zoom by zoom from the zoom below,
+    facets through tiles.facet_rows) store exactly what the rules they replaced (0010, 0013:
+    its downgrade file puts them back) store, on the real sample; and the facets of one
+    station refreshed through the view are that station's rows of the whole rebuild."""
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SELECT tiles.refresh_clusters(); SELECT tiles.refresh_facets()")
+            new = await conn.fetchrow(DERIVED_ROWS)
+            assert new[0].count("(") > 100 and new[1].count("(") > 200, "rows to compare"
+            station = await conn.fetchval("SELECT station_id FROM tiles.point_facets LIMIT 1")
+            await conn.execute("SELECT tiles.refresh_facets($1)", station)
+            assert await conn.fetchrow(DERIVED_ROWS) == new
+            down = ROOT / "sql/schema/0023_derived_refresh_down.sql"
+            await conn.execute(down.read_text(encoding="utf-8"))
+            await conn.execute("SELECT tiles.refresh_clusters(); SELECT tiles.refresh_facets()")
+            assert await conn.fetchrow(DERIVED_ROWS) == new
+        finally:
+            await tx.rollback()  # the functions of 0023 stay, for the other tests
 
 
 async def test_cluster_features_carry_what_maplibre_needs(tile_client) -> None:  # type: ignore[no-untyped-def]
