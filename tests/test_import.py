@@ -677,15 +677,17 @@ def test_a_row_parses_the_same_after_a_row_of_its_station(
     station: dict[str, str], station_issues: set[str]
 ) -> None:
     """The station's cells are read once for a run of rows that repeat them (V2Rows keeps
-    the last station): each row must still get its own line, its own point's fields, and the
-    station's issues again under its line and id, exactly as a parser that never saw the
-    station before gives them."""
+    the last station), and a point's booleans once per combination: each row must still get
+    its own line, its own point's fields, and the station's and booleans' issues again under
+    its line and id, exactly as a parser that never saw them before gives them."""
     points = [
         {"id_pdc_itinerance": "FRWUPE0001"},
         {"id_pdc_itinerance": "FRWUPE0002", "puissance_nominale": "22000"},
         {"id_pdc_itinerance": "", "tarification": "x" * 2100},
         {"id_pdc_itinerance": "FRWUPE0004", "gratuit": "bof", "prise_type_2": ""},
         {"id_pdc_itinerance": "FRWUPE0005", "observations": "ok"},
+        # The same booleans as FRWUPE0004: read once (V2Rows keeps each combination seen).
+        {"id_pdc_itinerance": "FRWUPE0006", "gratuit": "bof", "prise_type_2": ""},
     ]
     warm = parser_for(HEADER, frozenset({"75056", "97411"}))
     reads: list[tuple[str, ...]] = []
@@ -706,7 +708,9 @@ def test_a_row_parses_the_same_after_a_row_of_its_station(
             i[0] == 10 + n and i[5] == (point["id_pdc_itinerance"] or None) for i in got.issues
         )
         assert station_issues <= {i[2] for i in got.issues}, "the station's issues, on each row"
-    assert len(reads) == 1, "the station's cells were read once for its five rows"
+        if point.get("gratuit") == "bof":
+            assert {"gratuit", "prise_type_2"} <= {i[2] for i in got.issues}, "and the point's"
+    assert len(reads) == 1, "the station's cells were read once for its six rows"
     warm.parse(20, row_with(**station, adresse_station="2 rue Neuve 75001 Paris"))
     assert len(reads) == 2, "another station's cells are read"
 

@@ -203,6 +203,9 @@ _S_NOM_STATION = _S["nom_station"]
 _S_NBRE_PDC = _S["nbre_pdc"]
 _S_INSEE = _S["code_insee_commune"]
 _STATION_BOOL_IX = tuple((n, _S[n]) for n in OTHER_BOOLEANS if n in _S)
+# The point's connector cells, then its other booleans', in one C call (V2Rows.parse).
+_FLAG_CELLS = itemgetter(*(i for _, i in _CONNECTOR_IX), *(i for _, i in _POINT_BOOL_IX))
+_FLAG_BOOL_IX = tuple((n, len(_CONNECTOR_IX) + k) for k, (n, _) in enumerate(_POINT_BOOL_IX))
 _STATION_TEXT_IX = tuple((n, _S[n]) for n in TEXT_FIELDS if n in _S)
 _S_ENUM_IX = tuple((name, _S[name], allowed) for name, allowed in ENUMS.items())
 _S_DATE_IX = tuple((name, _S[name]) for name in ("date_mise_en_service", "date_maj"))
@@ -265,6 +268,33 @@ def _booleans(
                 flag = None
         out.append(flag)  # type: ignore[arg-type]
     return out
+
+
+def _flags(
+    cells: tuple[str, ...],
+) -> tuple[tuple[bool | None, ...], tuple[bool | None, ...], tuple[Note, ...], bool]:
+    """A point's connectors (required: a value that is not a boolean, or none, rejects the
+    row) and its other booleans (a value that is not one is dropped, with a warning), from
+    their cells (_FLAG_CELLS): (connectors, others, notes, whether the row is rejected)."""
+    notes: list[Note] = []
+    rejected = False
+    flags: list[bool | None] = []
+    for (name, _), raw in zip(_CONNECTOR_IX, cells, strict=False):
+        flag = _BOOL_EXACT.get(raw, _MISSING)
+        if flag is _MISSING:
+            try:
+                flag = to_bool(raw)
+            except FieldError as exc:
+                rejected = True
+                notes.append(("rejected", name, raw[:200], str(exc)))
+                flags.append(None)
+                continue
+        if flag is None:
+            rejected = True
+            notes.append(("rejected", name, None, "required field is empty"))
+        flags.append(flag)  # type: ignore[arg-type]
+    others = _booleans(_FLAG_BOOL_IX, cells, notes)
+    return tuple(flags), tuple(others), tuple(notes), rejected
 
 
 def _texts(
@@ -351,6 +381,10 @@ class V2Rows:
         self._date_memo: dict[str, tuple[date | None, str | None, str | None]] = {}
         self._insee_memo: dict[str, tuple[str | None, list[tuple[str, str | None, str]]]] = {}
         self._hours_memo: dict[str, bool] = {}
+        self._flags_memo: dict[
+            tuple[str, ...],
+            tuple[tuple[bool | None, ...], tuple[bool | None, ...], tuple[Note, ...], bool],
+        ] = {}
         # The station read from the previous row: the next row of the same station reuses it.
         self._last_station: _Station | None = None
         # Fingerprints (remember()): empty sets skip nothing; the hashes are computed anyway
@@ -443,26 +477,17 @@ class V2Rows:
             rejected = rejected or severity == "rejected"
             issues.append((line, severity or "warning", "puissance_nominale", value, reason, ref))
 
-        flags: list[bool | None] = []
-        for name, i in _CONNECTOR_IX:
-            raw = f[i]
-            flag = _BOOL_EXACT.get(raw, _MISSING)
-            if flag is _MISSING:
-                try:
-                    flag = to_bool(raw)
-                except FieldError as exc:
-                    rejected = True
-                    issues.append((line, "rejected", name, raw[:200], str(exc), ref))
-                    flag = None
-                    flags.append(flag)
-                    continue
-            if flag is None:
-                rejected = True
-                issues.append((line, "rejected", name, None, "required field is empty", ref))
-            flags.append(flag)  # type: ignore[arg-type]
+        # The point's booleans: few distinct combinations in a file, read once each.
+        flag_cells = _FLAG_CELLS(f)
+        fhit = self._flags_memo.get(flag_cells)
+        if fhit is None:
+            fhit = _flags(flag_cells)
+            if len(self._flags_memo) < MEMO_MAX:
+                self._flags_memo[flag_cells] = fhit
+        flags, others, flag_notes, flags_reject = fhit
+        rejected = rejected or flags_reject
 
-        notes: list[Note] = []
-        others = _booleans(_POINT_BOOL_IX, f, notes)
+        notes = list(flag_notes)
         texts = _texts(_POINT_TEXT_IX, f, notes)
         notes.extend(station.notes)
         if notes:
