@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import DATA, ROOT, make_test_env
 from wattsup.config import Settings
 from wattsup.importer import engine
+from wattsup.importer import rows as row_rules
 from wattsup.importer.engine import ImportAlreadyRunning, claim_job, import_file
 from wattsup.importer.rows import STAGING_COLUMNS, parser_for
 
@@ -713,6 +714,17 @@ def test_a_row_parses_the_same_after_a_row_of_its_station(
     assert len(reads) == 1, "the station's cells were read once for its six rows"
     warm.parse(20, row_with(**station, adresse_station="2 rue Neuve 75001 Paris"))
     assert len(reads) == 2, "another station's cells are read"
+
+
+def test_memoised_converters_compute_once_and_stay_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A converter's memo (powers, dates, INSEE codes, hours, enums, a point's booleans)
+    computes a raw value once, and keeps no more than MEMO_MAX of them whatever the file."""
+    monkeypatch.setattr(row_rules, "MEMO_MAX", 2)
+    calls: list[str] = []
+    memo = row_rules._Memo(lambda raw: calls.append(raw) or raw.upper())
+    assert [memo[r] for r in ("a", "a", "b", "c", "c", "a")] == ["A", "A", "B", "C", "C", "A"]
+    assert calls == ["a", "b", "c", "c"], "kept ones computed once, the rest each time"
+    assert len(memo) == 2
 
 
 # --- fingerprints: a re-import skips the rules for rows it imported as they are ------------

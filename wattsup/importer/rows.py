@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from wattsup.importer.normalize import (
     FieldError,
@@ -213,6 +213,25 @@ _S_DATE_IX = tuple((name, _S[name]) for name in ("date_mise_en_service", "date_m
 # Memoised converters keep at most this many distinct values each: memory stays bounded
 # whatever the file (real files repeat a few hundred powers, dates and hours).
 MEMO_MAX = 50_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _Memo(dict[_K, _V]):
+    """A converter's answers by raw value: `memo[raw]` computes one on first use and keeps at
+    most MEMO_MAX of them (beyond, each is computed again). A hit is a plain dict lookup."""
+
+    def __init__(self, compute: Callable[[_K], _V]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: _K) -> _V:
+        value = self.compute(key)
+        if len(self) < MEMO_MAX:
+            self[key] = value
+        return value
+
+
 _MISSING = object()
 _SIGNED_64 = struct.Struct(">q")  # a fingerprint: 8 digest bytes as a signed bigint
 _BOOL_EXACT: dict[str, bool | None] = {
@@ -375,16 +394,16 @@ class V2Rows:
         # Every cell the rules read, fetched in one C call per row (operator.itemgetter);
         # a column the file lacks points at a padding cell that is always "".
         self._fetch = itemgetter(*(self.index.get(n, self.width) for n in FETCH_NAMES))
-        # Loose enum spellings repeat across a file: fold each distinct one once.
-        self._enum_memo: dict[tuple[str, str], str | None] = {}
-        self._power_memo: dict[str, tuple[float | None, str | None, str | None, str | None]] = {}
-        self._date_memo: dict[str, tuple[date | None, str | None, str | None]] = {}
-        self._insee_memo: dict[str, tuple[str | None, list[tuple[str, str | None, str]]]] = {}
-        self._hours_memo: dict[str, bool] = {}
-        self._flags_memo: dict[
-            tuple[str, ...],
-            tuple[tuple[bool | None, ...], tuple[bool | None, ...], tuple[Note, ...], bool],
-        ] = {}
+        # Values that repeat across a file, converted once each: loose enum spellings (by
+        # field), powers, dates, INSEE codes, opening hours, a point's booleans.
+        self._enum_memo: _Memo[tuple[str, str], str | None] = _Memo(
+            lambda key: ENUMS[key[0]].get(fold(key[1]))
+        )
+        self._power_memo = _Memo(_power)
+        self._date_memo = _Memo(_date)
+        self._insee_memo = _Memo(self._insee)
+        self._hours_memo = _Memo(is_24_7)
+        self._flags_memo = _Memo(_flags)
         # The station read from the previous row: the next row of the same station reuses it.
         self._last_station: _Station | None = None
         # Fingerprints (remember()): empty sets skip nothing; the hashes are computed anyway
@@ -466,25 +485,13 @@ class V2Rows:
         elif not self.legacy and not id_matches_schema(id_pdc):
             issues.append((line, "warning", "id_pdc_itinerance", id_pdc, _BAD_ID, ref))
 
-        raw_power = f[_I_POWER]
-        hit = self._power_memo.get(raw_power)
-        if hit is None:
-            hit = _power(raw_power)
-            if len(self._power_memo) < MEMO_MAX:
-                self._power_memo[raw_power] = hit
-        power, severity, value, reason = hit
+        power, severity, value, reason = self._power_memo[f[_I_POWER]]
         if reason:
             rejected = rejected or severity == "rejected"
             issues.append((line, severity or "warning", "puissance_nominale", value, reason, ref))
 
         # The point's booleans: few distinct combinations in a file, read once each.
-        flag_cells = _FLAG_CELLS(f)
-        fhit = self._flags_memo.get(flag_cells)
-        if fhit is None:
-            fhit = _flags(flag_cells)
-            if len(self._flags_memo) < MEMO_MAX:
-                self._flags_memo[flag_cells] = fhit
-        flags, others, flag_notes, flags_reject = fhit
+        flags, others, flag_notes, flags_reject = self._flags_memo[_FLAG_CELLS(f)]
         rejected = rejected or flags_reject
 
         notes = list(flag_notes)
@@ -563,17 +570,12 @@ class V2Rows:
             notes.append(("rejected", "nom_station", None, "required field is empty"))
 
         enums: list[str | None] = []
-        memo = self._enum_memo
         for name, i, allowed in _S_ENUM_IX:
             raw = f[i].strip()
             if not raw:
                 enums.append(None)
                 continue
-            key = (name, raw)
-            if key in memo:
-                canonical = memo[key]
-            else:
-                canonical = memo[key] = allowed.get(fold(raw))
+            canonical = self._enum_memo[(name, raw)]
             if canonical is None:
                 notes.append(
                     (
@@ -595,12 +597,7 @@ class V2Rows:
         dates: list[date | None] = []
         for name, i in _S_DATE_IX:
             raw = f[i]
-            dhit = self._date_memo.get(raw)
-            if dhit is None:
-                dhit = _date(raw)
-                if len(self._date_memo) < MEMO_MAX:
-                    self._date_memo[raw] = dhit
-            day, dvalue, dreason = dhit
+            day, dvalue, dreason = self._date_memo[raw]
             if dreason and not (self.legacy and dvalue is None):
                 # A dd/mm/yyyy note (dvalue None) is normal in a legacy v1 file.
                 notes.append(("warning", name, dvalue or raw, dreason))
@@ -609,24 +606,12 @@ class V2Rows:
         insee = None
         raw_insee = f[_S_INSEE]
         if raw_insee:
-            ihit = self._insee_memo.get(raw_insee)
-            if ihit is None:
-                ihit = self._insee(raw_insee)
-                if len(self._insee_memo) < MEMO_MAX:
-                    self._insee_memo[raw_insee] = ihit
-            insee, insee_notes = ihit
+            insee, insee_notes = self._insee_memo[raw_insee]
             for field, value, reason in insee_notes:
                 notes.append(("warning", field, value, reason))
 
         horaires = texts[9]
-        if horaires is None:
-            always = False
-        else:
-            always = self._hours_memo.get(horaires)  # type: ignore[assignment]
-            if always is None:
-                always = is_24_7(horaires)
-                if len(self._hours_memo) < MEMO_MAX:
-                    self._hours_memo[horaires] = always
+        always = False if horaires is None else self._hours_memo[horaires]
         if self.consolidated:
             commune = f[_S_CONS_COMMUNE].strip() or None
             code_postal = f[_S_CONS_CP].strip() or None
