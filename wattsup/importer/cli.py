@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from wattsup.config import Settings
 from wattsup.importer.engine import ImportAlreadyRunning, import_file
 
@@ -40,9 +42,12 @@ def run_import_cli(settings: Settings, path: str, *, full: bool, quiet: bool) ->
         return 2
     show = not quiet and sys.stderr.isatty()
     try:
-        report = asyncio.run(
-            import_file(settings, file, full=full, on_progress=_bar if show else None)
-        )
+        # uvloop, as the API and tile servers run: the COPY of each batch goes through fewer
+        # Python frames than with asyncio's own loop (a national file ~0.1-0.2 s sooner).
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            report = runner.run(
+                import_file(settings, file, full=full, on_progress=_bar if show else None)
+            )
     except ImportAlreadyRunning as exc:
         print(f"wattsup import: another import is running (job {exc.job_id})", file=sys.stderr)
         return 3
