@@ -67,9 +67,9 @@ TARGET_ROWS_PER_S = 30_000.0
 TARGET_REIMPORT_RATIO = 0.60
 TARGET_RSS_MB = 250.0
 PREVIOUS = (
-    "before a station's cells were read once per run of its rows and migration 0023"
-    " (synthetic, a 2-core EPYC VM): 22,024 rows/s from scratch (7.14 s), re-import 38%"
-    " (2.71 s), 1% changed 70% (4.97 s), RSS 57.8 MB"
+    "at the start of session 9, before its changes to a first load's tail and batches"
+    " (synthetic, a 2-core Intel Xeon VM): 24,307 rows/s from scratch (6.47 s), re-import 45%"
+    " (2.89 s), 1% changed 74% (4.77 s), RSS 53.6 MB"
 )
 
 
