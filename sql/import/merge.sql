@@ -321,20 +321,12 @@ BEGIN
     PERFORM set_config('default_statistics_target', '10', true);
     ANALYZE import_staging;
 
-    -- 1. Duplicated id_pdc_itinerance inside the file: the last row wins; the others are
-    --    reported with the line that superseded them, then dropped from staging.
+    -- 1. Duplicated id_pdc_itinerance inside the file: the last row wins; the others
+    --    (import_superseded) are reported with the line that superseded them, then dropped.
     IF loaded THEN
         first_load := true;
-        -- Every row's point is in (a duplicated one once, from its first row), and each
-        -- station holds its last row in the file: right, but for the points duplicated in
-        -- the file, which take their last row; for a station with superseded rows, whose
-        -- fields come from its last row left (as import_stations below) and which is not in
-        -- the file when none is left; and for operators no station names any more (a
-        -- station's last row in an earlier batch). The batches noted the repeated ids, so
-        -- the staged rows are read twice only, for the rows of those ids and then of their
-        -- stations (each pass a hash probe of a few ids); everything else reads those few
-        -- rows. (Read step by step as below for the other imports, the wide staging table
-        -- was scanned eight times: ~0.3 s of the national file's ~2.4 s tail.)
+        -- The batches noted the repeated ids: the staged rows of those ids are read once,
+        -- into a small table that the rest of the put-right below reads.
         CREATE TEMP TABLE import_dup_rows ON COMMIT DROP AS
         SELECT * FROM import_staging
         WHERE id_pdc_itinerance IN (SELECT id_pdc_itinerance FROM import_repeated_ids);
@@ -342,32 +334,52 @@ BEGIN
         SELECT id_pdc_itinerance, max(line) AS last_line
         FROM import_dup_rows GROUP BY id_pdc_itinerance;
         ANALYZE import_dups;  -- a handful: probed by the points' id index, not a scan
-        INSERT INTO import_rejects (job_id, line, severity, field, value, reason,
-                                    id_pdc_itinerance)
-        SELECT p_job, s.line, 'warning', 'id_pdc_itinerance', s.id_pdc_itinerance,
-               format('duplicate id_pdc_itinerance: superseded by line %s', d.last_line),
-               s.id_pdc_itinerance
+        CREATE TEMP TABLE import_superseded ON COMMIT DROP AS
+        SELECT s.line, s.id_pdc_itinerance, s.id_station_itinerance, d.last_line
         FROM import_dup_rows s JOIN import_dups d USING (id_pdc_itinerance)
         WHERE s.line <> d.last_line;
-        GET DIAGNOSTICS duplicates = ROW_COUNT;
+    ELSE
+        CREATE TEMP TABLE import_dups ON COMMIT DROP AS
+        SELECT id_pdc_itinerance, max(line) AS last_line
+        FROM import_staging GROUP BY id_pdc_itinerance HAVING count(*) > 1;
+        -- Usually a handful: with their count known, the join below hashes them and probes
+        -- the staged rows once, instead of hashing every staged row.
+        ANALYZE import_dups;
+        CREATE TEMP TABLE import_superseded ON COMMIT DROP AS
+        SELECT s.line, s.id_pdc_itinerance, s.id_station_itinerance, d.last_line
+        FROM import_staging s JOIN import_dups d USING (id_pdc_itinerance)
+        WHERE s.line <> d.last_line;
+    END IF;
+    INSERT INTO import_rejects (job_id, line, severity, field, value, reason, id_pdc_itinerance)
+    SELECT p_job, line, 'warning', 'id_pdc_itinerance', id_pdc_itinerance,
+           format('duplicate id_pdc_itinerance: superseded by line %s', last_line),
+           id_pdc_itinerance
+    FROM import_superseded;
+    GET DIAGNOSTICS duplicates = ROW_COUNT;
+
+    IF loaded THEN
+        -- Every row's point is in (a duplicated one once, from its first row), and each
+        -- station holds its last row in the file: right, but for the points duplicated in
+        -- the file, which take their last row; for a station with superseded rows, whose
+        -- fields come from its last row left (as import_stations below) and which is not in
+        -- the file when none is left; and for operators no station names any more (a
+        -- station's last row in an earlier batch). The staged rows are read once more here,
+        -- for those stations' rows left (each pass a hash probe of a few ids). (Read step by
+        -- step as for the other imports, the wide staging table was scanned eight times:
+        -- ~0.3 s of the national file's ~2.4 s tail.)
         SELECT n - duplicates INTO inserted FROM import_staged;
         updated := 0;
+        total := inserted;
         IF duplicates > 0 THEN
-            -- The stations of the superseded rows, and every row of theirs left.
             CREATE TEMP TABLE import_dup_stations ON COMMIT DROP AS
-            SELECT DISTINCT s.id_station_itinerance
-            FROM import_dup_rows s JOIN import_dups d USING (id_pdc_itinerance)
-            WHERE s.line <> d.last_line;
+            SELECT DISTINCT id_station_itinerance FROM import_superseded;
             CREATE TEMP TABLE import_dup_station_src ON COMMIT DROP AS
             SELECT * FROM import_staging s
             WHERE s.id_station_itinerance IN
                   (SELECT id_station_itinerance FROM import_dup_stations)
-              AND s.line NOT IN (SELECT r.line FROM import_dup_rows r
-                                 JOIN import_dups d USING (id_pdc_itinerance)
-                                 WHERE r.line <> d.last_line);
+              AND s.line NOT IN (SELECT line FROM import_superseded);
             -- The duplicated points again, from their last rows.
-            DELETE FROM import_dup_rows r USING import_dups d
-            WHERE r.id_pdc_itinerance = d.id_pdc_itinerance AND r.line <> d.last_line;
+            DELETE FROM import_dup_rows r USING import_superseded x WHERE r.line = x.line;
             DELETE FROM charge_points cp USING import_dups d
             WHERE cp.id_pdc_itinerance = d.id_pdc_itinerance;
             PERFORM import_insert_points('import_dup_rows');
@@ -386,24 +398,8 @@ BEGIN
         DROP TABLE import_batch, import_new_operators, import_repeated_ids, import_staged,
             import_dup_rows;
     ELSE
-        CREATE TEMP TABLE import_dups ON COMMIT DROP AS
-        SELECT id_pdc_itinerance, max(line) AS last_line
-        FROM import_staging GROUP BY id_pdc_itinerance HAVING count(*) > 1;
-        -- Usually a handful: with their count known, the two joins below hash them and probe
-        -- the staged rows once, instead of hashing every staged row.
-        ANALYZE import_dups;
-
-        INSERT INTO import_rejects (job_id, line, severity, field, value, reason,
-                                    id_pdc_itinerance)
-        SELECT p_job, s.line, 'warning', 'id_pdc_itinerance', s.id_pdc_itinerance,
-               format('duplicate id_pdc_itinerance: superseded by line %s', d.last_line),
-               s.id_pdc_itinerance
-        FROM import_staging s JOIN import_dups d USING (id_pdc_itinerance)
-        WHERE s.line <> d.last_line;
-        GET DIAGNOSTICS duplicates = ROW_COUNT;
         IF duplicates > 0 THEN
-            DELETE FROM import_staging s USING import_dups d
-            WHERE s.id_pdc_itinerance = d.id_pdc_itinerance AND s.line <> d.last_line;
+            DELETE FROM import_staging s USING import_superseded x WHERE s.line = x.line;
         END IF;
         ALTER TABLE import_staging RENAME TO import_points;
         -- The statistics stay with the table: worth refreshing only when the duplicates were
@@ -412,9 +408,7 @@ BEGIN
                               WHERE oid = 'import_points'::regclass) THEN
             ANALYZE import_points;
         END IF;
-    END IF;
 
-    IF NOT loaded THEN
         -- 2. Stations: the station fields of its last row in the file.
         PERFORM import_station_rows('import_points', 'import_stations');
         ANALYZE import_stations;
@@ -603,12 +597,6 @@ BEGIN
                                       WHERE p.skipped AND sd.changed);
             END IF;
         END IF;
-
-    END IF;
-
-    IF loaded THEN
-        total := inserted;  -- import_points still holds the superseded rows
-    ELSE
         SELECT count(*) INTO total FROM import_points;
     END IF;
     unchanged := total - inserted - updated;
@@ -636,7 +624,7 @@ BEGIN
     IF inserted + updated + withdrawn > 0 THEN
         PERFORM refresh_after_import();
     END IF;
-    DROP TABLE import_points, import_dups;
+    DROP TABLE import_points, import_dups, import_superseded;
     DROP TABLE IF EXISTS import_stations, import_station_diff, import_point_diff,
         import_dup_stations, import_dup_station_rows, import_dup_station_src;
 END;
