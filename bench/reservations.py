@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/reservations.py                  # 200 drivers, 2 API processes
     .venv/bin/python bench/reservations.py --drivers 50 --rounds 2 --workers 1
+    .venv/bin/python bench/reservations.py --function-times # + PostgreSQL's time by function
 
 What it does, on its own database (`wattsup_bench_resa`, dropped, created, migrated and
 loaded with the real sample files tests/data/*.csv at each run) and Redis db 13:
@@ -262,11 +263,13 @@ def server_env(dsn: str, db_pool: int = 4) -> dict[str, str]:
     }
 
 
-async def prepare_database(dsn: str) -> None:
+async def prepare_database(dsn: str, function_times: bool = False) -> None:
     admin = await asyncpg.connect(f"{PG}/postgres")
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{DB}"')
+        if function_times:  # time spent in each PL/pgSQL function: print_function_times()
+            await admin.execute(f"ALTER DATABASE \"{DB}\" SET track_functions = 'pl'")
     finally:
         await admin.close()
     env = server_env(dsn)
@@ -480,6 +483,37 @@ SELECT
 """
 
 
+async def reset_function_times(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_stat_reset()")
+    finally:
+        await conn.close()
+
+
+async def print_function_times(dsn: str, cycles: int) -> None:
+    """Where PostgreSQL's time goes per book→start→stop cycle: the booking functions of
+    sql/schema/0011, 0018 and 0022 (pg_stat_user_functions; wall time inside the server, so
+    under this load it includes waiting for a core). An idle backend reports its counters
+    within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): hence the pause."""
+    await asyncio.sleep(11)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions "
+            "WHERE schemaname = 'public' ORDER BY total_time DESC LIMIT 12"
+        )
+    finally:
+        await conn.close()
+    print("  PostgreSQL per cycle, by function (total incl. the functions it calls; self):")
+    for r in rows:
+        total, own = (r["total_time"] / cycles * 1000, r["self_time"] / cycles * 1000)
+        print(
+            f"    {r['funcname']:<32} {r['calls'] / cycles:>5.2f} calls "
+            f"{total:>7.0f} us  self {own:>6.0f} us"
+        )
+
+
 def print_stats(name: str, st: Stats) -> None:
     elapsed = st.elapsed
     n = sum(len(v) for v in st.latencies.values())
@@ -528,11 +562,17 @@ async def main() -> None:
         help="open-loop phases: cycles started per second, one phase per rate",
     )
     ap.add_argument("--paced-seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--function-times",
+        action="store_true",
+        help="also print PostgreSQL's time per booking function in the distinct phase "
+        "(track_functions: off by default, so that the figures above carry no instrumentation)",
+    )
     args = ap.parse_args()
 
     dsn = f"{PG}/{DB}"
     print(f"preparing {DB}: migrate + import {', '.join(SAMPLES)} …", flush=True)
-    await prepare_database(dsn)
+    await prepare_database(dsn, args.function_times)
     redis.Redis.from_url(REDIS_URL).flushdb()
     points = await bookable_points(dsn)
     need = args.drivers + args.hot_points
@@ -568,12 +608,16 @@ async def main() -> None:
             flush=True,
         )
         try:
+            if args.function_times:
+                await reset_function_times(dsn)
             await meter.start()
             dist = await distinct_phase(drivers, own, args.rounds)
             await meter.stop(dist)
             print_stats(
                 f"distinct points ({args.drivers} drivers × {args.rounds} × book→start→stop)", dist
             )
+            if args.function_times:
+                await print_function_times(dsn, dist.bookings)
             await meter.start()
             hotst = await hot_phase(drivers, hot, args.hot_attempts, args.seed)
             await meter.stop(hotst)
