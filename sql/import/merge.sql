@@ -49,12 +49,12 @@ $$;
 --
 -- One row per station of p_source (a staging-shaped table): the station fields of its last
 -- row there, with the key of its operator identity (the expression of operators.identity_key),
--- as the temporary table p_target; p_only keeps the stations that table lists. The last line
--- of each station (line numbers are unique) is a hash aggregate of two narrow columns, then a
--- hash of those lines probed by every staged row. (Written as a join, the planner hashed the
--- wide staged rows instead: ~230 ms -> ~145 ms.)
-CREATE OR REPLACE FUNCTION import_station_rows(
-    p_source regclass, p_target text, p_only regclass DEFAULT NULL) RETURNS void
+-- as the temporary table p_target. The last line of each station (line numbers are unique)
+-- is a hash aggregate of two narrow columns, then a hash of those lines probed by every staged
+-- row. (Written as a join, the planner hashed the wide staged rows instead: ~230 ms ->
+-- ~145 ms.)
+DROP FUNCTION IF EXISTS import_station_rows(regclass, text, regclass);
+CREATE OR REPLACE FUNCTION import_station_rows(p_source regclass, p_target text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($q$
@@ -73,12 +73,9 @@ BEGIN
                p.num_pdl, p.date_mise_en_service, p.date_maj, p.lon, p.lat, p.station_fp
         FROM %s p
         -- A station whose last row was skipped (fingerprints) is stored as that row says.
-        WHERE p.line IN (SELECT max(line) FROM %s %s GROUP BY id_station_itinerance)
+        WHERE p.line IN (SELECT max(line) FROM %s GROUP BY id_station_itinerance)
           AND NOT p.skipped$q$,
-        p_target, p_source, p_source,
-        CASE WHEN p_only IS NULL THEN ''
-             ELSE format('WHERE id_station_itinerance IN (SELECT id_station_itinerance FROM %s)',
-                         p_only) END);
+        p_target, p_source, p_source);
 END;
 $$;
 
@@ -126,14 +123,15 @@ EXCEPTION WHEN insufficient_privilege THEN
 END;
 $$;
 
--- A first load's points (every one new) from `rows` (staging-shaped; only the identifiers
--- p_only lists, when given): inserted in file order (a station's points together, as the
--- tiles read them; no diff, no sort). Returns how many points went in. p_note_repeats (a
--- pipelined batch, the unique key on the id up): a point already in, from an earlier row of
--- the file, is left as it is and its id noted in import_repeated_ids, once per extra row.
+-- A first load's points (every one new) from `rows` (staging-shaped): inserted in file order
+-- (a station's points together, as the tiles read them; no diff, no sort). Returns how many
+-- points went in. p_note_repeats (a pipelined batch, the unique key on the id up): a point
+-- already in, from an earlier row of the file, is left as it is and its id noted in
+-- import_repeated_ids, once per extra row.
 DROP FUNCTION IF EXISTS import_insert_points(regclass, regclass);
+DROP FUNCTION IF EXISTS import_insert_points(regclass, regclass, boolean);
 CREATE OR REPLACE FUNCTION import_insert_points(
-    rows regclass, p_only regclass DEFAULT NULL, p_note_repeats boolean DEFAULT false)
+    rows regclass, p_note_repeats boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -153,13 +151,9 @@ BEGIN
            p.reservation, p.cable_t2_attache, p.observations, p.point_fp
     FROM %s p
     JOIN stations s USING (id_station_itinerance)
-    %s
     %s$q$,
         CASE WHEN p_note_repeats THEN 'WITH inserted AS (' ELSE '' END,
         rows,
-        CASE WHEN p_only IS NULL THEN ''
-             ELSE format('WHERE p.id_pdc_itinerance IN (SELECT id_pdc_itinerance FROM %s)',
-                         p_only) END,
         -- The rows' ids less those inserted (each once): the repeats, with multiplicity.
         CASE WHEN p_note_repeats THEN format(
             $r$ON CONFLICT (id_pdc_itinerance) DO NOTHING RETURNING id_pdc_itinerance)

@@ -8,8 +8,10 @@ DROP FUNCTION IF EXISTS import_drop_keys(boolean);
 DROP FUNCTION IF EXISTS import_insert_points();
 DROP FUNCTION IF EXISTS import_insert_points(regclass, regclass);
 DROP FUNCTION IF EXISTS import_insert_points(regclass, regclass, boolean);
+DROP FUNCTION IF EXISTS import_insert_points(regclass, boolean);
 DROP FUNCTION IF EXISTS import_rebuild_keys();
 DROP FUNCTION IF EXISTS import_station_rows(regclass, text, regclass);
+DROP FUNCTION IF EXISTS import_station_rows(regclass, text);
 DROP FUNCTION IF EXISTS refresh_after_import();
 DROP TABLE IF EXISTS import_rejects, import_jobs, communes, charge_points, stations, operators,
     app_meta;
