@@ -283,7 +283,8 @@ class AdminImportController(Controller):
         "/{job_id:uuid}/events",
         summary="Live progress of an import (Server-Sent Events)",
         description=(
-            "`event: progress` with the job as JSON at least once a second while it runs, then "
+            "`event: progress` with the job as JSON at least once a second while it runs "
+            "(phases reading, merging, committing, refreshing: the map tiles), then "
             "one `event: done` and the stream ends. The current state comes first, so a late "
             "or reconnecting client (Last-Event-ID) is never behind."
         ),
@@ -321,7 +322,9 @@ async def _progress_stream(
             wake.clear()
             async with state.pool.acquire() as conn:
                 job = await _job(conn, job_id)
-            finished = job.status != "running"
+            # A succeeded import's network is in; "refreshing": its tiles are not yet
+            # (engine._rebuild_derived, or the sweeper's repair if its process died).
+            finished = job.status != "running" and job.phase != "refreshing"
             yield ServerSentEventMessage(
                 data=json.dumps(_jsonable(job)),
                 event="done" if finished else "progress",

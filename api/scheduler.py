@@ -4,7 +4,8 @@ Every API process runs this loop; exactly one of them is the leader at a time, t
 holding a session advisory lock on its own connection. If that process dies, PostgreSQL
 drops the lock with the connection and another process takes over within one period.
 
-Reads never depend on it being on time: they compute the true state from timestamps."""
+Reads never depend on it being on time: they compute the true state from timestamps. It also
+rebuilds the derived tile tables of an import that died right after its commit."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from api import booking
 from wattsup import tile_cache
 from wattsup.db import connect
 from wattsup.health import HealthCheck
+from wattsup.importer.engine import repair_pending_derived
 
 log = logging.getLogger("wattsup.scheduler")
 LEADER_LOCK_KEY = 0x1AB0_0002
@@ -82,6 +84,10 @@ class Sweeper:
         repaired = await booking.finish_unreceipted(self.conn)
         if repaired:
             log.warning("sweep: %d stopped charge(s) had no receipt; written now", repaired)
+        # An import that died between its commit and the rebuild of the derived tile tables
+        # (wattsup/importer/engine.py) left them pending: rebuilt here, the tiles follow.
+        if await repair_pending_derived(self.conn):
+            log.warning("sweep: the derived tile tables of the last import were pending; rebuilt")
         self.last_run = time.time()
         self.runs += 1
 

@@ -24,7 +24,8 @@ migrated before each from-scratch import):
    `tarification` or `puissance_nominale`.
 3. For each import: rows read, wall seconds of the whole process (interpreter start
    included), rows/s end to end, the job's own phases from its progress notifications
-   (`import_progress`: read+parse+COPY, merge SQL incl. cluster refresh, commit), the peak RSS
+   (`import_progress`: read+parse+COPY, merge SQL, commit, the derived tile tables rebuilt
+   after the commit), the peak RSS
    of the import process and the job's counters. Then the figures against the targets. A
    from-scratch import is a first load: its read+cp column also holds the stations going into
    their table batch by batch (sql/import/merge.sql, import_first_load_batch()), so its merge
@@ -91,12 +92,20 @@ class Phase:
     def rate(self) -> float:
         return self.rows / self.wall_s if self.wall_s else float("nan")
 
-    def split(self) -> tuple[float, float, float, float]:
-        """(read+copy, merge, commit, outside the job) in seconds."""
+    def split(self) -> tuple[float, float, float, float, float]:
+        """(read+copy, merge, commit, derived tile tables, outside the job) in seconds."""
         merging = self.marks.get("merging", float("nan"))
         committing = self.marks.get("committing", float("nan"))
         done = self.marks.get("done", float("nan"))
-        return merging, committing - merging, done - committing, self.wall_s - done
+        # No "refreshing" phase when the import changed nothing (nothing to rebuild).
+        refreshing = self.marks.get("refreshing", done)
+        return (
+            merging,
+            committing - merging,
+            refreshing - committing,
+            done - refreshing,
+            self.wall_s - done,
+        )
 
 
 # --------------------------------------------------------------------------- data
@@ -274,13 +283,13 @@ def poll_hwm(pid: int, stop: threading.Event, hwm: list[int]) -> None:
 
 
 def print_phase(p: Phase) -> None:
-    read, merge, commit, outside = p.split()
+    read, merge, commit, tiles, outside = p.split()
     j = p.job
     print(
         f"{p.name:<14} {p.rows:>9,} {p.wall_s:>8.2f} {p.rate:>9,.0f} {read:>8.2f} {merge:>7.2f}"
-        f" {commit:>7.2f} {outside:>7.2f} {p.rss_mb:>7.1f}   ins {j['inserted']:,} upd "
-        f"{j['updated']:,} unch {j['unchanged']:,} wdr {j['withdrawn']:,} rej {j['rejected']:,}"
-        f" dup {j['duplicates']:,}",
+        f" {commit:>7.2f} {tiles:>7.2f} {outside:>7.2f} {p.rss_mb:>7.1f}   ins {j['inserted']:,}"
+        f" upd {j['updated']:,} unch {j['unchanged']:,} wdr {j['withdrawn']:,}"
+        f" rej {j['rejected']:,} dup {j['duplicates']:,}",
         flush=True,
     )
 
@@ -326,7 +335,7 @@ async def main() -> None:
     )
     print(
         f"{'phase':<14} {'rows':>9} {'wall s':>8} {'rows/s':>9} {'read+cp':>8} {'merge':>7}"
-        f" {'commit':>7} {'startup':>7} {'RSS MB':>7}   job counters"
+        f" {'commit':>7} {'tiles':>7} {'startup':>7} {'RSS MB':>7}   job counters"
     )
 
     print(f"\nREAL: {real} ({real.stat().st_size / 1e3:.0f} kB)", flush=True)
@@ -348,7 +357,10 @@ async def main() -> None:
         big = print_and(await run_import(dsn, Phase("synth x10", x10)))
 
     print("\ncolumns: wall s = the whole process; read+cp = parse, validate and COPY to staging;")
-    print("merge = import_merge() incl. cluster refresh; startup = interpreter, imports, claim.")
+    print("merge = import_merge() (a first load: what is left after its last batch); tiles =")
+    print(
+        "the derived tile tables, rebuilt after the commit; startup = interpreter, imports, claim."
+    )
     for a in (r2, again):
         assert a.job["inserted"] == 0 and a.job["updated"] == 0, f"{a.name} changed rows"
     print(f"\ntargets (issue 2) — {PREVIOUS}")

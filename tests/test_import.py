@@ -862,3 +862,95 @@ async def test_fingerprints_change_nothing_but_the_time_taken(  # type: ignore[n
             "WHERE cp.tarification = 'edited' OR s.nom_station = 'edited'"
         )
         assert edited == 0, "the file's values are back"
+
+
+# The derived tile tables as values, to compare two states: the clusters, the facets (with
+# their opening hours, not the ids of their classes) and the station cards.
+DERIVED = """
+SELECT (SELECT md5(string_agg(c::text, ';' ORDER BY zoom, cell_x, cell_y))
+        FROM tiles.clusters c) AS clusters,
+       (SELECT md5(string_agg(concat_ws('|', f.point_id, f.station_id, ST_AsEWKT(f.geom),
+                                        f.power_kw, f.bits, oc.week, oc.time_zone), ';'
+                              ORDER BY f.point_id))
+        FROM tiles.point_facets f LEFT JOIN tiles.opening_classes oc ON oc.id = f.opening)
+        AS facets,
+       (SELECT md5(string_agg(k::text, ';' ORDER BY station_id)) FROM tiles.station_cards k)
+        AS cards,
+       (SELECT count(*) FROM tiles.clusters) AS cluster_rows
+"""
+
+
+async def _pending_and_version(conn: asyncpg.Connection) -> tuple[bool, int]:
+    row = await conn.fetchrow("SELECT derived_pending, data_version FROM app_meta")
+    assert row is not None
+    return row["derived_pending"], row["data_version"]
+
+
+async def test_derived_tables_follow_the_commit_and_a_lost_rebuild_is_repaired(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, monkeypatch
+) -> None:
+    """An import rebuilds the derived tile tables after its commit, two chains on two
+    connections (engine._rebuild_derived): the same rows as the whole rebuild in one
+    transaction. An import that dies between its commit and that rebuild leaves them pending
+    and the data version where it was; the sweeper's repair rebuilds them (not while an import
+    holds the import lock), and so does the next import, even of an unchanged file."""
+    from litestar import Litestar
+
+    from api.scheduler import sweeper_lifespan
+    from tests.fixtures_hardening import wait_for
+
+    async def _repaired() -> bool:
+        return not (await _pending_and_version(scratch))[0]
+
+    defects, sample = DATA / "irve-v2-defects.csv", DATA / "exemple-valide-statique.csv"
+    _, version = await _pending_and_version(scratch)
+    report = await import_file(scratch_settings, defects)
+    assert report.status == "succeeded" and report.inserted == 7
+    assert await _pending_and_version(scratch) == (False, version + 1)
+    after_import = dict(await scratch.fetchrow(DERIVED))
+    assert after_import["cluster_rows"] > 0
+    await scratch.execute("SELECT refresh_after_import()")
+    assert dict(await scratch.fetchrow(DERIVED)) == after_import, "same as in one transaction"
+    version += 2
+
+    async def killed_after_commit(*_: object) -> None:
+        return None
+
+    # The process dies after the commit: the network is new, the tiles are the old ones.
+    monkeypatch.setattr(engine, "_rebuild_derived", killed_after_commit)
+    report = await import_file(scratch_settings, sample)
+    assert report.status == "succeeded" and report.inserted > 0
+    assert await _pending_and_version(scratch) == (True, version)
+    assert dict(await scratch.fetchrow(DERIVED)) == after_import
+
+    # Not while an import runs (it holds the lock and rebuilds them itself).
+    holder = await asyncpg.connect(scratch_settings.database_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", engine.IMPORT_LOCK_KEY)
+        assert not await engine.repair_pending_derived(scratch)
+        assert (await _pending_and_version(scratch))[0]
+    finally:
+        await holder.close()
+
+    # The sweeper of an API process repairs it on its next tick.
+    app = Litestar(route_handlers=[])
+    app.state.settings = scratch_settings
+    lifespan = sweeper_lifespan(0.05)(app)
+    await lifespan.__aenter__()
+    try:
+        await wait_for(_repaired, within=20)
+    finally:
+        await lifespan.__aexit__(None, None, None)
+    assert await _pending_and_version(scratch) == (False, version + 1)
+    repaired = dict(await scratch.fetchrow(DERIVED))
+    assert repaired != after_import, "the tiles follow the new network"
+    assert not await engine.repair_pending_derived(scratch), "nothing left to do"
+
+    # Lost again, then an import of the same file, which changes nothing, rebuilds them.
+    await scratch.execute("TRUNCATE tiles.clusters")
+    await scratch.execute("UPDATE app_meta SET derived_pending = true")
+    monkeypatch.undo()
+    again = await import_file(scratch_settings, sample)
+    assert (again.status, again.inserted, again.updated) == ("succeeded", 0, 0)
+    assert await _pending_and_version(scratch) == (False, version + 2)
+    assert dict(await scratch.fetchrow(DERIVED)) == repaired

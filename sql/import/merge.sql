@@ -291,7 +291,12 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION import_merge(p_job uuid, p_full boolean,
+-- p_refresh: true, the derived tile tables are rebuilt in this transaction
+-- (refresh_after_import()); false, the network tables are analysed and
+-- app_meta.derived_pending is set, and the caller rebuilds them once this transaction has
+-- committed (wattsup/importer/engine.py, sql/schema/0025_derived_after_commit.sql says why).
+DROP FUNCTION IF EXISTS import_merge(uuid, boolean);
+CREATE OR REPLACE FUNCTION import_merge(p_job uuid, p_full boolean, p_refresh boolean DEFAULT true,
     OUT inserted integer, OUT updated integer, OUT unchanged integer,
     OUT withdrawn integer, OUT duplicates integer)
 LANGUAGE plpgsql AS $$
@@ -615,7 +620,13 @@ BEGIN
     END IF;
 
     PERFORM set_config('default_statistics_target', stats_target, true);
-    IF inserted + updated + withdrawn > 0 THEN
+    IF NOT p_refresh THEN
+        -- A rebuild left pending by a process that died after its commit is done now too.
+        IF inserted + updated + withdrawn > 0 OR (SELECT derived_pending FROM app_meta) THEN
+            PERFORM analyze_network();  -- the rebuild's plans need the new row counts
+            UPDATE app_meta SET derived_pending = true;
+        END IF;
+    ELSIF inserted + updated + withdrawn > 0 THEN
         PERFORM refresh_after_import();
     END IF;
     DROP TABLE import_points, import_dups, import_superseded;

@@ -1,4 +1,5 @@
 DROP FUNCTION IF EXISTS import_merge(uuid, boolean);
+DROP FUNCTION IF EXISTS import_merge(uuid, boolean, boolean);
 DROP FUNCTION IF EXISTS import_staging_ddl();
 -- The first-load path of sql/import/merge.sql, which 0001 applies as it is today.
 DROP FUNCTION IF EXISTS import_first_load_begin();

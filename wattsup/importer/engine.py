@@ -4,11 +4,16 @@
                  index) after marking failed any job whose process died;
     run_job()    streams the file: parse + validate each row → one COPY into a temporary
                  staging table, fed as the rows are parsed (the server stores them on the
-                 other core meanwhile) → `import_merge()` (sql/import/merge.sql) → COMMIT.
+                 other core meanwhile) → `import_merge()` (sql/import/merge.sql) → COMMIT
+                 → the derived tile tables rebuilt, two chains at once (_rebuild_derived).
 
 Why this shape:
 - A killed or failed import leaves the previous data intact: everything it writes to the
   network tables happens in one transaction that commits only at the end.
+- The derived tile tables (clusters, facets, station cards) are rebuilt after that commit,
+  on two connections at once: inside it they ran one after the other on one core. A kill
+  in between leaves them marked pending (app_meta.derived_pending), never half-written:
+  the next import or the API's sweeper rebuilds them.
 - "Is the running import alive?" is answered by PostgreSQL, not by a timer: the importing
   connection holds a session advisory lock for the job's whole life; the lock vanishes with
   the process, so a job marked running whose lock is free is dead.
@@ -144,6 +149,8 @@ class _Progress:
         self.callback = callback
         self.t0 = time.monotonic()
         self.last = 0.0
+        # Set by _import once committed: the derived tile tables wait for _rebuild_derived.
+        self.derived_pending = False
         self.c: dict[str, Any] = {
             "phase": "reading",
             "bytes_read": 0,
@@ -233,6 +240,9 @@ async def run_job(
             data_conn, lock_conn, progress, path, full=job["full_snapshot"]
         )
         status = "succeeded"
+        # Committed: the derived tile tables follow (a failure here loses nothing: the
+        # rebuild stays pending and is repaired, see _rebuild_derived()).
+        await _rebuild_derived(settings, data_conn, progress)
     except (FileRejected, FieldError) as exc:
         error = f"file rejected: {exc}"
     except Exception as exc:
@@ -325,7 +335,19 @@ async def _import(
             c["phase"] = "merging"
             await progress.publish(force=True)
             t_merge = time.monotonic()
-            merged = await data_conn.fetchrow("SELECT * FROM import_merge($1, $2)", job_id, full)
+            # p_refresh false: the derived tile tables are rebuilt after the commit, on two
+            # connections (_rebuild_derived()); the merge marks them pending. A database
+            # not yet migrated to 0025 (new code before `wattsup migrate`) has no such
+            # rebuild: there the merge refreshes them itself, as before.
+            after_commit = await data_conn.fetchval(
+                "SELECT to_regprocedure('refresh_derived_done()') IS NOT NULL"
+            )
+            merged = await data_conn.fetchrow(
+                "SELECT * FROM import_merge($1, $2, $3)", job_id, full, not after_commit
+            )
+            pending = after_commit and await data_conn.fetchval(
+                "SELECT derived_pending FROM app_meta"
+            )
             log.info(
                 "import %s: read+copy %.2f s (%d rows unchanged by fingerprint), merge %.2f s",
                 job_id,
@@ -345,7 +367,7 @@ async def _import(
             # the transaction: from here the row is locked by it until the commit, and
             # nothing else writes the row (lock_conn) before then.
             await data_conn.execute(
-                "UPDATE import_jobs SET status = 'succeeded', phase = 'done', "
+                "UPDATE import_jobs SET status = 'succeeded', phase = $10, "
                 "finished_at = now(), rows_read = $2, inserted = $3, updated = $4, "
                 "unchanged = $5, withdrawn = $6, rejected = $7, duplicates = $8, "
                 "warnings = $9 WHERE id = $1",
@@ -358,8 +380,73 @@ async def _import(
                 c["rejected"],
                 c["duplicates"],
                 c["warnings"],
+                "refreshing" if pending else "done",
             )
+    progress.derived_pending = bool(pending)
     return schema_detected
+
+
+async def _rebuild_derived(
+    settings: Settings, data_conn: asyncpg.Connection, progress: _Progress
+) -> None:
+    """After the import's commit, the derived tile tables its merge marked pending
+    (sql/schema/0025_derived_after_commit.sql): the clusters on this connection and, at the
+    same time, the facets then the station cards on a second one, each chain in its own
+    transaction; then the new data version. Inside the import's transaction they ran one after
+    the other on one core (~1.5 s of a national first load, against ~1 s side by side).
+
+    A failure or a kill here leaves app_meta.derived_pending set and the network committed:
+    the tiles lag until the next import or the API's sweeper (api/scheduler.py) rebuilds them.
+    So this never fails the job: it logs."""
+    if not progress.derived_pending:
+        return
+    progress.c["phase"] = "refreshing"
+    await progress.publish(force=True)
+    t0 = time.monotonic()
+    try:
+        other = await connect(settings)
+        # Both run to their end before either connection is used or closed again.
+        outcomes = await asyncio.gather(
+            data_conn.execute("SELECT refresh_derived_clusters()"),
+            other.execute("SELECT refresh_derived_facets()"),
+            return_exceptions=True,
+        )
+        await other.close()
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        await data_conn.execute("SELECT refresh_derived_done()")
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.error("import %s: derived tile tables left pending: %r", progress.job_id, exc)
+        return
+    log.info("import %s: derived tile tables %.2f s", progress.job_id, time.monotonic() - t0)
+
+
+async def repair_pending_derived(conn: asyncpg.Connection) -> bool:
+    """Rebuild the derived tile tables if an import committed and died before rebuilding them
+    (app_meta.derived_pending), unless an import is running: it will rebuild them itself, and
+    holds the import lock until it has. Returns whether it rebuilt them. Run by the API's
+    sweeper (api/scheduler.py), one process at a time."""
+    try:
+        if not await conn.fetchval("SELECT derived_pending FROM app_meta"):
+            return False
+    except asyncpg.UndefinedColumnError:  # a database not yet migrated to 0025
+        return False
+    if not await _take_lock(conn):
+        return False
+    try:
+        async with conn.transaction():
+            # Read again under the lock: an import may have ended in between.
+            if not await conn.fetchval("SELECT derived_pending FROM app_meta FOR UPDATE"):
+                return False
+            await conn.execute("SELECT refresh_after_import()")
+            await conn.execute(
+                "UPDATE import_jobs SET phase = 'done' "
+                "WHERE status = 'succeeded' AND phase = 'refreshing'"
+            )
+        return True
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", IMPORT_LOCK_KEY)
 
 
 async def _stored_fingerprints(
