@@ -40,6 +40,9 @@ class Sweeper:
         self.runs = 0
         self.conn: asyncpg.Connection | None = None
         self.stopping = False
+        # A failing repair of the derived tile tables is retried after a growing delay.
+        self.repair_delay_s = 0.0
+        self.repair_at = 0.0
 
     async def run(self) -> None:
         # The flag, not only the task's cancellation, ends the loop: a cancellation that
@@ -86,10 +89,24 @@ class Sweeper:
             log.warning("sweep: %d stopped charge(s) had no receipt; written now", repaired)
         # An import that died between its commit and the rebuild of the derived tile tables
         # (wattsup/importer/engine.py) left them pending: rebuilt here, the tiles follow.
-        if await repair_pending_derived(self.conn):
-            log.warning("sweep: the derived tile tables of the last import were pending; rebuilt")
+        if time.monotonic() >= self.repair_at:
+            await self._repair_derived(self.conn)
         self.last_run = time.time()
         self.runs += 1
+
+    async def _repair_derived(self, conn: asyncpg.Connection) -> None:
+        try:
+            if await repair_pending_derived(conn):
+                log.warning(
+                    "sweep: the derived tile tables of the last import were pending; rebuilt"
+                )
+            self.repair_delay_s = 0.0
+        except asyncpg.PostgresError as exc:
+            # Not every tick: a rebuild holds the tile tables (readers wait) until it fails.
+            # The bookings' sweep goes on meanwhile.
+            self.repair_delay_s = min(max(2 * self.repair_delay_s, 5.0), 300.0)
+            self.repair_at = time.monotonic() + self.repair_delay_s
+            log.error("sweep: rebuilding the pending derived tile tables failed: %r", exc)
 
     async def close(self) -> None:
         if self.conn is not None and not self.conn.is_closed():

@@ -913,15 +913,16 @@ async def test_derived_tables_follow_the_commit_and_a_lost_rebuild_is_repaired( 
     assert dict(await scratch.fetchrow(DERIVED)) == after_import, "same as in one transaction"
     version += 2
 
-    async def killed_after_commit(*_: object) -> None:
-        return None
+    async def lost(*_: object) -> bool:
+        return False  # the process died before the rebuild (or the rebuild failed)
 
     # The process dies after the commit: the network is new, the tiles are the old ones.
-    monkeypatch.setattr(engine, "_rebuild_derived", killed_after_commit)
+    monkeypatch.setattr(engine, "_rebuild_derived", lost)
     report = await import_file(scratch_settings, sample)
     assert report.status == "succeeded" and report.inserted > 0
     assert await _pending_and_version(scratch) == (True, version)
     assert dict(await scratch.fetchrow(DERIVED)) == after_import
+    assert await _job_phase(scratch, report.job_id) == ("succeeded", "refreshing")
 
     # Not while an import runs (it holds the lock and rebuilds them itself).
     holder = await asyncpg.connect(scratch_settings.database_url)
@@ -944,13 +945,62 @@ async def test_derived_tables_follow_the_commit_and_a_lost_rebuild_is_repaired( 
     assert await _pending_and_version(scratch) == (False, version + 1)
     repaired = dict(await scratch.fetchrow(DERIVED))
     assert repaired != after_import, "the tiles follow the new network"
+    assert await _job_phase(scratch, report.job_id) == ("succeeded", "done")
     assert not await engine.repair_pending_derived(scratch), "nothing left to do"
 
-    # Lost again, then an import of the same file, which changes nothing, rebuilds them.
-    await scratch.execute("TRUNCATE tiles.clusters")
-    await scratch.execute("UPDATE app_meta SET derived_pending = true")
+    # Lost again; then an import of the same file, which changes nothing, rebuilds them.
+    lost_job = (await import_file(scratch_settings, defects, full=True)).job_id
+    assert await _pending_and_version(scratch) == (True, version + 1)
+    assert await _job_phase(scratch, lost_job) == ("succeeded", "refreshing")
     monkeypatch.undo()
-    again = await import_file(scratch_settings, sample)
-    assert (again.status, again.inserted, again.updated) == ("succeeded", 0, 0)
+    again = await import_file(scratch_settings, defects, full=True)
+    assert (again.status, again.inserted, again.updated, again.withdrawn) == (
+        "succeeded",
+        0,
+        0,
+        0,
+    )
     assert await _pending_and_version(scratch) == (False, version + 2)
-    assert dict(await scratch.fetchrow(DERIVED)) == repaired
+    assert await _job_phase(scratch, lost_job) == ("succeeded", "done")
+    assert await _job_phase(scratch, again.job_id) == ("succeeded", "done")
+    rebuilt = dict(await scratch.fetchrow(DERIVED))
+    assert rebuilt != repaired, "the sample's points were withdrawn from the tiles"
+    await scratch.execute("SELECT refresh_after_import()")
+    assert dict(await scratch.fetchrow(DERIVED)) == rebuilt
+
+
+async def _job_phase(conn: asyncpg.Connection, job_id: object) -> tuple[str, str]:
+    row = await conn.fetchrow("SELECT status, phase FROM import_jobs WHERE id = $1", job_id)
+    assert row is not None
+    return row["status"], row["phase"]
+
+
+async def test_an_import_into_a_database_not_yet_migrated_to_0025(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings
+) -> None:
+    """New code before `wattsup migrate` (a rolling deploy): at 0024 import_merge() has two
+    arguments and refreshes the derived tile tables in its own transaction, as then."""
+    env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
+
+    def migrate(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "wattsup.cli", "migrate", *args],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+
+    migrate("--downgrade", "0024")
+    try:
+        assert await scratch.fetchval("SELECT to_regprocedure('refresh_derived_done()')") is None
+        version = await scratch.fetchval("SELECT data_version FROM app_meta")
+        await scratch.execute("TRUNCATE tiles.clusters")
+        report = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+        assert (report.status, report.inserted) == ("succeeded", 7), report.error
+        assert await scratch.fetchval("SELECT data_version FROM app_meta") == version + 1
+        assert await scratch.fetchval("SELECT count(*) FROM tiles.clusters") > 0
+        assert await _job_phase(scratch, report.job_id) == ("succeeded", "done")
+    finally:
+        migrate()
+    assert await scratch.fetchval("SELECT NOT derived_pending FROM app_meta")

@@ -37,11 +37,13 @@ END;
 $$;
 
 -- After both chains committed: the new data version (cached tiles of the old one are left to
--- expire) and nothing pending any more.
+-- expire), nothing pending any more, and the imports whose tiles were waiting done (the one
+-- that rebuilt them, or one whose process died before: their SSE feeds end there).
 CREATE FUNCTION refresh_derived_done() RETURNS void
 LANGUAGE sql AS $$
     UPDATE app_meta SET data_version = data_version + 1, data_changed_at = now(),
         derived_pending = false;
+    UPDATE import_jobs SET phase = 'done' WHERE status = 'succeeded' AND phase = 'refreshing';
 $$;
 
 -- The whole refresh in one transaction, one step after the other: the repair of a pending

@@ -1,5 +1,13 @@
 -- Undo 0025: 0015's refresh_after_import() (sql/import/merge.sql's import_merge() refreshes in
--- its own transaction by default, as before 0025).
+-- its own transaction by default, as before 0025). A rebuild still pending is done first:
+-- before 0025 nothing would do it until an import changed something.
+DO $$
+BEGIN
+    IF (SELECT derived_pending FROM app_meta) THEN
+        PERFORM refresh_after_import();
+    END IF;
+END;
+$$;
 CREATE OR REPLACE FUNCTION refresh_after_import() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

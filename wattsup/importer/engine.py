@@ -235,6 +235,7 @@ async def run_job(
     data_conn = await connect(settings)
     schema_detected: str | None = None
     status, error = "failed", None
+    tiles_done = True
     try:
         schema_detected = await _import(
             data_conn, lock_conn, progress, path, full=job["full_snapshot"]
@@ -242,7 +243,7 @@ async def run_job(
         status = "succeeded"
         # Committed: the derived tile tables follow (a failure here loses nothing: the
         # rebuild stays pending and is repaired, see _rebuild_derived()).
-        await _rebuild_derived(settings, data_conn, progress)
+        tiles_done = await _rebuild_derived(settings, data_conn, progress)
     except (FileRejected, FieldError) as exc:
         error = f"file rejected: {exc}"
     except Exception as exc:
@@ -250,7 +251,11 @@ async def run_job(
         error = f"{type(exc).__name__}: {exc}"
     finally:
         await data_conn.close()
-    progress.c["phase"] = "done" if status == "succeeded" else "failed"
+    # A rebuild left pending keeps the job "refreshing" until refresh_derived_done() (the
+    # sweeper's repair or the next import) marks it done: the SSE feed ends then.
+    progress.c["phase"] = (
+        ("done" if tiles_done else "refreshing") if status == "succeeded" else "failed"
+    )
     await progress.publish(force=True, status=status)
     await lock_conn.execute(
         "UPDATE import_jobs SET status = $2, finished_at = now(), error = $3, "
@@ -343,7 +348,12 @@ async def _import(
                 "SELECT to_regprocedure('refresh_derived_done()') IS NOT NULL"
             )
             merged = await data_conn.fetchrow(
-                "SELECT * FROM import_merge($1, $2, $3)", job_id, full, not after_commit
+                "SELECT * FROM import_merge($1, $2, false)"
+                if after_commit
+                # Before 0025 the function has two arguments (and refreshes itself).
+                else "SELECT * FROM import_merge($1, $2)",
+                job_id,
+                full,
             )
             pending = after_commit and await data_conn.fetchval(
                 "SELECT derived_pending FROM app_meta"
@@ -388,7 +398,7 @@ async def _import(
 
 async def _rebuild_derived(
     settings: Settings, data_conn: asyncpg.Connection, progress: _Progress
-) -> None:
+) -> bool:
     """After the import's commit, the derived tile tables its merge marked pending
     (sql/schema/0025_derived_after_commit.sql): the clusters on this connection and, at the
     same time, the facets then the station cards on a second one, each chain in its own
@@ -397,11 +407,11 @@ async def _rebuild_derived(
 
     A failure or a kill here leaves app_meta.derived_pending set and the network committed:
     the tiles lag until the next import or the API's sweeper (api/scheduler.py) rebuilds them.
-    So this never fails the job: it logs."""
+    So this never fails the job: it logs, and returns False (True: nothing left pending)."""
     if not progress.derived_pending:
-        return
+        return True
     progress.c["phase"] = "refreshing"
-    await progress.publish(force=True)
+    await progress.publish(force=True, status="succeeded")
     t0 = time.monotonic()
     try:
         other = await connect(settings)
@@ -416,10 +426,11 @@ async def _rebuild_derived(
             if isinstance(outcome, BaseException):
                 raise outcome
         await data_conn.execute("SELECT refresh_derived_done()")
-    except (OSError, asyncpg.PostgresError) as exc:
+    except Exception as exc:  # the data is committed: whatever failed here, the job succeeded
         log.error("import %s: derived tile tables left pending: %r", progress.job_id, exc)
-        return
+        return False
     log.info("import %s: derived tile tables %.2f s", progress.job_id, time.monotonic() - t0)
+    return True
 
 
 async def repair_pending_derived(conn: asyncpg.Connection) -> bool:
@@ -440,10 +451,6 @@ async def repair_pending_derived(conn: asyncpg.Connection) -> bool:
             if not await conn.fetchval("SELECT derived_pending FROM app_meta FOR UPDATE"):
                 return False
             await conn.execute("SELECT refresh_after_import()")
-            await conn.execute(
-                "UPDATE import_jobs SET phase = 'done' "
-                "WHERE status = 'succeeded' AND phase = 'refreshing'"
-            )
         return True
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", IMPORT_LOCK_KEY)
