@@ -49,6 +49,17 @@ def make_test_env() -> dict[str, str]:
     }
 
 
+def migrate_database(database_url: str, *args: str) -> None:
+    """`wattsup migrate [args]` on that database, as a user runs it (a child process)."""
+    subprocess.run(
+        [sys.executable, "-m", "wattsup.cli", "migrate", *args],
+        check=True,
+        env={**make_test_env(), "DATABASE_URL": database_url},
+        cwd=ROOT,
+        capture_output=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     env = make_test_env()
@@ -69,9 +80,7 @@ def migrated_database(settings: Settings) -> Iterator[str]:
         ],
         check=True,
     )
-    subprocess.run(
-        [sys.executable, "-m", "wattsup.cli", "migrate"], check=True, env=make_test_env(), cwd=ROOT
-    )
+    migrate_database(settings.database_url)
     # A fresh database restarts data versions at 1: drop the cache entries of earlier runs.
     import redis
 

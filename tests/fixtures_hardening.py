@@ -10,7 +10,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +20,13 @@ import msgspec
 import pytest
 import redis
 
-from tests.conftest import BASE_URL, DATA, ROOT, TEST_DB, TEST_REDIS, make_test_env
+from tests.conftest import (
+    BASE_URL,
+    DATA,
+    TEST_DB,
+    TEST_REDIS,
+    migrate_database,
+)
 from tests.fixtures_network import SAMPLE_FILES
 from wattsup.config import Settings
 
@@ -51,14 +56,7 @@ def hard_database(settings: Settings, migrated_database: str) -> Settings:
         ],
         check=True,
     )
-    env = {**make_test_env(), "DATABASE_URL": f"{BASE_URL}/{HARD_DB}"}
-    subprocess.run(
-        [sys.executable, "-m", "wattsup.cli", "migrate"],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-    )
+    migrate_database(f"{BASE_URL}/{HARD_DB}")
     redis.Redis.from_url(HARD_REDIS).flushdb()
     return msgspec.structs.replace(
         settings, database_url=f"{BASE_URL}/{HARD_DB}", redis_url=HARD_REDIS

@@ -4,14 +4,13 @@ scratch database for tests that need the network tables to themselves."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
 import msgspec
 import pytest
 
-from tests.conftest import BASE_URL, DATA, ROOT, make_test_env
+from tests.conftest import BASE_URL, DATA, migrate_database
 from wattsup.config import Settings
 from wattsup.importer.engine import ImportReport, import_file
 
@@ -44,14 +43,7 @@ def scratch_settings(settings: Settings) -> Settings:
         ],
         check=True,
     )
-    env = {**make_test_env(), "DATABASE_URL": f"{BASE_URL}/{name}"}
-    subprocess.run(
-        [sys.executable, "-m", "wattsup.cli", "migrate"],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-    )
+    migrate_database(f"{BASE_URL}/{name}")
     return msgspec.structs.replace(settings, database_url=f"{BASE_URL}/{name}")
 
 

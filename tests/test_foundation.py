@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, make_test_env
+from tests.conftest import ROOT, make_test_env, migrate_database
 from wattsup.config import ConfigError, load_settings
 
 
@@ -97,16 +97,9 @@ def test_migrations_downgrade_to_base_and_back(tmp_path) -> None:  # type: ignor
         ["psql", f"{base}/postgres", "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
         check=True,
     )
-    run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "wattsup.cli", "migrate", *a],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    run()
-    run("--downgrade", "base")
-    run()
+    migrate_database(env["DATABASE_URL"])
+    migrate_database(env["DATABASE_URL"], "--downgrade", "base")
+    migrate_database(env["DATABASE_URL"])
     subprocess.run(
         ["psql", f"{base}/postgres", "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
         check=True,

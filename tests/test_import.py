@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.conftest import DATA, ROOT, make_test_env
+from tests.conftest import DATA, ROOT, make_test_env, migrate_database
 from wattsup.config import Settings
 from wattsup.importer import engine
 from wattsup.importer import rows as row_rules
@@ -980,18 +980,7 @@ async def test_an_import_into_a_database_not_yet_migrated_to_0025(  # type: igno
 ) -> None:
     """New code before `wattsup migrate` (a rolling deploy): at 0024 import_merge() has two
     arguments and refreshes the derived tile tables in its own transaction, as then."""
-    env = {**make_test_env(), "DATABASE_URL": scratch_settings.database_url}
-
-    def migrate(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "wattsup.cli", "migrate", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-
-    migrate("--downgrade", "0024")
+    migrate_database(scratch_settings.database_url, "--downgrade", "0024")
     try:
         assert await scratch.fetchval("SELECT to_regprocedure('refresh_derived_done()')") is None
         version = await scratch.fetchval("SELECT data_version FROM app_meta")
@@ -1002,5 +991,5 @@ async def test_an_import_into_a_database_not_yet_migrated_to_0025(  # type: igno
         assert await scratch.fetchval("SELECT count(*) FROM tiles.clusters") > 0
         assert await _job_phase(scratch, report.job_id) == ("succeeded", "done")
     finally:
-        migrate()
+        migrate_database(scratch_settings.database_url)
     assert await scratch.fetchval("SELECT NOT derived_pending FROM app_meta")

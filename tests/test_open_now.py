@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import mercantile
 import pytest
 
-from tests.conftest import DATA, ROOT, make_test_env
+from tests.conftest import DATA, make_test_env, migrate_database
 from tests.test_tiles import fetch, station_positions
 from tileserver import tiles as tile_module
 from tileserver.filters import QUARTER_S, TileFilters, parse_filters, quarter_of
@@ -379,13 +378,7 @@ def test_migration_0013_up_and_down_with_data(settings) -> None:  # type: ignore
     subprocess.run(["psql", admin, "-q", "-c", drop], check=True)
 
     def migrate(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "wattsup.cli", "migrate", *args],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        migrate_database(env["DATABASE_URL"], *args)
 
     def psql(sql: str) -> str:
         out = subprocess.run(

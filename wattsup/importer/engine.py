@@ -149,8 +149,6 @@ class _Progress:
         self.callback = callback
         self.t0 = time.monotonic()
         self.last = 0.0
-        # Set by _import once committed: the derived tile tables wait for _rebuild_derived.
-        self.derived_pending = False
         self.c: dict[str, Any] = {
             "phase": "reading",
             "bytes_read": 0,
@@ -237,13 +235,14 @@ async def run_job(
     status, error = "failed", None
     tiles_done = True
     try:
-        schema_detected = await _import(
+        schema_detected, pending = await _import(
             data_conn, lock_conn, progress, path, full=job["full_snapshot"]
         )
         status = "succeeded"
         # Committed: the derived tile tables follow (a failure here loses nothing: the
         # rebuild stays pending and is repaired, see _rebuild_derived()).
-        tiles_done = await _rebuild_derived(settings, data_conn, progress)
+        if pending:
+            tiles_done = await _rebuild_derived(settings, data_conn, progress)
     except (FileRejected, FieldError) as exc:
         error = f"file rejected: {exc}"
     except Exception as exc:
@@ -292,7 +291,7 @@ async def _import(
     path: Path,
     *,
     full: bool,
-) -> str:
+) -> tuple[str, bool]:
     job_id = progress.job_id
     insee_codes = frozenset(
         r["code_insee"] for r in await data_conn.fetch("SELECT code_insee FROM communes")
@@ -392,8 +391,7 @@ async def _import(
                 c["warnings"],
                 "refreshing" if pending else "done",
             )
-    progress.derived_pending = bool(pending)
-    return schema_detected
+    return schema_detected, bool(pending)
 
 
 async def _rebuild_derived(
@@ -408,8 +406,6 @@ async def _rebuild_derived(
     A failure or a kill here leaves app_meta.derived_pending set and the network committed:
     the tiles lag until the next import or the API's sweeper (api/scheduler.py) rebuilds them.
     So this never fails the job: it logs, and returns False (True: nothing left pending)."""
-    if not progress.derived_pending:
-        return True
     progress.c["phase"] = "refreshing"
     await progress.publish(force=True, status="succeeded")
     t0 = time.monotonic()
