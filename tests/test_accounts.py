@@ -152,6 +152,25 @@ async def test_tampered_and_foreign_tokens_are_refused(api_client, pool, setting
         assert (await api_client.get("/api/me")).status_code == 401
 
 
+async def test_a_token_already_verified_still_expires_on_time(  # type: ignore[no-untyped-def]
+    api_client, pool, monkeypatch
+) -> None:
+    """api/security.py remembers verified tokens; a remembered one is refused past its exp
+    all the same, and a token signed with another key is not taken for the remembered one."""
+    from api import security
+
+    user = await create_user(pool)
+    await sign_in(api_client, user["email"], PASSWORD)
+    token = api_client.cookies["wattsup_access"]
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert (await api_client.get("/api/me")).status_code == 200  # verified, remembered
+    assert any(t == token for _, t in security._VERIFIED)
+    monkeypatch.setattr(security.time, "time", lambda: exp - 1.0)
+    assert (await api_client.get("/api/me")).status_code == 200
+    monkeypatch.setattr(security.time, "time", lambda: float(exp))
+    assert (await api_client.get("/api/me")).status_code == 401
+
+
 async def test_disabling_a_user_cuts_their_session_at_once(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
     assert (await driver_client.get("/api/me")).status_code == 200
     await pool.execute(

@@ -1,0 +1,118 @@
+-- Back to 0011's transitions, which always call sweep_reservations().
+CREATE OR REPLACE FUNCTION booking_reserve(
+    p_user uuid, p_point uuid, p_vehicle uuid,
+    p_hold_minutes double precision, p_sim_speed double precision)
+RETURNS TABLE (reservation_id uuid, station_ids uuid[], completed uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_connectors text[];
+    v_point charge_points;
+    v_swept uuid[];
+    v_completed uuid[];
+    v_rid uuid;
+    v_expires timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(booking_lock_key('point', p_point));
+    PERFORM pg_advisory_xact_lock(booking_lock_key('user', p_user));
+    -- No-shows and finished charges of this point or driver end now, not at the next sweep.
+    SELECT coalesce(array_agg(s.station_id), '{}'),
+           coalesce(array_agg(s.reservation_id) FILTER (WHERE s.new_status = 'completed'), '{}')
+      INTO v_swept, v_completed
+      FROM sweep_reservations(p_point, p_user) s;
+
+    SELECT v.connectors INTO v_connectors FROM vehicles v
+     WHERE v.id = p_vehicle AND v.user_id = p_user;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vehicle_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    SELECT * INTO v_point FROM charge_points cp WHERE cp.id = p_point;
+    IF NOT FOUND OR v_point.withdrawn_at IS NOT NULL THEN
+        RAISE EXCEPTION 'point_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.operational_status <> 'in_service' THEN
+        RAISE EXCEPTION 'point_out_of_service' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.reservation IS FALSE THEN  -- unknown (NULL) is bookable: the operator is silent
+        RAISE EXCEPTION 'point_not_reservable' USING ERRCODE = 'WUREF';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM unnest(v_connectors) c
+        WHERE CASE c WHEN 'ef' THEN v_point.prise_type_ef
+                     WHEN 'type_2' THEN v_point.prise_type_2
+                     WHEN 'combo_ccs' THEN v_point.prise_type_combo_ccs
+                     WHEN 'chademo' THEN v_point.prise_type_chademo
+                     WHEN 'autre' THEN v_point.prise_type_autre END IS TRUE
+    ) THEN
+        RAISE EXCEPTION 'connector_incompatible' USING ERRCODE = 'WUREF';
+    END IF;
+    IF EXISTS (SELECT 1 FROM reservations r
+               WHERE r.user_id = p_user AND r.status IN ('reserved', 'charging')) THEN
+        RAISE EXCEPTION 'already_has_reservation' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.connector_status IS DISTINCT FROM 'Available'
+       OR EXISTS (SELECT 1 FROM reservations r
+                  WHERE r.charge_point_id = p_point AND r.status IN ('reserved', 'charging'))
+    THEN
+        RAISE EXCEPTION 'point_unavailable' USING ERRCODE = 'WUREF';
+    END IF;
+
+    INSERT INTO reservations (user_id, vehicle_id, charge_point_id, expires_at, sim_speed)
+    VALUES (p_user, p_vehicle, p_point, now() + p_hold_minutes * interval '1 minute',
+            p_sim_speed)
+    RETURNING id, expires_at INTO v_rid, v_expires;
+    INSERT INTO reservation_events (reservation_id, at, message, payload) VALUES
+        (v_rid, clock_timestamp(), 'ReserveNow',
+         jsonb_build_object('expiryDate', v_expires, 'reservationId', v_rid)),
+        (v_rid, clock_timestamp(), 'StatusNotification', '{"status": "Reserved"}');
+
+    RETURN QUERY SELECT v_rid, array_prepend(v_point.station_id, v_swept), v_completed;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION booking_claim(p_user uuid, p_rid uuid, p_expect text)
+RETURNS TABLE (station_ids uuid[], completed uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_point uuid;
+    v_station uuid;
+    v_status text;
+    v_swept uuid[];
+    v_completed uuid[];
+BEGIN
+    SELECT r.charge_point_id, cp.station_id INTO v_point, v_station
+      FROM reservations r JOIN charge_points cp ON cp.id = r.charge_point_id
+     WHERE r.id = p_rid AND r.user_id = p_user;
+    IF NOT FOUND THEN  -- someone else's booking is as unknown as a missing one (no IDOR)
+        RAISE EXCEPTION 'reservation_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    SELECT coalesce(array_agg(s.station_id), '{}'),
+           coalesce(array_agg(s.reservation_id) FILTER (WHERE s.new_status = 'completed'), '{}')
+      INTO v_swept, v_completed
+      FROM sweep_reservations(v_point, p_user) s;
+    SELECT r.status INTO v_status FROM reservations r WHERE r.id = p_rid FOR UPDATE;
+    IF v_status <> p_expect THEN
+        RAISE EXCEPTION 'invalid_transition' USING ERRCODE = 'WUREF', DETAIL = v_status;
+    END IF;
+    RETURN QUERY SELECT array_prepend(v_station, v_swept), v_completed;
+END;
+$$;
+
+DROP FUNCTION booking_sweep(uuid, uuid);
+
+-- And 0011's booking_finish(), which commits durably.
+CREATE OR REPLACE FUNCTION booking_finish(p_rid uuid, p_events jsonb, p_receipt jsonb)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE reservations SET receipt = p_receipt WHERE id = p_rid AND receipt IS NULL;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO reservation_events (reservation_id, at, message, payload)
+    SELECT p_rid, e.at, e.message, coalesce(e.payload, '{}')
+      FROM ROWS FROM (jsonb_to_recordset(p_events)
+                          AS (at timestamptz, message text, payload jsonb))
+           WITH ORDINALITY AS e(at, message, payload, n)
+     ORDER BY e.n;
+    RETURN true;
+END;
+$$;
