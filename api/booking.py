@@ -8,9 +8,10 @@ migration 0004 catch whatever would slip past the application; both give the sam
 Each transition is one statement, a function of sql/schema/0018_booking_answers.sql over
 those of 0011 (the checks, locks and OCPP events in the database), sent outside any
 transaction so that it is its own: it commits before the caller drops the cached tiles, and it
-returns the whole answer (the booking with its charger log, the tiles to invalidate, the data
-version). This module adds the charge physics of api/charger_sim.py (the plan before a start,
-the closing log and receipt after a stop) and turns the functions' refusals into problems.
+returns the whole answer (the booking with its charger log, where the stations whose cached
+tiles it changed are, the data version). This module adds the charge physics of
+api/charger_sim.py (the plan before a start, the closing log and receipt after a stop) and
+turns the functions' refusals into problems.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 
 
 # A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
-# its point, station, log, receipt inputs, tiles and data version. The function runs once (a
+# its point, station, log, receipt inputs, the changed stations' positions (their tiles are
+# computed from them: wattsup/tile_cache.py tiles_of_point, migration 0026; `p_tiles => false`
+# asks for them instead of the tiles) and the data version. The function runs once (a
 # FROM item); the composite `booking` is expanded here because asyncpg cannot decode a
 # composite holding a jsonb column (our json codecs are text codecs). The session is checked
 # first, in the same statement ($1 the user, $2 the token version: booking_session_user of
@@ -121,7 +124,7 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 # request is one round trip to PostgreSQL, not a user lookup and then the transition.
 ANSWER = (
     "SELECT (a.booking).*, a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
-    "a.point_kw, a.pricing, a.address, a.tiles, a.data_version, a.completed "
+    "a.point_kw, a.pricing, a.address, a.station_xy, a.data_version, a.completed "
     "FROM booking_session_user($1, $2) AS who(id), LATERAL {} AS a"
 )
 
@@ -290,7 +293,7 @@ async def create_reservation(
     return await _transition(
         conn,
         "book",
-        "booking_reserve_answer(who.id, $3, $4, $5, $6)",
+        "booking_reserve_answer(who.id, $3, $4, $5, $6, p_tiles => false)",
         session,
         point_id,
         vehicle_id,
@@ -338,7 +341,7 @@ async def start_charge(
     return await _transition(
         conn,
         "start",
-        "booking_start_answer(who.id, $3, $4, $5, $6, $7, $8, $9)",
+        "booking_start_answer(who.id, $3, $4, $5, $6, $7, $8, $9, p_tiles => false)",
         session,
         rid,
         plan.duration_real_s(),
@@ -361,7 +364,7 @@ async def stop_charge(
     answer = await _transition(
         conn,
         "stop",
-        "booking_stop_answer(who.id, $3)",
+        "booking_stop_answer(who.id, $3, p_tiles => false)",
         session,
         rid,
     )
@@ -385,7 +388,7 @@ async def cancel_reservation(
     return await _transition(
         conn,
         "cancel",
-        "booking_cancel_answer(who.id, $3)",
+        "booking_cancel_answer(who.id, $3, p_tiles => false)",
         session,
         rid,
     )

@@ -190,7 +190,8 @@ class ReservationController(Controller):
         dropped, then the booking as it is now."""
         if answer["completed"]:
             await booking.finish_swept(conn, answer)
-        await tile_cache.drop_tiles(state.redis, answer["data_version"], answer["tiles"])
+        tiles = tile_cache.tiles_of_points(answer["station_xy"])
+        await tile_cache.drop_tiles(state.redis, answer["data_version"], tiles)
         return _read(answer, closing)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")

@@ -370,16 +370,20 @@ async def _vehicle_row(pool, user_id) -> Any:  # type: ignore[no-untyped-def]
 
 async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> None:  # type: ignore[no-untyped-def]
     """The 0018 functions, called as the API does (autocommit): each transition answers with
-    the booking, its log, the tiles of its station and the data version; an illegal one is
+    the booking, its log, where its station is (0026; the tiles themselves for a caller
+    that does not pass p_tiles, the API of 0025) and the data version; an illegal one is
     refused by the database and changes nothing."""
     from api.booking import ANSWER
+    from wattsup import tile_cache
 
     (p,) = await free_points(pool, 1)
     user = await create_user(pool)
     v = await _vehicle_row(pool, user["id"])
     # $1, $2: the session (user, token version), checked first (0022); then the transition's.
     tv = await pool.fetchval("SELECT token_version FROM users WHERE id = $1", user["id"])
-    book = ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 1)")
+    book = ANSWER.replace("a.station_xy", "a.tiles").format(  # as the API of 0025 asks
+        "booking_reserve_answer(who.id, $3, $4, 30, 1)"
+    )
     with pytest.raises(asyncpg.PostgresError) as exc:  # a session ended since its token
         await pool.fetchrow(book, user["id"], tv - 1, p["id"], v)
     assert (exc.value.sqlstate, exc.value.message) == ("WUREF", "not_authenticated")
@@ -418,8 +422,13 @@ async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> No
         await pool.fetchrow(cancel, other["id"], 0, a["id"])
     assert exc.value.message == "reservation_not_found"
 
+    cancel = ANSWER.format("booking_cancel_answer(who.id, $3, p_tiles => false)")  # the API's
     c = await pool.fetchrow(cancel, user["id"], tv, a["id"])
     assert c["status"] == "cancelled"
+    xy = await pool.fetchrow(
+        "SELECT ST_X(geom), ST_Y(geom) FROM stations WHERE id = $1", c["station_id"]
+    )
+    assert c["station_xy"] == [list(xy)] and tile_cache.tiles_of_points(c["station_xy"]) == want
     assert [e["message"] for e in json.loads(c["event_log"])][-2:] == [
         "CancelReservation",
         "StatusNotification",

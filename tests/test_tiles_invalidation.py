@@ -47,6 +47,34 @@ async def test_tiles_of_station_are_exactly_the_tiles_that_draw_it(pool) -> None
     assert near_edges > 0, "the sample must include stations drawn by a neighbour's buffer"
 
 
+async def test_the_api_computes_the_same_tiles_as_the_database(pool) -> None:  # type: ignore[no-untyped-def]
+    """tile_cache.tiles_of_point (the booking path, 0026) against tiles.tiles_of_station on
+    every station of the sample data, and against the independent reference above on points
+    a millimetre from a tile's corner and just within or beyond buffer distance of its edges."""
+    from wattsup import tile_cache
+
+    stations = await pool.fetch("SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM stations")
+    assert len(stations) > 200
+    for s in stations:
+        rows = await pool.fetch("SELECT z, x, y FROM tiles.tiles_of_station($1, 20)", s["id"])
+        got = tile_cache.tiles_of_point(s["x"], s["y"])
+        assert len(got) == len(set(got)) == len(rows), s["id"]
+        assert set(got) == {(r["z"], r["x"], r["y"]) for r in rows}, s["id"]
+    edge = mercantile.xy_bounds(mercantile.Tile(16_600, 11_270, 15))  # Paris, zoom 15
+    margin = (edge.right - edge.left) * BUFFER / EXTENT
+    for x, y, at_15 in [  # and how many zoom-15 tiles draw the point
+        (edge.left + 0.001, edge.top - 0.001, 4),
+        (edge.left - margin * 0.999, (edge.top + edge.bottom) / 2, 2),
+        (edge.left - margin * 1.001, (edge.top + edge.bottom) / 2, 1),
+        (edge.right + margin * 0.999, edge.bottom - margin * 1.001, 2),
+    ]:
+        want = set().union(*(expected_tiles(x, y, z) for z in range(21)))
+        got = tile_cache.tiles_of_point(x, y)
+        assert set(got) == want and len([t for t in got if t[0] == 15]) == at_15, (x, y)
+    corner = [edge.left + 0.001, edge.top - 0.001]
+    assert tile_cache.tiles_of_points([corner, corner]) == set(tile_cache.tiles_of_point(*corner))
+
+
 async def test_a_tile_rendered_before_an_invalidation_is_not_cached_after_it(  # type: ignore[no-untyped-def]
     pool, redis_client
 ) -> None:

@@ -16,8 +16,10 @@ Call `invalidate_stations` after the commit that changed the data."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
@@ -146,6 +148,41 @@ async def put(
 
 
 Tile = tuple[int, int, int]
+
+
+# tiles.tiles_of_station() (sql/schema/0002_tiles.sql) in Python, for the booking path: the
+# API gets the changed stations' positions with a transition's answer and computes their tiles
+# here rather than PostgreSQL computing them in the transaction (0026). Same constants (0002:
+# tiles.extent(), tiles.buffer(), tiles.cluster_max_zoom()), same operations in the same order
+# on doubles, so the same tiles: tests/test_tiles_invalidation.py compares the two on every
+# station of the sample data.
+_ORIGIN = 20037508.342789244  # half the Web Mercator world, metres
+_WORLD = 40075016.685578488
+_EXTENT, _BUFFER, _CLUSTER_MAX_ZOOM = 4096, 64, 12
+
+
+@functools.lru_cache(maxsize=16_384)
+def tiles_of_point(x: float, y: float, max_zoom: int = MAX_ZOOM) -> tuple[Tile, ...]:
+    """Every tile, zooms 0 to `max_zoom`, drawing a station at (x, y) (EPSG:3857): the tile
+    that holds it and, above the cluster zooms, those whose buffer reaches it. Cached: a few
+    stations change over and over (a booking, its start, its stop)."""
+    px, py = x + _ORIGIN, _ORIGIN - y
+    out: list[Tile] = []
+    for z in range(max_zoom + 1):
+        ts = _WORLD / 2.0**z
+        b = _WORLD / 2.0**z * _BUFFER / _EXTENT if z > _CLUSTER_MAX_ZOOM else 0.0
+        for tx in range(math.floor((px - b) / ts), math.floor((px + b) / ts) + 1):
+            for ty in range(math.floor((py - b) / ts), math.floor((py + b) / ts) + 1):
+                out.append((z, tx, ty))
+    return tuple(out)
+
+
+def tiles_of_points(points: Iterable[Sequence[float]]) -> set[Tile]:
+    """The tiles of several stations' positions ([x, y] pairs, as a booking answer has them)."""
+    tiles: set[Tile] = set()
+    for x, y in points:
+        tiles.update(tiles_of_point(x, y))
+    return tiles
 
 
 async def _station_tiles(

@@ -116,3 +116,91 @@ BEGIN
     RETURN true;
 END;
 $$;
+
+-- 0018's answers, with the tiles and without the stations' positions.
+DROP FUNCTION booking_reserve_answer(uuid, uuid, uuid, double precision, double precision,
+                                     boolean);
+DROP FUNCTION booking_start_answer(uuid, uuid, double precision, double precision,
+                                   double precision, double precision, double precision,
+                                   boolean, boolean);
+DROP FUNCTION booking_stop_answer(uuid, uuid, boolean);
+DROP FUNCTION booking_cancel_answer(uuid, uuid, boolean);
+DROP FUNCTION booking_answer_of(uuid, uuid[], uuid[], boolean);
+ALTER TYPE booking_answer DROP ATTRIBUTE station_xy;
+
+CREATE FUNCTION booking_answer_of(
+    p_rid uuid, p_stations uuid[], p_completed uuid[])
+RETURNS booking_answer LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_station uuid;
+    v_tiles integer[] := '{}';
+BEGIN
+    FOREACH v_station IN ARRAY p_stations LOOP
+        v_tiles := v_tiles || (SELECT coalesce(array_agg(ARRAY[t.z, t.x, t.y]), '{}')
+                                 FROM tiles.tiles_of_station(v_station) AS t);
+    END LOOP;
+    -- One assignment of a whole row: SELECT … INTO eleven fields of the composite cost
+    -- ~10x more (0.5 ms) in PostgreSQL 15.
+    RETURN (
+        SELECT ROW(r, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at,
+                                                                 'message', e.message,
+                                                                 'payload', e.payload)
+                                              ORDER BY e.at, e.id), '[]')::text
+                      FROM reservation_events e WHERE e.reservation_id = r.id),
+                   cp.puissance_nominale::float8, cp.tarification, s.adresse_station,
+                   v_tiles, (SELECT m.data_version FROM app_meta m), p_completed
+               )::booking_answer
+          FROM reservations r
+          JOIN charge_points cp ON cp.id = r.charge_point_id
+          JOIN stations s ON s.id = cp.station_id
+         WHERE r.id = p_rid);
+END;
+$$;
+
+CREATE FUNCTION booking_reserve_answer(
+    p_user uuid, p_point uuid, p_vehicle uuid,
+    p_hold_minutes double precision, p_sim_speed double precision)
+RETURNS booking_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT * INTO v FROM booking_reserve(p_user, p_point, p_vehicle, p_hold_minutes, p_sim_speed);
+    RETURN booking_answer_of(v.reservation_id, v.station_ids, v.completed);
+END;
+$$;
+
+CREATE FUNCTION booking_start_answer(
+    p_user uuid, p_rid uuid, p_duration_s double precision, p_battery_kwh double precision,
+    p_start_soc double precision, p_target_soc double precision,
+    p_power_kw double precision, p_is_dc boolean)
+RETURNS booking_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT * INTO v FROM booking_claim(p_user, p_rid, 'reserved');
+    PERFORM booking_start(p_rid, p_duration_s, p_battery_kwh, p_start_soc, p_target_soc,
+                          p_power_kw, p_is_dc);
+    RETURN booking_answer_of(p_rid, v.station_ids, v.completed);
+END;
+$$;
+
+CREATE FUNCTION booking_stop_answer(p_user uuid, p_rid uuid)
+RETURNS booking_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT * INTO v FROM booking_stop(p_user, p_rid);
+    RETURN booking_answer_of(p_rid, v.station_ids, v.completed);
+END;
+$$;
+
+CREATE FUNCTION booking_cancel_answer(p_user uuid, p_rid uuid)
+RETURNS booking_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    SELECT * INTO v FROM booking_cancel(p_user, p_rid);
+    RETURN booking_answer_of(p_rid, v.station_ids, v.completed);
+END;
+$$;
