@@ -5,9 +5,9 @@ transaction holding `pg_advisory_xact_lock` on the point then on the driver (alw
 order, so two bookings cannot wait on each other), and the partial unique indexes of
 migration 0004 catch whatever would slip past the application; both give the same 409.
 
-Each transition is one statement, a function of sql/schema/0018_booking_answers.sql over
-those of 0011 (the checks, locks and OCPP events in the database), sent outside any
-transaction so that it is its own: it commits before the caller drops the cached tiles, and it
+Each transition is one statement, a function of sql/schema/0018_booking_answers.sql (as 0026
+left them) over those of 0011 (the checks, locks and OCPP events in the database), sent outside
+any transaction so that it is its own: it commits before the caller drops the cached tiles, and it
 returns the whole answer (the booking with its charger log, where the stations whose cached
 tiles it changed are, the data version). This module adds the charge physics of
 api/charger_sim.py (the plan before a start, the closing log and receipt after a stop) and
@@ -239,17 +239,37 @@ def closing_log(
     return events, receipt
 
 
+# A driver's stop writes its closing log and receipt in a transaction of their own that does
+# not wait for the disk to commit (synchronous_commit off for that transaction only:
+# set_config's third argument). They are derived, not new information: computed from the
+# charge that booking_stop_answer() had already committed durably, and a crash that loses
+# them leaves a completed charge without receipt, which the sweeper finishes with the same
+# log and receipt (finish_unreceipted). That commit was one of the four disk flushes of a
+# book→start→stop cycle, ~4% of PostgreSQL's CPU under bench/reservations.py on this
+# machine's virtual disk. The sweeper's own writes keep the default: they share a
+# transaction with the expiries they follow.
+FINISH = "SELECT booking_finish($1, $2, $3)"
+FINISH_NO_WAIT = "SELECT set_config('synchronous_commit', 'off', true), booking_finish($1, $2, $3)"
+
+
 async def _write_finish(
-    conn: asyncpg.Connection, rid: UUID, events: list[Event], receipt: dict[str, Any]
+    conn: asyncpg.Connection,
+    rid: UUID,
+    events: list[Event],
+    receipt: dict[str, Any],
+    *,
+    wait_for_disk: bool = True,
 ) -> bool:
-    """booking_finish: the log and the receipt at once, unless the charge has its receipt."""
-    done = await conn.fetchval(
-        "SELECT booking_finish($1, $2, $3)",
+    """booking_finish: the log and the receipt at once, unless the charge has its receipt.
+    `wait_for_disk=False` only on a connection outside any transaction (see FINISH_NO_WAIT)."""
+    row = await conn.fetchrow(
+        FINISH if wait_for_disk else FINISH_NO_WAIT,
         rid,
         [{"at": at.isoformat(), "message": m, "payload": p} for at, m, p in events],
         receipt,
     )
-    return bool(done)
+    assert row is not None
+    return bool(row["booking_finish"])
 
 
 async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reason: str) -> None:
@@ -377,7 +397,7 @@ async def stop_charge(
         pricing=answer["pricing"],
         reason="Remote",
     )
-    written = await _write_finish(conn, rid, events, receipt)
+    written = await _write_finish(conn, rid, events, receipt, wait_for_disk=False)
     return answer, ((events, receipt) if written else None)
 
 

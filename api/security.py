@@ -143,7 +143,7 @@ def not_signed_in() -> Problem:
     return Problem(401, "not_authenticated", "Connexion requise.")
 
 
-class SessionClaims(msgspec.Struct):
+class SessionClaims(msgspec.Struct, frozen=True):
     """What a valid access token says: not yet checked against the database."""
 
     user_id: UUID
@@ -158,8 +158,9 @@ class SessionClaims(msgspec.Struct):
 # What ends a session early (log out everywhere, password change, disabled account) is the
 # token_version check against the database, which every request still makes. Bounded: the
 # oldest entries go first.
-_VERIFIED: dict[tuple[str, str], tuple[SessionClaims, float]] = {}
+_VERIFIED: dict[tuple[str, str], tuple[SessionClaims, int]] = {}
 _VERIFIED_MAX = 10_000
+_now = time.time  # the memo's clock (PyJWT reads its own), replaceable in tests
 
 
 def session_from_request(request: ASGIConnection[Any, Any, Any, Any]) -> SessionClaims | None:
@@ -171,7 +172,7 @@ def session_from_request(request: ASGIConnection[Any, Any, Any, Any]) -> Session
     memo = (settings.secret_key, token)
     hit = _VERIFIED.get(memo)
     if hit is not None:
-        if time.time() < hit[1]:
+        if _now() < hit[1]:
             return hit[0]
         del _VERIFIED[memo]
         return None
@@ -183,7 +184,7 @@ def session_from_request(request: ASGIConnection[Any, Any, Any, Any]) -> Session
             options={"require": ["exp", "sub", "tv"]},
         )
         session = SessionClaims(user_id=UUID(claims["sub"]), token_version=int(claims["tv"]))
-        expires = float(claims["exp"])
+        expires = int(claims["exp"])
     except (jwt.PyJWTError, ValueError, KeyError, TypeError):
         return None
     if len(_VERIFIED) >= _VERIFIED_MAX:

@@ -91,10 +91,23 @@ def pg_dsn(database: str, host: str) -> str:
     return f"postgresql://postgres@{host}:5432/{database}"
 
 
-def default_pg_host() -> str:
-    """The Unix socket when the server is on this machine (docs/deploy.md: a one-host
-    deployment connects the API to PostgreSQL through it), else loopback TCP."""
-    return PG_SOCKET_DIR if Path(PG_SOCKET_DIR, ".s.PGSQL.5432").exists() else "127.0.0.1"
+def _socket_listens() -> bool:
+    return Path(PG_SOCKET_DIR, ".s.PGSQL.5432").exists()
+
+
+async def default_pg_host() -> str:
+    """The Unix socket when the server is on this machine and lets us in through it
+    (docs/deploy.md: a one-host deployment connects the API to PostgreSQL that way; Debian's
+    default `peer` rule admits only the OS user of the same name), else loopback TCP."""
+    if _socket_listens():
+        try:
+            conn = await asyncpg.connect(pg_dsn("postgres", PG_SOCKET_DIR), timeout=5)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"PostgreSQL's Unix socket refused us ({exc!r}): loopback TCP instead")
+        else:
+            await conn.close()
+            return PG_SOCKET_DIR
+    return "127.0.0.1"
 
 
 # --------------------------------------------------------------------------- HTTP client
@@ -584,7 +597,7 @@ async def main() -> None:
     ap.add_argument("--paced-seconds", type=float, default=10.0)
     ap.add_argument(
         "--pg-host",
-        default=default_pg_host(),
+        default=None,
         help="PostgreSQL for the API: an address (127.0.0.1: loopback TCP) or the directory of "
         f"its Unix socket (default: {PG_SOCKET_DIR} when the server listens there)",
     )
@@ -596,6 +609,7 @@ async def main() -> None:
     )
     args = ap.parse_args()
 
+    args.pg_host = args.pg_host or await default_pg_host()
     dsn = pg_dsn(DB, args.pg_host)
     print(f"preparing {DB}: migrate + import {', '.join(SAMPLES)} …", flush=True)
     await prepare_database(dsn, args.pg_host, args.function_times)

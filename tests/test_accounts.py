@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 import jwt
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -165,9 +166,13 @@ async def test_a_token_already_verified_still_expires_on_time(  # type: ignore[n
     exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     assert (await api_client.get("/api/me")).status_code == 200  # verified, remembered
     assert any(t == token for _, t in security._VERIFIED)
-    monkeypatch.setattr(security.time, "time", lambda: exp - 1.0)
+    monkeypatch.setattr(security, "_now", lambda: exp - 1.0)
     assert (await api_client.get("/api/me")).status_code == 200
-    monkeypatch.setattr(security.time, "time", lambda: float(exp))
+    other_key = msgspec.structs.replace(api_client.app.state.settings, secret_key="k" * 40)
+    monkeypatch.setattr(api_client.app.state, "settings", other_key)
+    assert (await api_client.get("/api/me")).status_code == 401  # not the remembered one
+    monkeypatch.undo()
+    monkeypatch.setattr(security, "_now", lambda: float(exp))
     assert (await api_client.get("/api/me")).status_code == 401
 
 

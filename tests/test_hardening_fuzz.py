@@ -289,7 +289,10 @@ ADMIN_MUST_REACH = (
     "GET /api/admin/imports/{job_id}/rejects.csv 200",
 )
 MUST_REACH = {"driver": DRIVER_MUST_REACH, "admin": ADMIN_MUST_REACH}
-STATEFUL_MAX_SCENARIOS = {"driver": 450, "admin": 240}
+# The booking chain (book -> start -> stop on the same id) is the rarest: one full-suite run
+# of session 11 spent the former 450 without a stop answered 200, where the same code
+# alone reached it within 184; more room before calling a link broken.
+STATEFUL_MAX_SCENARIOS = {"driver": 900, "admin": 240}
 DRIVER_CHAINS = ("/api/vehicles", "/api/reservations", "/api/me/filter-profiles")
 DRIVER_LISTS = (
     "/api/vehicles",

@@ -520,6 +520,87 @@ async def test_a_stop_without_its_receipt_is_finished_by_the_sweep(pool) -> None
     ) == len(log)
 
 
+async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool) -> None:  # type: ignore[no-untyped-def]
+    """booking_sweep (0026): a no-show of the driver past its hold and a charge on the point
+    past its end are ended by the next transition that touches them, not left for the
+    sweeper; the answer names their stations and the charge it completed, whose receipt the
+    API then writes."""
+    from api import booking
+    from api.booking import ANSWER
+    from wattsup import tile_cache
+
+    (p,) = await free_points(pool, 1)
+    (q,) = await free_points(pool, 1, f"cp.station_id <> '{p['station_id']}'")
+    mine, theirs = await create_user(pool), await create_user(pool)
+    v, w = await _vehicle_row(pool, mine["id"]), await _vehicle_row(pool, theirs["id"])
+    me, them = (mine["id"], 0), (theirs["id"], 0)
+    book = ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 1, p_tiles => false)")
+    noshow = await pool.fetchrow(book, *me, q["id"], v)
+    charge = await pool.fetchrow(book, *them, p["id"], w)
+    await pool.fetchrow(
+        ANSWER.format(
+            "booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false, p_tiles => false)"
+        ),
+        *them,
+        charge["id"],
+    )
+    refused = pytest.raises(asyncpg.PostgresError)
+    with refused as exc:  # both still open: refused as before
+        await pool.fetchrow(book, *me, p["id"], v)
+    assert exc.value.message == "already_has_reservation"
+    await pool.execute(  # the no-show's hold and the charge are now over
+        "UPDATE reservations SET created_at = now() - interval '2 hours', "
+        "expires_at = now() - interval '1 hour' WHERE id = $1",
+        noshow["id"],
+    )
+    await pool.execute(
+        "UPDATE reservations SET started_at = now() - interval '20 minutes', "
+        "ends_at = now() - interval '1 minute' WHERE id = $1",
+        charge["id"],
+    )
+
+    a = await pool.fetchrow(book, *me, p["id"], v)
+    assert a["status"] == "reserved" and a["completed"] == [charge["id"]]
+    ended = {
+        r["id"]: r
+        for r in await pool.fetch(
+            "SELECT id, status, end_reason, ended_at, expires_at, ends_at, receipt "
+            "FROM reservations WHERE id = ANY($1)",
+            [noshow["id"], charge["id"]],
+        )
+    }
+    n, c = ended[noshow["id"]], ended[charge["id"]]
+    assert (n["status"], n["end_reason"], n["ended_at"]) == (
+        "expired",
+        "noshow_timeout",
+        n["expires_at"],
+    )
+    assert (c["status"], c["end_reason"], c["ended_at"], c["receipt"]) == (
+        "completed",
+        "target_reached",
+        c["ends_at"],
+        None,
+    )
+    where = {
+        r["id"]: (r["x"], r["y"])
+        for r in await pool.fetch(
+            "SELECT id, ST_X(geom) x, ST_Y(geom) y FROM stations WHERE id = ANY($1)",
+            [p["station_id"], q["station_id"]],
+        )
+    }
+    # The booked point's station first, then those the sweep changed (q's, p's, in any order).
+    pp, qq = where[p["station_id"]], where[q["station_id"]]
+    assert tuple(a["station_xy"][0]) == pp
+    assert sorted(map(tuple, a["station_xy"])) == sorted([pp, pp, qq])
+    assert tile_cache.tiles_of_points(a["station_xy"]) == set(tile_cache.tiles_of_point(*pp)) | set(
+        tile_cache.tiles_of_point(*qq)
+    )
+    async with pool.acquire() as conn:
+        await booking.finish_swept(conn, a)
+    receipt = await pool.fetchval("SELECT receipt FROM reservations WHERE id = $1", charge["id"])
+    assert receipt["stop_reason"] == "EVDisconnected"
+
+
 async def test_dynamic_export_follows_the_official_schema(api_client) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads((DATA / "schema-dynamique.json").read_text(encoding="utf-8"))
     fields = {f["name"]: f for f in schema["fields"]}

@@ -161,11 +161,11 @@ _WORLD = 40075016.685578488
 _EXTENT, _BUFFER, _CLUSTER_MAX_ZOOM = 4096, 64, 12
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=1024)
 def tiles_of_point(x: float, y: float, max_zoom: int = MAX_ZOOM) -> tuple[Tile, ...]:
     """Every tile, zooms 0 to `max_zoom`, drawing a station at (x, y) (EPSG:3857): the tile
-    that holds it and, above the cluster zooms, those whose buffer reaches it. Cached: a few
-    stations change over and over (a booking, its start, its stop)."""
+    that holds it and, above the cluster zooms, those whose buffer reaches it. Cached (~15 us
+    to compute, ~2.5 KB to keep): a booking, its start and its stop change one station."""
     px, py = x + _ORIGIN, _ORIGIN - y
     out: list[Tile] = []
     for z in range(max_zoom + 1):

@@ -1,4 +1,4 @@
--- Two costs of the booking transitions that bought nothing.
+-- Two costs of the booking transitions that bought nothing (bench/reservations.py).
 --
 -- 1. The inline sweep of a transition runs only when something is due.
 --
@@ -128,37 +128,7 @@ BEGIN
 END;
 $$;
 
--- 2. A charge's closing log and receipt commit without waiting for the disk.
---
--- booking_finish() writes what api/charger_sim.py computed from the ended charge (its plan,
--- started_at, ended_at, the stop's reason): nothing in it is new information. Its commit was
--- one of the four WAL flushes of a book→start→stop cycle, ~4% of PostgreSQL's CPU under the
--- booking bench on this machine's virtual disk. With synchronous_commit off for its own
--- transaction only (set_config(..., true): SET on the function would be undone before the
--- commit), a crash can lose at most the last fraction of a second of receipts; the charges
--- themselves were committed durably by booking_stop_answer(), so the sweeper finds them
--- without a receipt (reservations_unreceipted, 0018) and writes the same log and receipt
--- (api/booking.py finish_unreceipted). WAL order keeps it all or nothing: a later durable
--- commit flushes this one first.
-CREATE OR REPLACE FUNCTION booking_finish(p_rid uuid, p_events jsonb, p_receipt jsonb)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    UPDATE reservations SET receipt = p_receipt WHERE id = p_rid AND receipt IS NULL;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    INSERT INTO reservation_events (reservation_id, at, message, payload)
-    SELECT p_rid, e.at, e.message, coalesce(e.payload, '{}')
-      FROM ROWS FROM (jsonb_to_recordset(p_events)
-                          AS (at timestamptz, message text, payload jsonb))
-           WITH ORDINALITY AS e(at, message, payload, n)
-     ORDER BY e.n;
-    RETURN true;
-END;
-$$;
-
--- 3. The tiles a transition invalidates are computed by the API, from where the stations are.
+-- 2. The tiles a transition invalidates are computed by the API, from where the stations are.
 --
 -- booking_answer_of() answered the tiles of each changed station (tiles.tiles_of_station(),
 -- ~60 us each, a fifth of its time and 7% of PostgreSQL's CPU per book→start→stop cycle).

@@ -99,23 +99,6 @@ $$;
 
 DROP FUNCTION booking_sweep(uuid, uuid);
 
--- And 0011's booking_finish(), which commits durably.
-CREATE OR REPLACE FUNCTION booking_finish(p_rid uuid, p_events jsonb, p_receipt jsonb)
-RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE reservations SET receipt = p_receipt WHERE id = p_rid AND receipt IS NULL;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    INSERT INTO reservation_events (reservation_id, at, message, payload)
-    SELECT p_rid, e.at, e.message, coalesce(e.payload, '{}')
-      FROM ROWS FROM (jsonb_to_recordset(p_events)
-                          AS (at timestamptz, message text, payload jsonb))
-           WITH ORDINALITY AS e(at, message, payload, n)
-     ORDER BY e.n;
-    RETURN true;
-END;
-$$;
 
 -- 0018's answers, with the tiles and without the stations' positions.
 DROP FUNCTION booking_reserve_answer(uuid, uuid, uuid, double precision, double precision,
