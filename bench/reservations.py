@@ -296,13 +296,16 @@ def server_env(dsn: str, db_pool: int = 4) -> dict[str, str]:
     }
 
 
-async def prepare_database(dsn: str, pg_host: str, function_times: bool = False) -> None:
+async def prepare_database(
+    dsn: str, pg_host: str, function_times: bool = False, database: str = DB
+) -> None:
+    """`database` (the one `dsn` names) dropped, created, migrated and loaded with SAMPLES."""
     admin = await asyncpg.connect(pg_dsn("postgres", pg_host))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DB}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
         if function_times:  # time spent in each PL/pgSQL function: print_function_times()
-            await admin.execute(f"ALTER DATABASE \"{DB}\" SET track_functions = 'pl'")
+            await admin.execute(f"ALTER DATABASE \"{database}\" SET track_functions = 'pl'")
     finally:
         await admin.close()
     env = server_env(dsn)
