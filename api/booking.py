@@ -249,7 +249,7 @@ def closing_log(
 # machine's virtual disk. The sweeper's own writes keep the default: they share a
 # transaction with the expiries they follow.
 FINISH = "SELECT booking_finish($1, $2, $3)"
-FINISH_NO_WAIT = "SELECT set_config('synchronous_commit', 'off', true), booking_finish($1, $2, $3)"
+FINISH_NO_WAIT = "SELECT booking_finish($1, $2, $3), set_config('synchronous_commit', 'off', true)"
 
 
 async def _write_finish(
@@ -262,14 +262,13 @@ async def _write_finish(
 ) -> bool:
     """booking_finish: the log and the receipt at once, unless the charge has its receipt.
     `wait_for_disk=False` only on a connection outside any transaction (see FINISH_NO_WAIT)."""
-    row = await conn.fetchrow(
+    done = await conn.fetchval(
         FINISH if wait_for_disk else FINISH_NO_WAIT,
         rid,
         [{"at": at.isoformat(), "message": m, "payload": p} for at, m, p in events],
         receipt,
     )
-    assert row is not None
-    return bool(row["booking_finish"])
+    return bool(done)
 
 
 async def finish_charge(conn: asyncpg.Connection, reservation_id: UUID, *, reason: str) -> None:

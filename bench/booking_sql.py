@@ -37,10 +37,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from reservations import (  # noqa: E402
+    ALL_CONNECTORS,
     cpu_seconds,
     default_pg_host,
     pg_dsn,
     prepare_database,
+    print_function_times,
     reset_function_times,
 )
 
@@ -51,7 +53,6 @@ from wattsup.pg import SERVER_SETTINGS, _init_connection  # noqa: E402
 
 DB = "wattsup_bench_sql"
 DRIVERS = 60
-ALL_CONNECTORS = ["ef", "type_2", "combo_ccs", "chademo", "autre"]
 
 
 async def drivers_and_points(conn: asyncpg.Connection) -> tuple[list[asyncpg.Record], list[str]]:
@@ -85,7 +86,8 @@ async def main() -> None:
     ap.add_argument(
         "--function-times",
         action="store_true",
-        help="also PostgreSQL's time per booking function and cycle (track_functions)",
+        help="also PostgreSQL's time per booking function and cycle (track_functions, whose "
+        "overhead the CPU figure then includes)",
     )
     args = ap.parse_args()
     host = args.pg_host or await default_pg_host()
@@ -109,6 +111,10 @@ async def main() -> None:
         for i in range(200):  # warm-up: plans cached, pages in memory
             await cycle(i)
         if args.function_times:
+            # The backend flushes its function counters at a transaction's end once a second
+            # has passed since the last flush: the warm-up's go out now, before the reset.
+            await asyncio.sleep(1.1)
+            await conn.execute("SELECT 1")
             await reset_function_times(dsn)
         pg0, me0, t0 = cpu_seconds([backend])[backend], time.process_time(), time.perf_counter()
         for i in range(args.cycles):
@@ -125,28 +131,7 @@ async def main() -> None:
     finally:
         await conn.close()
     if args.function_times:
-        await asyncio.sleep(11)  # an idle backend reports its counters within 10 s
-        conn = await asyncpg.connect(dsn)
-        try:
-            rows = await conn.fetch(
-                "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions "
-                "WHERE schemaname = 'public' AND calls > 0 ORDER BY total_time DESC LIMIT 14"
-            )
-        finally:
-            await conn.close()
-        # Per cycle as counted by the functions themselves: statistics still pending in the
-        # backend when they were reset (the warm-up's) may land after the reset.
-        cycles = next((r["calls"] for r in rows if r["funcname"] == "booking_reserve_answer"), n)
-        print(
-            f"  by function, per cycle ({cycles:,} counted; total incl. the functions it calls; "
-            "self; track_functions is on, so the CPU above includes its overhead):"
-        )
-        for r in rows:
-            print(
-                f"    {r['funcname']:<32} {r['calls'] / cycles:>5.2f} calls "
-                f"{r['total_time'] / cycles * 1000:>6.0f} us  "
-                f"self {r['self_time'] / cycles * 1000:>6.0f} us"
-            )
+        await print_function_times(dsn, args.cycles)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def tiles_of_point(x: float, y: float, max_zoom: int = MAX_ZOOM) -> tuple[Tile, 
     out: list[Tile] = []
     for z in range(max_zoom + 1):
         ts = _WORLD / 2.0**z
-        b = _WORLD / 2.0**z * _BUFFER / _EXTENT if z > _CLUSTER_MAX_ZOOM else 0.0
+        b = ts * _BUFFER / _EXTENT if z > _CLUSTER_MAX_ZOOM else 0.0
         for tx in range(math.floor((px - b) / ts), math.floor((px + b) / ts) + 1):
             for ty in range(math.floor((py - b) / ts), math.floor((py + b) / ts) + 1):
                 out.append((z, tx, ty))
