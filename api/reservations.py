@@ -47,23 +47,14 @@ JOIN stations s ON s.id = cp.station_id
 """
 
 
-def _read(
-    row: asyncpg.Record,
-    closing: tuple[list[booking.Event], dict[str, Any]] | None = None,
-) -> ReservationRead:
+def _read(row: asyncpg.Record) -> ReservationRead:
     """A booking as the API shows it, with its charger log when the row has one
-    (SELECT_WITH_EVENTS and the transitions' answers; history pages leave it out), and the
-    closing log and receipt a stop has just written (`closing`)."""
+    (SELECT_WITH_EVENTS and the transitions' answers; history pages leave it out)."""
     now = datetime.now(UTC)
     r = row
     evs = None
     if "event_log" in row:
         evs = _EVENTS.decode(row["event_log"])
-    receipt = r["receipt"]
-    if closing is not None:
-        assert evs is not None
-        evs += [ChargerEvent(at, message, payload) for at, message, payload in closing[0]]
-        receipt = closing[1]
     live = booking.live_state(r, now)
     return ReservationRead(
         id=r["id"],
@@ -79,7 +70,7 @@ def _read(
         ended_at=r["ended_at"],
         end_reason=r["end_reason"],
         live=live,
-        receipt=receipt,
+        receipt=r["receipt"],
         events=evs,
     )
 
@@ -115,7 +106,7 @@ class ReservationController(Controller):
             data.charge_point_id,
             data.vehicle_id,
         )
-        return await self._after(state, db_connection, answer)
+        return await self._after(state, answer)
 
     @get("/current", summary="My open reservation or charge, live")
     async def current(
@@ -181,18 +172,13 @@ class ReservationController(Controller):
     async def _after(
         self,
         state: State,
-        conn: asyncpg.Connection,
         answer: asyncpg.Record,
-        closing: tuple[list[booking.Event], dict[str, Any]] | None = None,
     ) -> ReservationRead:
         """After a committed transition (its answer: the booking and what changed): the
-        receipts of charges its sweep completed, the cached tiles of the stations it changed
-        dropped, then the booking as it is now."""
-        if answer["completed"]:
-            await booking.finish_swept(conn, answer)
+        cached tiles of the stations it changed dropped, then the booking as it is now."""
         tiles = tile_cache.tiles_of_points(answer["station_xy"])
         await tile_cache.drop_tiles(state.redis, answer["data_version"], tiles)
-        return _read(answer, closing)
+        return _read(answer)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
     async def start(
@@ -203,7 +189,7 @@ class ReservationController(Controller):
         reservation_id: UUID,
     ) -> ReservationRead:
         answer = await booking.start_charge(db_connection, current_session, reservation_id)
-        return await self._after(state, db_connection, answer)
+        return await self._after(state, answer)
 
     @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
     async def stop(
@@ -213,15 +199,8 @@ class ReservationController(Controller):
         current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer, closing = await booking.stop_charge(db_connection, current_session, reservation_id)
-        read = await self._after(state, db_connection, answer, closing)
-        if closing is None:  # the receipt was written by another process meanwhile
-            row = await db_connection.fetchrow(
-                SELECT_WITH_EVENTS + " WHERE r.id = $1", reservation_id
-            )
-            assert row is not None
-            read = _read(row)
-        return read
+        answer = await booking.stop_charge(db_connection, current_session, reservation_id)
+        return await self._after(state, answer)
 
     @post("/{reservation_id:uuid}/cancel", status_code=HTTP_200_OK, summary="Cancel booking")
     async def cancel(
@@ -232,4 +211,4 @@ class ReservationController(Controller):
         reservation_id: UUID,
     ) -> ReservationRead:
         answer = await booking.cancel_reservation(db_connection, current_session, reservation_id)
-        return await self._after(state, db_connection, answer)
+        return await self._after(state, answer)

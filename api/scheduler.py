@@ -1,5 +1,5 @@
 """The sweeper: expires no-shows and completes finished charges on time, even when nobody is
-looking, and writes the receipt of a stopped charge whose process died before writing it.
+looking (a completed charge gets its closing log and receipt in the same statement, 0027).
 Every API process runs this loop; exactly one of them is the leader at a time, the one
 holding a session advisory lock on its own connection. If that process dies, PostgreSQL
 drops the lock with the connection and another process takes over within one period.
@@ -82,11 +82,6 @@ class Sweeper:
         if stations:
             await tile_cache.invalidate_stations(self.app.state.redis, self.conn, stations)
             log.info("sweep: %d station(s) changed", len(stations))
-        # A driver's stop is two statements (the stop, then its log and receipt): a process
-        # that died between them left a completed charge without receipt, finished here.
-        repaired = await booking.finish_unreceipted(self.conn)
-        if repaired:
-            log.warning("sweep: %d stopped charge(s) had no receipt; written now", repaired)
         # An import that died between its commit and the rebuild of the derived tile tables
         # (wattsup/importer/engine.py) left them pending: rebuilt here, the tiles follow.
         if time.monotonic() >= self.repair_at:

@@ -433,10 +433,14 @@ async def test_a_transition_is_one_statement_that_answers_or_refuses(pool) -> No
         "CancelReservation",
         "StatusNotification",
     ]
-    start = ANSWER.format("booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false)")
-    with pytest.raises(asyncpg.PostgresError) as exc:
-        await pool.fetchrow(start, user["id"], tv, a["id"])
-    assert (exc.value.message, exc.value.detail) == ("invalid_transition", "cancelled")
+    for start in (
+        ANSWER.format("booking_start_answer(who.id, $3)"),
+        # as an API process of 0026 asks, with the plan it drew (kept for the upgrade)
+        ANSWER.format("booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false)"),
+    ):
+        with pytest.raises(asyncpg.PostgresError) as exc:
+            await pool.fetchrow(start, user["id"], tv, a["id"])
+        assert (exc.value.message, exc.value.detail) == ("invalid_transition", "cancelled")
     row = await pool.fetchrow("SELECT status, started_at FROM reservations WHERE id = $1", a["id"])
     assert row["status"] == "cancelled" and row["started_at"] is None
     assert (
@@ -475,57 +479,84 @@ async def test_a_booking_drops_the_cached_tiles_of_its_point(  # type: ignore[no
     await driver_client.post(f"/api/reservations/{r.json()['id']}/cancel")
 
 
-async def test_a_stop_without_its_receipt_is_finished_by_the_sweep(pool) -> None:  # type: ignore[no-untyped-def]
-    """A driver's stop is two statements; if the process dies after the first, the charge is
-    completed without log nor receipt until the sweeper writes them."""
-    from api import booking
+async def test_a_start_draws_its_plan_and_a_stop_writes_log_and_receipt_at_once(pool) -> None:  # type: ignore[no-untyped-def]
+    """0027: the statement that starts a charge draws its plan from the point and the car
+    (start state of charge in 10–40 %, the target by the hour in Paris, the lower power), and
+    the statement that stops it writes its closing log and receipt, the same numbers as the
+    live state (api/charger_sim.py). An API process of 0026 that then writes its own
+    (booking_finish) changes nothing."""
     from api.booking import ANSWER
+    from api.charger_sim import ChargePlan
 
-    (p,) = await free_points(pool, 1)
-    user = await create_user(pool)
-    v = await _vehicle_row(pool, user["id"])
-    me = (user["id"], 0)  # the session: user, token version
-    a = await pool.fetchrow(
-        ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 600)"), *me, p["id"], v
+    points = await free_points(pool, 6)
+    kws = dict(
+        await pool.fetch(
+            "SELECT id, puissance_nominale::float8 FROM charge_points WHERE id = ANY($1)",
+            [p["id"] for p in points],
+        )
     )
-    s = await pool.fetchrow(
-        ANSWER.format("booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false)"),
-        *me,
-        a["id"],
-    )
-    assert s["status"] == "charging"
-    assert [e["message"] for e in json.loads(s["event_log"])][-1] == "StatusNotification"
-    await asyncio.sleep(0.2)
-    e = await pool.fetchrow(ANSWER.format("booking_stop_answer(who.id, $3)"), *me, a["id"])
-    assert e["status"] == "completed" and e["receipt"] is None  # ... and the process dies
-    async with pool.acquire() as conn:
-        assert await booking.finish_unreceipted(conn, older_than_s=0) >= 1
-    row = await pool.fetchrow("SELECT receipt FROM reservations WHERE id = $1", a["id"])
-    assert row["receipt"]["stop_reason"] == "Remote" and row["receipt"]["energy_kwh"] > 0
-    log = await pool.fetch(
-        "SELECT message, payload, at FROM reservation_events WHERE reservation_id = $1 "
-        "ORDER BY at, id",
-        a["id"],
-    )
-    assert [r["message"] for r in log if r["message"] != "MeterValues"][-3:] == [
-        "StopTransaction",
-        "StatusNotification",
-        "StatusNotification",
+    book = ANSWER.format("booking_reserve_answer(who.id, $3, $4, 30, 3000, p_tiles => false)")
+    start = ANSWER.format("booking_start_answer(who.id, $3, p_tiles => false)")
+    started = []
+    for p in points:
+        user = await create_user(pool)
+        me = (user["id"], 0)  # the session: user, token version
+        a = await pool.fetchrow(book, *me, p["id"], await _vehicle_row(pool, user["id"]))
+        s = await pool.fetchrow(start, *me, a["id"])
+        assert s["status"] == "charging"
+        started.append((me, s))
+    hour = await pool.fetchval("SELECT extract(hour FROM now() AT TIME ZONE 'Europe/Paris')")
+    for _, s in started:  # the car of _vehicle_row: Type 2, 60 kWh, 11 kW AC
+        assert (s["battery_kwh"], s["is_dc"]) == (60.0, False)
+        assert s["power_kw"] == max(min(kws[s["charge_point_id"]], 11.0), 1.0)
+        assert 10 <= s["start_soc"] <= 40
+        assert s["target_soc"] == (100.0 if hour >= 22 or hour < 6 else 80.0)
+        plan = ChargePlan(60.0, s["start_soc"], s["target_soc"], s["power_kw"], False, 3000.0)
+        planned = (s["ends_at"] - s["started_at"]).total_seconds()
+        assert planned == pytest.approx(plan.duration_real_s(), abs=1e-5)
+    assert len({s["start_soc"] for _, s in started}) > 1, "drawn, not a constant"
+
+    me, s = started[0]
+    await asyncio.sleep(0.35)  # of a charge planned to last 2.6 s or more at 3,000×
+    e = await pool.fetchrow(ANSWER.format("booking_stop_answer(who.id, $3)"), *me, s["id"])
+    assert e["status"] == "completed" and e["end_reason"] == "driver_stop"
+    plan = ChargePlan(60.0, s["start_soc"], s["target_soc"], s["power_kw"], False, 3000.0)
+    elapsed = (e["ended_at"] - e["started_at"]).total_seconds()
+    soc = plan.soc_at(elapsed)
+    receipt = e["receipt"]
+    assert receipt["stop_reason"] == "Remote" and receipt["end_soc"] == round(soc, 1)
+    assert receipt["energy_kwh"] == pytest.approx(plan.energy_kwh(soc), abs=0.005)
+    assert receipt["duration_minutes"] == pytest.approx(elapsed * 3000 / 60, abs=0.05)
+    assert receipt["point_power_kw"] == kws[s["charge_point_id"]]
+    log = json.loads(e["event_log"])
+    meters = [x for x in log if x["message"] == "MeterValues"]
+    assert len(meters) == int(elapsed * 3000 / 300 - 1e-9) > 0, "every 5 simulated minutes"
+    assert meters[-1]["payload"]["energy_wh"] <= round(plan.energy_kwh(soc) * 1000)
+    assert [(x["message"], x["payload"]) for x in log[-3:]] == [
+        ("StopTransaction", {"meterStop": round(plan.energy_kwh(soc) * 1000), "reason": "Remote"}),
+        ("StatusNotification", {"status": "Finishing"}),
+        ("StatusNotification", {"status": "Available"}),
     ]
-    assert log[-1]["at"] == e["ended_at"] and log[-1]["payload"] == {"status": "Available"}
-    async with pool.acquire() as conn:  # written once
-        await booking.finish_unreceipted(conn, older_than_s=0)
+    at = await pool.fetchval(
+        "SELECT max(at) FROM reservation_events WHERE reservation_id = $1", s["id"]
+    )
+    assert at == e["ended_at"]
+    assert not await pool.fetchval(  # the 0026 API's second statement, after the upgrade
+        'SELECT booking_finish($1, \'[{"at": "2026-01-01T00:00:00Z", "message": "X"}]\', \'{}\')',
+        s["id"],
+    )
     assert await pool.fetchval(
-        "SELECT count(*) FROM reservation_events WHERE reservation_id = $1", a["id"]
+        "SELECT count(*) FROM reservation_events WHERE reservation_id = $1", s["id"]
     ) == len(log)
+    for me, s in started[1:]:
+        await pool.fetchrow(ANSWER.format("booking_stop_answer(who.id, $3)"), *me, s["id"])
 
 
 async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool) -> None:  # type: ignore[no-untyped-def]
     """booking_sweep (0026): a no-show of the driver past its hold and a charge on the point
     past its end are ended by the next transition that touches them, not left for the
-    sweeper; the answer names their stations and the charge it completed, whose receipt the
-    API then writes."""
-    from api import booking
+    sweeper; the answer names their stations and the charge it completed, with its receipt
+    (0027)."""
     from api.booking import ANSWER
     from wattsup import tile_cache
 
@@ -538,9 +569,7 @@ async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool)
     noshow = await pool.fetchrow(book, *me, q["id"], v)
     charge = await pool.fetchrow(book, *them, p["id"], w)
     await pool.fetchrow(
-        ANSWER.format(
-            "booking_start_answer(who.id, $3, 600, 52, 20, 80, 22, false, p_tiles => false)"
-        ),
+        ANSWER.format("booking_start_answer(who.id, $3, p_tiles => false)"),
         *them,
         charge["id"],
     )
@@ -575,12 +604,12 @@ async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool)
         "noshow_timeout",
         n["expires_at"],
     )
-    assert (c["status"], c["end_reason"], c["ended_at"], c["receipt"]) == (
+    assert (c["status"], c["end_reason"], c["ended_at"]) == (
         "completed",
         "target_reached",
         c["ends_at"],
-        None,
     )
+    assert c["receipt"]["stop_reason"] == "EVDisconnected"
     where = {
         r["id"]: (r["x"], r["y"])
         for r in await pool.fetch(
@@ -595,10 +624,6 @@ async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool)
     assert tile_cache.tiles_of_points(a["station_xy"]) == set(tile_cache.tiles_of_point(*pp)) | set(
         tile_cache.tiles_of_point(*qq)
     )
-    async with pool.acquire() as conn:
-        await booking.finish_swept(conn, a)
-    receipt = await pool.fetchval("SELECT receipt FROM reservations WHERE id = $1", charge["id"])
-    assert receipt["stop_reason"] == "EVDisconnected"
 
 
 async def test_dynamic_export_follows_the_official_schema(api_client) -> None:  # type: ignore[no-untyped-def]
