@@ -34,12 +34,13 @@ JOIN charge_points cp ON cp.id = r.charge_point_id
 JOIN stations s ON s.id = cp.station_id
 """
 # The same with the charger's log (`event_log`), in one round trip: a booking read alone
-# (GET /current, polled by every open page, and GET /{id}) or after a transition.
+# (GET /current, polled by every open page, and GET /{id}). Built as json, not jsonb: it is
+# sent on as text, and jsonb would be built, then printed (~1.5x the time).
 SELECT_WITH_EVENTS = """
 SELECT r.*, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('at', e.at, 'message', e.message,
-                                                     'payload', e.payload)
-                                  ORDER BY e.at, e.id), '[]')::text
+       (SELECT coalesce(json_agg(json_build_object('at', e.at, 'message', e.message,
+                                                   'payload', e.payload)
+                                 ORDER BY e.at, e.id)::text, '[]')
         FROM reservation_events e WHERE e.reservation_id = r.id) AS event_log
 FROM reservations r
 JOIN charge_points cp ON cp.id = r.charge_point_id

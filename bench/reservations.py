@@ -594,7 +594,7 @@ async def main() -> None:
         "--paced-rate",
         type=float,
         nargs="+",
-        default=[50.0, 100.0, 200.0, 250.0, 300.0],
+        default=[100.0, 200.0, 300.0, 400.0, 500.0],
         help="open-loop phases: cycles started per second, one phase per rate",
     )
     ap.add_argument("--paced-seconds", type=float, default=10.0)
@@ -705,9 +705,16 @@ async def main() -> None:
         f"  bookings/s (distinct phase): {rate:,.0f} (target >= {TARGET_BOOKINGS_PER_S:.0f}): "
         f"{'MET' if rate >= TARGET_BOOKINGS_PER_S else 'NOT MET'}"
     )
+    # 200 clients that never pause keep 200 requests in the service: by Little's law their
+    # mean wait is 200 / (requests per second), whatever the server does with them.
+    dist_rps = sum(map(len, dist.latencies.values())) / dist.elapsed
+    little_ms = args.drivers / dist_rps * 1000
     print(
         f"  booking p99 (both saturated phases): {p99:.1f} ms (target <= {TARGET_P99_MS:.0f}): "
-        f"{'MET' if p99 <= TARGET_P99_MS else 'NOT MET'}"
+        f"{'MET' if p99 <= TARGET_P99_MS else 'NOT MET'}; these phases measure capacity: "
+        f"{args.drivers} clients that never pause wait {little_ms:.0f} ms per request on average "
+        f"at the distinct phase's {dist_rps:,.0f} req/s (Little's law), so "
+        "the latency a driver sees is measured below, in the paced phases"
     )
     within = [
         r
@@ -726,6 +733,20 @@ async def main() -> None:
         + (f"{max(within):g} bookings/s" if within else "none of those tried")
     )
     print(f"  double bookings: {doubles} (target 0): {'MET' if doubles == 0 else 'NOT MET'}")
+    # The three targets in one phase: at least TARGET_BOOKINGS_PER_S offered by the drivers,
+    # every cycle booked (none skipped for want of an idle driver, none refused), within the
+    # p99, with no double booking in the audit.
+    for r, st in paced.items():
+        if r < TARGET_BOOKINGS_PER_S:
+            continue
+        offered = int(r * args.paced_seconds)
+        ok = st.bookings == offered and r in within and doubles == 0
+        print(
+            f"  all three at once, paced at {r:g} bookings/s offered by {args.drivers} drivers: "
+            f"{st.bookings:,} of {offered:,} booked, p99 "
+            f"{pct(st.latencies['book'], 0.99):.1f} ms, {doubles} doubles: "
+            f"{'MET' if ok else 'NOT MET'}"
+        )
     if doubles:
         raise SystemExit(1)
 
