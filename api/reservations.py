@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -22,7 +23,6 @@ from api.schemas.reservations import (
     ReservationRead,
 )
 from api.security import CurrentUser, SessionClaims
-from wattsup import tile_cache
 from wattsup.problems import Problem
 
 log = logging.getLogger("wattsup.reservations")
@@ -83,10 +83,6 @@ _EVENTS = msgspec.json.Decoder(list[ChargerEvent])
 class ReservationController(Controller):
     path = "/api/reservations"
     tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    # api/booking.py sends each change as one statement outside any transaction (its own);
-    # the cached tiles of the point are dropped after it has committed (before, a tile server
-    # could re-cache the old state between the invalidation and the commit).
-    opt = {"own_transactions": True}  # noqa: RUF012
 
     @get("/terms", summary="Booking terms, shown before confirming")
     async def terms(self, state: State) -> dict[str, Any]:
@@ -94,20 +90,14 @@ class ReservationController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, summary="Book a free point for 30 minutes")
     async def create(
-        self,
-        state: State,
-        db_connection: asyncpg.Connection,
-        current_session: SessionClaims,
-        data: ReservationCreate,
+        self, state: State, current_session: SessionClaims, data: ReservationCreate
     ) -> ReservationRead:
-        answer = await booking.create_reservation(
-            db_connection,
-            state.settings,
-            current_session,
-            data.charge_point_id,
-            data.vehicle_id,
+        return await self._transition(
+            state,
+            lambda conn: booking.create_reservation(
+                conn, state.settings, current_session, data.charge_point_id, data.vehicle_id
+            ),
         )
-        return await self._after(state, answer)
 
     @get("/current", summary="My open reservation or charge, live")
     async def current(
@@ -170,46 +160,51 @@ class ReservationController(Controller):
             raise Problem(404, "reservation_not_found", "Réservation introuvable.")
         return _read(row)
 
-    async def _after(
-        self,
-        state: State,
-        answer: asyncpg.Record,
+    async def _transition(
+        self, state: State, run: Callable[[asyncpg.Connection], Awaitable[asyncpg.Record]]
     ) -> ReservationRead:
-        """After a committed transition (its answer: the booking and what changed): the
-        cached tiles of the stations it changed dropped, then the booking as it is now."""
-        tiles = tile_cache.tiles_of_points(answer["station_xy"])
-        await tile_cache.drop_tiles(state.redis, answer["data_version"], tiles)
+        """A booking change: `run` sends its one statement (api/booking.py), outside any
+        transaction so that it commits by itself, on a connection held for that statement
+        only; then the cached tiles of the stations it changed are dropped (after the commit:
+        before, a tile server could re-cache the old state in between) and the booking is
+        answered as it is now. The connection goes back to the pool before the drop (a
+        handler's `db_connection` is held until it returns): with 4 connections a process,
+        holding them through the Redis call kept statements waiting for one."""
+        conn: asyncpg.Connection
+        async with state.pool.acquire() as conn:
+            answer = await run(conn)
+        await state.tile_drops.drop_points(answer["data_version"], answer["station_xy"])
         return _read(answer)
 
     @post("/{reservation_id:uuid}/start", status_code=HTTP_200_OK, summary="Start charging")
     async def start(
         self,
         state: State,
-        db_connection: asyncpg.Connection,
         current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer = await booking.start_charge(db_connection, current_session, reservation_id)
-        return await self._after(state, answer)
+        return await self._transition(
+            state, lambda conn: booking.start_charge(conn, current_session, reservation_id)
+        )
 
     @post("/{reservation_id:uuid}/stop", status_code=HTTP_200_OK, summary="Stop charging")
     async def stop(
         self,
         state: State,
-        db_connection: asyncpg.Connection,
         current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer = await booking.stop_charge(db_connection, current_session, reservation_id)
-        return await self._after(state, answer)
+        return await self._transition(
+            state, lambda conn: booking.stop_charge(conn, current_session, reservation_id)
+        )
 
     @post("/{reservation_id:uuid}/cancel", status_code=HTTP_200_OK, summary="Cancel booking")
     async def cancel(
         self,
         state: State,
-        db_connection: asyncpg.Connection,
         current_session: SessionClaims,
         reservation_id: UUID,
     ) -> ReservationRead:
-        answer = await booking.cancel_reservation(db_connection, current_session, reservation_id)
-        return await self._after(state, answer)
+        return await self._transition(
+            state, lambda conn: booking.cancel_reservation(conn, current_session, reservation_id)
+        )

@@ -230,20 +230,18 @@ async def provide_current_user(
     return user
 
 
-async def provide_current_session(
-    request: Request[Any, Any, Any], db_connection: asyncpg.Connection
-) -> SessionClaims:
+async def provide_current_session(request: Request[Any, Any, Any]) -> SessionClaims:
     """Dependency `current_session`: the access token's claims, or 401, for handlers whose
     own statement checks them against the database in the same round trip (the booking
     transitions: booking_session_user, sql/schema/0022_booking_session.sql) instead of the
     user lookup of `current_user`. The outcome is the same: a session ended by "log out
     everywhere", a password change or a disabled account gets the same 401.
 
-    `db_connection` is unused but declared, as by `current_user`, so that this resolves after
-    it: Litestar resolves independent dependencies side by side, and a 401 raised beside the
-    connection's acquisition left that connection out of the request's clean-up, never
-    released (the app's shutdown then waited on it forever: seen in the tests)."""
-    del db_connection
+    It takes no connection, and the handlers that use it declare none: they acquire one for
+    their statement only (api/reservations.py `_transition`). A dependency beside
+    `db_connection` must not raise: Litestar resolves independent dependencies side by side,
+    and a 401 raised beside the connection's acquisition left that connection out of the
+    request's clean-up, never released (seen in the tests)."""
     session = session_from_request(request)
     if session is None:
         raise not_signed_in()

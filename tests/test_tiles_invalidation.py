@@ -100,3 +100,52 @@ async def test_a_tile_rendered_before_an_invalidation_is_not_cached_after_it(  #
     _, fresh = await tile_cache.get_with_epoch(redis_client, version, key)
     assert await tile_cache.put(redis_client, version, t.z, t.x, t.y, "race", b"new", epoch=fresh)
     assert await redis_client.get(key) == b"new"
+
+
+async def test_concurrent_booking_drops_share_one_call_and_each_waits_for_its_tiles(  # type: ignore[no-untyped-def]
+    redis_client,
+) -> None:
+    """tile_cache.TileDrops: the drops of requests that finish together go in one script
+    call, each request returns only once its own tiles are gone, a drop asked while a call is
+    on its way goes with the next one, and versions are kept apart."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from wattsup import tile_cache
+
+    version = 987_654
+    # 20 stations 1 km apart along a line through Paris (EPSG:3857), and one elsewhere.
+    points = [(261_000.0 + 1_000 * i, 6_250_000.0) for i in range(20)]
+    late = (-170_000.0, 6_120_000.0)
+
+    async def cache(x: float, y: float, v: int = version) -> str:
+        z, tx, ty = tile_cache.tiles_of_point(x, y)[-1]  # its zoom-20 tile
+        assert await tile_cache.put(redis_client, v, z, tx, ty, "power=22", b"old")
+        return tile_cache.tile_key(v, z, tx, ty, "power=22")
+
+    keys = [await cache(x, y) for x, y in points]
+    late_key = await cache(*late)
+    other_version = await cache(*points[0], v=version + 1)
+    drops = tile_cache.TileDrops(redis_client)
+
+    async def drop(p: tuple[float, float]) -> bool:
+        await drops.drop_points(version, [p])
+        return not await redis_client.exists(keys[points.index(p)])
+
+    first = asyncio.gather(*[drop(p) for p in points])
+    for _ in range(100):  # until the call is on its way: a drop now waits for the next
+        if drops.calls:
+            break
+        await asyncio.sleep(0)
+    await drops.drop_points(version, [late])
+    assert await first == [True] * len(points), "each returns once its tile is dropped"
+    assert drops.calls == 2, "20 drops together in one call, the late one in the next"
+    assert not await redis_client.exists(late_key)
+    assert await redis_client.get(other_version) == b"old", "another version is kept"
+
+    down = aioredis.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    try:  # Redis unreachable: the request goes on (nothing can be cached either)
+        await asyncio.wait_for(tile_cache.TileDrops(down).drop_points(version, [late]), 5)
+    finally:
+        await down.aclose()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from wattsup import tile_cache
 from wattsup.cache import create_redis
 from wattsup.config import Settings
 from wattsup.db import create_pool
@@ -22,6 +23,7 @@ def resources_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         app.state.settings = settings
         app.state.pool = await create_pool(settings)
         app.state.redis = create_redis(settings)
+        app.state.tile_drops = tile_cache.TileDrops(app.state.redis)
         try:
             yield
         finally:
