@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -168,6 +169,41 @@ async def test_admin_out_of_service_cancels_the_booking(driver_client, pool) -> 
     await pool.execute(
         "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p["id"]
     )
+
+
+async def test_admin_out_of_service_stops_the_charge_with_its_receipt(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
+    """The fault stop (0027): a point taken out of service under a charge ends it at once,
+    StopTransaction with reason Other, and the driver gets the receipt of what was delivered."""
+    (p,) = await free_points(pool, 1)
+    v = await vehicle(driver_client)
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+    )
+    rid = r.json()["id"]
+    assert (await driver_client.post(f"/api/reservations/{rid}/start")).status_code == 200
+    await asyncio.sleep(0.2)
+    await pool.execute(
+        "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1", p["id"]
+    )
+    try:
+        body = (await driver_client.get(f"/api/reservations/{rid}")).json()
+        assert body["status"] == "completed" and body["end_reason"] == "point_out_of_service"
+        ended, planned = (
+            datetime.fromisoformat(t) for t in (body["ended_at"], body["live"]["estimated_end"])
+        )
+        assert ended < planned, "stopped before its planned end"
+        assert body["receipt"]["stop_reason"] == "Other" and body["receipt"]["energy_kwh"] >= 0
+        assert [(e["message"], e["payload"].get("status")) for e in body["events"]][-3:] == [
+            ("StopTransaction", None),
+            ("StatusNotification", "Finishing"),
+            ("StatusNotification", "Available"),
+        ]
+        assert body["events"][-3]["payload"]["reason"] == "Other"
+        assert (await driver_client.get("/api/reservations/current")).json()["id"] == rid
+    finally:
+        await pool.execute(
+            "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p["id"]
+        )
 
 
 @pytest.mark.parametrize("how", ["log out everywhere", "account disabled"])

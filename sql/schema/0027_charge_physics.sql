@@ -266,7 +266,11 @@ DECLARE
                                             r.power_kw, r.is_dc, r.sim_speed, v_elapsed);
     v_energy double precision := charge_energy_kwh(r.battery_kwh, r.start_soc, v_soc);
     v_minutes double precision := v_elapsed * r.sim_speed / 60;
-    v_reason text := CASE r.end_reason WHEN 'driver_stop' THEN 'Remote' ELSE 'EVDisconnected' END;
+    -- OCPP 1.6 StopTransaction reasons: the driver's stop, the car full, the point taken out
+    -- of service under it (cancel_reservations_for_point below).
+    v_reason text := CASE r.end_reason WHEN 'driver_stop' THEN 'Remote'
+                                       WHEN 'point_out_of_service' THEN 'Other'
+                                       ELSE 'EVDisconnected' END;
     p record;
 BEGIN
     INSERT INTO reservation_events (reservation_id, at, message, payload)
@@ -320,6 +324,36 @@ CREATE TRIGGER reservations_close_charge BEFORE UPDATE OF status ON reservations
 FOR EACH ROW
 WHEN (OLD.status = 'charging' AND NEW.status = 'completed' AND NEW.receipt IS NULL)
 EXECUTE FUNCTION reservations_close_charge();
+
+-- A point taken out of service under a charge stops it (the fault stop of issue 5's charger):
+-- 0004's function cancelled the bookings not yet started and let a charge run on to its planned
+-- end on a point out of service. What is already due ends first as it would have (the sweep);
+-- the charge still running is completed now with the reason, its closing log and receipt
+-- written by the trigger above (StopTransaction reason Other).
+CREATE OR REPLACE FUNCTION cancel_reservations_for_point(p_point uuid, p_reason text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    m integer;
+BEGIN
+    PERFORM sweep_reservations(p_point, NULL);
+    WITH c AS (
+        UPDATE reservations SET status = 'cancelled', ended_at = now(), end_reason = p_reason
+        WHERE charge_point_id = p_point AND status = 'reserved'
+        RETURNING id
+    ), ev AS (
+        INSERT INTO reservation_events (reservation_id, at, message, payload)
+        SELECT id, now(), 'CancelReservation', jsonb_build_object('reason', p_reason) FROM c
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM c;
+    UPDATE reservations SET status = 'completed', ended_at = clock_timestamp(),
+           end_reason = p_reason
+     WHERE charge_point_id = p_point AND status = 'charging';
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END;
+$$;
 
 -- Nothing is left for the sweeper to finish: 0018's index of completed charges without
 -- receipt goes.

@@ -78,3 +78,23 @@ BEGIN
          WHERE r.id = p_rid);
 END;
 $$;
+
+-- 0004's cancel_reservations_for_point(), which leaves a charge running.
+CREATE OR REPLACE FUNCTION cancel_reservations_for_point(p_point uuid, p_reason text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH c AS (
+        UPDATE reservations SET status = 'cancelled', ended_at = now(), end_reason = p_reason
+        WHERE charge_point_id = p_point AND status = 'reserved'
+        RETURNING id
+    ), ev AS (
+        INSERT INTO reservation_events (reservation_id, at, message, payload)
+        SELECT id, now(), 'CancelReservation', jsonb_build_object('reason', p_reason) FROM c
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM c;
+    RETURN n;
+END;
+$$;
