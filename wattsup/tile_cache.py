@@ -308,6 +308,7 @@ class TileDrops:
         self._pending: dict[int, set[str]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._sending = False
+        self._task: asyncio.Task[None] | None = None
         self.calls = 0  # script calls made, for tests and the curious
 
     async def drop_points(self, version: int, points: Iterable[Sequence[float]]) -> None:
@@ -321,7 +322,8 @@ class TileDrops:
         self._waiters.append(done)
         if not self._sending:
             self._sending = True
-            asyncio.get_running_loop().create_task(self._send())
+            # Kept: the loop holds its tasks only weakly (asyncio.create_task's documentation).
+            self._task = asyncio.get_running_loop().create_task(self._send())
         await done
 
     async def _send(self) -> None:
