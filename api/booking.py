@@ -105,9 +105,11 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 
 
 # A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
-# its point, station, log, receipt inputs, the changed stations' positions (their tiles are
-# computed from them: wattsup/tile_cache.py tiles_of_point, migration 0026; `p_tiles => false`
-# asks for them instead of the tiles) and the data version. The function runs once (a
+# its point, station, log, the changed stations' positions (their tiles are computed from
+# them: wattsup/tile_cache.py tiles_of_point, migration 0026; `p_tiles => false` asks for them
+# instead of the tiles), the data version and the charges its inline sweep completed. The
+# type's receipt inputs (point_kw, pricing, address) are left out: since 0027 the database
+# writes the receipt itself. The function runs once (a
 # FROM item); the composite `booking` is expanded here because asyncpg cannot decode a
 # composite holding a jsonb column (our json codecs are text codecs). The session is checked
 # first, in the same statement ($1 the user, $2 the token version: booking_session_user of
@@ -115,7 +117,7 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 # request is one round trip to PostgreSQL, not a user lookup and then the transition.
 ANSWER = (
     "SELECT (a.booking).*, a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
-    "a.point_kw, a.pricing, a.address, a.station_xy, a.data_version, a.completed "
+    "a.station_xy, a.data_version, a.completed "
     "FROM booking_session_user($1, $2) AS who(id), LATERAL {} AS a"
 )
 

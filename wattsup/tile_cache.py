@@ -184,14 +184,6 @@ def paths_of_point(x: float, y: float) -> tuple[str, ...]:
     return tuple(_tile_path(z, tx, ty) for z, tx, ty in tiles_of_point(x, y))
 
 
-def tiles_of_points(points: Iterable[Sequence[float]]) -> set[Tile]:
-    """The tiles of several stations' positions ([x, y] pairs, as a booking answer has them)."""
-    tiles: set[Tile] = set()
-    for x, y in points:
-        tiles.update(tiles_of_point(x, y))
-    return tiles
-
-
 async def _station_tiles(
     conn: asyncpg.Connection, station_ids: Sequence[UUID]
 ) -> tuple[set[Tile], int | None]:
@@ -307,8 +299,7 @@ class TileDrops:
         self.redis = redis
         self._pending: dict[int, set[str]] = {}
         self._waiters: list[asyncio.Future[None]] = []
-        self._sending = False
-        self._task: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self.calls = 0  # script calls made, for tests and the curious
 
     async def drop_points(self, version: int, points: Iterable[Sequence[float]]) -> None:
@@ -320,26 +311,24 @@ class TileDrops:
             paths.update(paths_of_point(x, y))
         done = asyncio.get_running_loop().create_future()
         self._waiters.append(done)
-        if not self._sending:
-            self._sending = True
+        if self._sender is None or self._sender.done():
             # Kept: the loop holds its tasks only weakly (asyncio.create_task's documentation).
-            self._task = asyncio.get_running_loop().create_task(self._send())
+            self._sender = asyncio.get_running_loop().create_task(self._send())
         await done
 
     async def _send(self) -> None:
-        try:
-            while self._waiters:
-                pending, waiters = self._pending, self._waiters
-                self._pending, self._waiters = {}, []
-                try:
-                    for version, paths in pending.items():
-                        self.calls += 1
-                        await _drop_paths(self.redis, version, paths)
-                except Exception:  # not Redis failing (_drop_paths says so and goes on): a bug
-                    log.exception("tile invalidation failed")
-                finally:
-                    for w in waiters:
-                        if not w.done():
-                            w.set_result(None)
-        finally:
-            self._sending = False
+        # Ends when no drop waits: between that check and the task's end nothing else runs, so
+        # a drop asked later finds the task done and starts another.
+        while self._waiters:
+            pending, waiters = self._pending, self._waiters
+            self._pending, self._waiters = {}, []
+            try:
+                for version, paths in pending.items():
+                    self.calls += 1
+                    await _drop_paths(self.redis, version, paths)
+            except Exception:  # not Redis failing (_drop_paths says so and goes on): a bug
+                log.exception("tile invalidation failed")
+            finally:
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(None)

@@ -182,7 +182,6 @@ $$;
 CREATE FUNCTION booking_start(p_rid uuid) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_at timestamptz := clock_timestamp();
-    v_speed double precision;
     p record;
 BEGIN
     SELECT c.*, r.sim_speed INTO p
@@ -203,11 +202,10 @@ BEGIN
                        extract(hour FROM v_at AT TIME ZONE 'Europe/Paris')::integer,
                        random()) AS c
      WHERE r.id = p_rid;
-    v_speed := p.sim_speed;
     PERFORM booking_start(
         p_rid,
         charge_hours_to(p.battery_kwh, p.start_soc, p.power_kw, p.is_dc, p.target_soc)
-            * 3600 / v_speed,
+            * 3600 / p.sim_speed,
         p.battery_kwh, p.start_soc, p.target_soc, p.power_kw, p.is_dc);
 END;
 $$;
