@@ -300,9 +300,12 @@ function uploadForm(onUploaded, onRunning) {
         const job = await upload("/api/admin/imports", file, {
           query: full.checked ? { full_snapshot: "true" } : {},
           onProgress: (loaded, total) => {
+            // Rounded down: 99.6 % sent is not "100 %" (the last bytes may take a while on a
+            // slow link); 100 % is said once every byte has gone.
             const ratio = total ? loaded / total : 0;
-            bar.value = Math.round(ratio * 1000) / 10;
-            barText.textContent = `${bytes(loaded)} / ${bytes(total)} (${pct(ratio, 0)})`;
+            bar.value = Math.floor(ratio * 1000) / 10;
+            barText.textContent =
+              `${bytes(loaded)} / ${bytes(total)} (${pct(Math.floor(ratio * 100) / 100, 0)})`;
           },
         });
         bar.value = 100;
