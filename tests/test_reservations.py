@@ -287,6 +287,44 @@ async def test_database_refuses_double_booking_and_illegal_transitions(pool) -> 
                 await conn.execute("UPDATE reservations SET status = 'reserved' WHERE id = $1", rid)
 
 
+async def test_only_a_booking_moves_the_connector_and_without_index_writes(pool) -> None:  # type: ignore[no-untyped-def]
+    """0028: the connector status is written by the booking's trigger alone (a direct write
+    is refused, so the clusters, which find busy points through the open bookings, agree with
+    every row), and those writes are HOT updates: no index of charge_points mentions it."""
+    (p,) = await free_points(pool, 1)
+    driver = await create_user(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        for status in ("Charging", "Faulted"):
+            with pytest.raises(asyncpg.PostgresError) as exc:
+                async with conn.transaction():
+                    await conn.execute(
+                        "UPDATE charge_points SET connector_status = $2 WHERE id = $1",
+                        p["id"],
+                        status,
+                    )
+            assert exc.value.sqlstate == "WU409"
+        hot = "SELECT pg_stat_get_xact_tuples_hot_updated('charge_points'::regclass)"
+        updated = "SELECT pg_stat_get_xact_tuples_updated('charge_points'::regclass)"
+        hot_before, updated_before = await conn.fetchval(hot), await conn.fetchval(updated)
+        rid = await conn.fetchval(
+            "INSERT INTO reservations (user_id, charge_point_id, expires_at, sim_speed) "
+            "VALUES ($1, $2, now() + interval '30 min', 1) RETURNING id",
+            driver["id"],
+            p["id"],
+        )
+        await conn.execute(
+            "UPDATE reservations SET status = 'cancelled', ended_at = now() WHERE id = $1", rid
+        )
+        assert await conn.fetchval(updated) - updated_before == 2  # Reserved, then Available
+        assert await conn.fetchval(hot) - hot_before == 2
+        busy = await conn.fetch(
+            "SELECT cp.id FROM charge_points cp WHERE cp.withdrawn_at IS NULL "
+            "AND (cp.operational_status <> 'in_service' OR cp.connector_status <> 'Available') "
+            "EXCEPT SELECT id FROM tiles.unavailable_points()"
+        )
+        assert busy == [], "a busy point the clusters would not see"
+
+
 async def test_a_full_charge_in_ocpp_order_with_receipt(fast_client, pool) -> None:  # type: ignore[no-untyped-def]
     (p,) = await free_points(pool, 1, "cp.puissance_nominale >= 22")
     v = await vehicle(fast_client)

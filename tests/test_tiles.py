@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import mapbox_vector_tile
 import mercantile
@@ -14,6 +15,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import ROOT
+from tests.fixtures_reservations import hold_points, release_points
 from tileserver import tiles as tile_module
 from wattsup import tile_cache
 from wattsup.config import Settings
@@ -135,13 +137,13 @@ async def test_filtered_clusters_follow_the_point_rules(  # type: ignore[no-unty
     zoom."""
     monkeypatch.setattr(tile_module, "wall_clock", OPEN_NOW_AT.timestamp)
     # One point booked, one out of service: availability must come out live, not from facets.
+    # (Points free now: other tests, browser and API, leave bookings open.)
     taken = await pool.fetch(
-        "SELECT id FROM charge_points WHERE withdrawn_at IS NULL AND prise_type_2 "
-        "ORDER BY id_pdc_itinerance LIMIT 2"
+        "SELECT id FROM charge_points cp WHERE withdrawn_at IS NULL AND prise_type_2 "
+        "AND tiles.point_available(cp) ORDER BY id_pdc_itinerance LIMIT 2"
     )
-    await pool.execute(
-        "UPDATE charge_points SET connector_status = 'Faulted' WHERE id = $1", taken[0]["id"]
-    )
+    async with pool.acquire() as conn:
+        held = await hold_points(conn, [taken[0]["id"]])
     await pool.execute(
         "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1",
         taken[1]["id"],
@@ -168,10 +170,11 @@ async def test_filtered_clusters_follow_the_point_rules(  # type: ignore[no-unty
                     got["available"] += f["properties"]["available"]
             assert got == dict(expected), (z, query)
     finally:
+        async with pool.acquire() as conn:
+            await release_points(conn, held)
         await pool.execute(
-            "UPDATE charge_points SET connector_status = 'Available', "
-            "operational_status = 'in_service' WHERE id = ANY($1::uuid[])",
-            [r["id"] for r in taken],
+            "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1",
+            taken[1]["id"],
         )
 
 
@@ -279,11 +282,20 @@ async def test_cluster_features_carry_what_maplibre_needs(tile_client) -> None: 
     assert layer["extent"] == 4096
 
 
+# A station of the sample with a Type 2 point free now (other tests, browser and API, leave
+# bookings open on the first ones).
+FREE_TYPE_2_STATION = (
+    "SELECT s.id, s.nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat, "
+    "(SELECT cp.id FROM charge_points cp WHERE cp.station_id = s.id AND cp.prise_type_2 "
+    " AND tiles.point_available(cp) ORDER BY cp.id LIMIT 1) AS point "
+    "FROM stations s WHERE s.withdrawn_at IS NULL AND EXISTS (SELECT 1 FROM charge_points cp "
+    "WHERE cp.station_id = s.id AND cp.prise_type_2 AND tiles.point_available(cp)) "
+    "ORDER BY s.id_station_itinerance LIMIT 1"
+)
+
+
 async def test_station_layer_at_high_zoom(tile_client, pool) -> None:  # type: ignore[no-untyped-def]
-    row = await pool.fetchrow(
-        "SELECT s.id, nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat FROM stations s "
-        "WHERE id_station_itinerance = 'FR*A06*P13047*A'"
-    )
+    row = await pool.fetchrow(FREE_TYPE_2_STATION)
     t = mercantile.tile(row["lon"], row["lat"], 15)
     features = (await fetch(tile_client, t.z, t.x, t.y))["stations"]["features"]
     mine = next(f for f in features if f["properties"]["id"] == str(row["id"]))
@@ -322,26 +334,50 @@ async def test_unfiltered_station_tiles_follow_the_point_rule(pool) -> None:  # 
         try:
             # Every status case: some points unavailable, whole stations out of service,
             # unknown or occupied, statuses of different ages (and fractions of a second).
+            # Only a booking makes a connector busy (0028).
+            ordered = (
+                "WITH p AS (SELECT id, connector_status, "
+                "           row_number() OVER (ORDER BY id_pdc_itinerance) AS n "
+                "           FROM charge_points WHERE withdrawn_at IS NULL) "
+            )
+            await hold_points(
+                conn,
+                [
+                    r["id"]
+                    for r in await conn.fetch(
+                        ordered + "SELECT id FROM p WHERE n % 5 = 2 "
+                        "AND connector_status = 'Available'"
+                    )
+                ],
+            )
             await conn.execute(
-                """
-                WITH p AS (SELECT id, row_number() OVER (ORDER BY id_pdc_itinerance) AS n
-                           FROM charge_points WHERE withdrawn_at IS NULL)
-                UPDATE charge_points cp SET
-                    operational_status = CASE p.n % 5 WHEN 0 THEN 'out_of_service'
-                                         WHEN 1 THEN 'unknown' ELSE cp.operational_status END,
-                    connector_status = CASE p.n % 5 WHEN 2 THEN 'Charging'
-                                       ELSE cp.connector_status END,
-                    connector_status_at = now() - p.n * interval '1 minute 0.7 second'
-                FROM p WHERE p.id = cp.id
-                """
+                ordered + "UPDATE charge_points cp SET "
+                "operational_status = CASE p.n % 5 WHEN 0 THEN 'out_of_service' "
+                "                     WHEN 1 THEN 'unknown' ELSE cp.operational_status END, "
+                "connector_status_at = now() - p.n * interval '1 minute 0.7 second' "
+                "FROM p WHERE p.id = cp.id"
             )
             for status in ("out_of_service", "unknown", "in_service"):
-                await conn.execute(
-                    "UPDATE charge_points SET operational_status = $1, connector_status = "
-                    "'Charging' WHERE station_id = (SELECT station_id FROM charge_points "
+                station = await conn.fetchval(
+                    "SELECT station_id FROM charge_points "
                     "WHERE withdrawn_at IS NULL AND operational_status = 'in_service' "
-                    "AND connector_status = 'Available' ORDER BY id_pdc_itinerance LIMIT 1)",
+                    "AND connector_status = 'Available' ORDER BY id_pdc_itinerance LIMIT 1"
+                )
+                await hold_points(
+                    conn,
+                    [
+                        r["id"]
+                        for r in await conn.fetch(
+                            "SELECT id FROM charge_points WHERE station_id = $1 "
+                            "AND withdrawn_at IS NULL AND connector_status = 'Available'",
+                            station,
+                        )
+                    ],
+                )
+                await conn.execute(
+                    "UPDATE charge_points SET operational_status = $1 WHERE station_id = $2",
                     status,
+                    station,
                 )
             compared = 0
             seen: set[str] = set()
@@ -369,13 +405,7 @@ async def test_unfiltered_station_tiles_follow_the_point_rule(pool) -> None:  # 
 async def test_station_cards_follow_an_edited_station(pool) -> None:  # type: ignore[no-untyped-def]
     """An admin edit (tiles.refresh_cells_of_station) redraws the station's card (name,
     power and its class) in the unfiltered station tile; availability needs no refresh."""
-    row = await pool.fetchrow(
-        "SELECT s.id, s.nom_station, ST_X(geom_4326) lon, ST_Y(geom_4326) lat, "
-        # An available point: other tests (browser, hardening) book points of this sample.
-        "(SELECT cp.id FROM charge_points cp WHERE cp.station_id = s.id "
-        " AND tiles.point_available(cp) ORDER BY cp.id LIMIT 1) AS point "
-        "FROM stations s WHERE id_station_itinerance = 'FR*A06*P13047*A'"
-    )
+    row = await pool.fetchrow(FREE_TYPE_2_STATION)
     assert row["point"] is not None, "the station has an available point to take"
     t = mercantile.tile(row["lon"], row["lat"], 16)
 
@@ -385,7 +415,7 @@ async def test_station_cards_follow_an_edited_station(pool) -> None:  # type: ig
 
     before = await drawn()
     point = await pool.fetchrow(
-        "SELECT puissance_nominale, connector_status FROM charge_points WHERE id = $1",
+        "SELECT puissance_nominale FROM charge_points WHERE id = $1",
         row["point"],
     )
 
@@ -397,22 +427,22 @@ async def test_station_cards_follow_an_edited_station(pool) -> None:  # type: ig
         await pool.execute("SELECT tiles.refresh_cells_of_station($1)", row["id"])
 
     await edit("Renamed by an admin", 349)
+    held: list[UUID] = []
     try:
         after = await drawn()
         assert after["name"] == "Renamed by an admin"
         assert after["max_power_kw"] == 349.0 and after["power_class"] == "ultra"
-        await pool.execute(
-            "UPDATE charge_points SET connector_status = 'Charging' WHERE id = $1", row["point"]
-        )
+        async with pool.acquire() as conn:
+            held = await hold_points(conn, [row["point"]])
         assert (await drawn())["available"] == before["available"] - 1
     finally:
-        await pool.execute(
-            "UPDATE charge_points SET connector_status = $2 WHERE id = $1",
-            row["point"],
-            point["connector_status"],
-        )
+        async with pool.acquire() as conn:
+            await release_points(conn, held)
         await edit(row["nom_station"], point["puissance_nominale"])
-    assert await drawn() == before
+    # All back, but the point's status time: the booking and its release moved it.
+    back = await drawn()
+    assert back.pop("status_at") >= before.pop("status_at")
+    assert back == before
 
 
 async def test_http_contract(tile_client) -> None:  # type: ignore[no-untyped-def]
@@ -521,7 +551,7 @@ async def test_availability_follows_bookings_in_precomputed_clusters(  # type: i
     point = await pool.fetchrow(
         "SELECT cp.id, cp.station_id, ST_X(s.geom_4326) lon, ST_Y(s.geom_4326) lat "
         "FROM charge_points cp JOIN stations s ON s.id = cp.station_id "
-        "WHERE cp.connector_status = 'Available' AND cp.withdrawn_at IS NULL LIMIT 1"
+        "WHERE tiles.point_available(cp) ORDER BY cp.id_pdc_itinerance LIMIT 1"
     )
     t = mercantile.tile(point["lon"], point["lat"], 6)
 
@@ -531,15 +561,11 @@ async def test_availability_follows_bookings_in_precomputed_clusters(  # type: i
 
     before = await available()
     async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE charge_points SET connector_status = 'Reserved' WHERE id = $1", point["id"]
-        )
+        held = await hold_points(conn, [point["id"]])
         await tile_cache.invalidate_stations(redis_client, conn, [point["station_id"]])
     assert await available() == before - 1
     async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE charge_points SET connector_status = 'Available' WHERE id = $1", point["id"]
-        )
+        await release_points(conn, held)
         await tile_cache.invalidate_stations(redis_client, conn, [point["station_id"]])
     assert await available() == before
 
