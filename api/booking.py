@@ -104,6 +104,15 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
     return Problem(status_code, code, detail)
 
 
+# The columns of a booking that the API reads: all of them but its charger log (`events`,
+# migration 0029), which only a read that shows it fetches, as text (`event_log`), and which
+# would otherwise be decoded for nothing (a history page, up to 500 meter values a charge).
+BOOKING_COLUMNS = (
+    "id", "user_id", "vehicle_id", "charge_point_id", "status", "created_at", "expires_at",
+    "started_at", "ends_at", "ended_at", "end_reason", "sim_speed", "battery_kwh", "start_soc",
+    "target_soc", "power_kw", "is_dc", "receipt",
+)  # fmt: skip
+
 # A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
 # its point, station, log, the changed stations' positions (their tiles are computed from
 # them: wattsup/tile_cache.py tiles_of_point, migration 0026; `p_tiles => false` asks for them
@@ -116,7 +125,9 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 # 0022, whose result the transition takes as its user, so it runs before it): a booking
 # request is one round trip to PostgreSQL, not a user lookup and then the transition.
 ANSWER = (
-    "SELECT (a.booking).*, a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
+    "SELECT "
+    + ", ".join(f"(a.booking).{c}" for c in BOOKING_COLUMNS)
+    + ", a.id_pdc_itinerance, a.station_id, a.nom_station, a.event_log, "
     "a.station_xy, a.data_version, a.completed "
     "FROM booking_session_user($1, $2) AS who(id), LATERAL {} AS a"
 )
