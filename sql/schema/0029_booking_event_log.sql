@@ -24,8 +24,10 @@ UPDATE reservations r SET events = l.events
 
 DROP TABLE reservation_events;
 
+-- `id` is the entry's place in the log: it orders entries of the same instant as the table's
+-- serial id did, so a reader's `ORDER BY at, id` (0028's API) still gives the log's order.
 CREATE VIEW reservation_events AS
-SELECT r.id AS reservation_id, e.n AS seq, (e.ev->>'at')::timestamptz AS at,
+SELECT r.id AS reservation_id, e.n AS id, (e.ev->>'at')::timestamptz AS at,
        e.ev->>'message' AS message, coalesce(e.ev->'payload', '{}') AS payload
   FROM reservations r CROSS JOIN LATERAL jsonb_array_elements(r.events) WITH ORDINALITY AS e(ev, n);
 
