@@ -30,12 +30,22 @@ from wattsup.config import Settings
 from wattsup.problems import Problem
 
 log = logging.getLogger("wattsup.booking")
-GRACE_MINUTES = 5
+# No grace after the hold: a booking not started by its expiry is a no-show at that second
+# (issue 5: "expired, the point is free again, exactly on time"). The terms say so as data.
+GRACE_MINUTES = 0
+
+
+def _minutes(value: float, lang: str) -> str:
+    """A number of minutes as a driver reads it: "30", or "0,5" in French."""
+    text = f"{value:g}"
+    return text.replace(".", ",") if lang == "fr" else text
 
 
 def booking_terms(settings: Settings) -> dict[str, Any]:
-    """The terms the page shows before confirming (OCPI 2.3 Booking names where they fit)."""
+    """The terms the page shows before confirming (OCPI 2.3 Booking names where they fit),
+    in French and English."""
     hold = settings.reservation_hold_minutes
+    fr, en = _minutes(hold, "fr"), _minutes(hold, "en")
     return {
         "hold_minutes": hold,
         "start_window_minutes": hold,
@@ -45,10 +55,16 @@ def booking_terms(settings: Settings) -> dict[str, Any]:
         "free_cancellation": True,
         "auto_release": True,
         "price": "Réservation gratuite ; la recharge est facturée par l'opérateur selon son tarif.",
+        "price_en": "Booking is free; the charge is billed by the operator at its own price.",
         "text_fr": (
-            f"Le point est bloqué pour vous pendant {hold} minutes. Annulation gratuite à tout "
-            f"moment avant le début de la charge. Sans démarrage dans ce délai, la réservation "
-            f"expire et le point est libéré automatiquement."
+            f"Le point est bloqué pour vous pendant {fr} minutes. Annulation gratuite à tout "
+            f"moment avant le début de la charge. Sans démarrage dans ce délai, sans délai de "
+            f"grâce, la réservation expire et le point est libéré automatiquement."
+        ),
+        "text_en": (
+            f"The point is held for you for {en} minutes. Free cancellation any time before the "
+            f"charge starts. Without a start in that time, with no grace period, the booking "
+            f"expires and the point is released automatically."
         ),
     }
 
@@ -78,7 +94,16 @@ REFUSALS: dict[str, tuple[int, str]] = {
         "Ce point vient d'être réservé ou est occupé : choisissez-en un autre.",
     ),
 }
-VERBS = {"start": "démarrer", "stop": "arrêter", "cancel": "annuler"}
+# The refused action and the booking's status as the French detail says them:
+# "Impossible d'annuler : la réservation est terminée."
+VERBS = {"start": "de démarrer", "stop": "d'arrêter", "cancel": "d'annuler"}
+STATUS_FR = {
+    "reserved": "réservée",
+    "charging": "en charge",
+    "completed": "terminée",
+    "cancelled": "annulée",
+    "expired": "expirée",
+}
 
 
 def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
@@ -98,7 +123,8 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
         return Problem(
             409,
             "invalid_transition",
-            f"Impossible de {VERBS.get(action, action)} : la réservation est « {status} ».",
+            f"Impossible {VERBS.get(action, 'de ' + action)} : la réservation est "
+            f"{STATUS_FR.get(str(status), f'« {status} »')}.",
         )
     status_code, detail = REFUSALS[code]
     return Problem(status_code, code, detail)

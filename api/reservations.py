@@ -23,6 +23,7 @@ from api.schemas.reservations import (
     ReservationRead,
 )
 from api.security import CurrentUser, SessionClaims
+from wattsup import tile_cache
 from wattsup.problems import Problem
 
 log = logging.getLogger("wattsup.reservations")
@@ -36,9 +37,10 @@ JOIN stations s ON s.id = cp.station_id
 """
 # The same with the charger's log as JSON text (`event_log`, decoded straight into its
 # Structs): a booking read alone (GET /current, polled by every open page, and GET /{id}).
+# booking_log() (sql/schema/0030_ocpp_fidelity.sql) adds a running charge's MeterValues so far.
 SELECT_WITH_EVENTS = f"""
 SELECT {_COLUMNS}, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
-       r.events::text AS event_log
+       booking_log(r) AS event_log
 FROM reservations r
 JOIN charge_points cp ON cp.id = r.charge_point_id
 JOIN stations s ON s.id = cp.station_id
@@ -77,6 +79,23 @@ def _read(row: asyncpg.Record) -> ReservationRead:
 _EVENTS = msgspec.json.Decoder(list[ChargerEvent])
 
 
+async def _catch_up(state: State, conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    """A booking read after its end (a hold run out, a charge at its planned end) but before
+    the sweeper's next pass ends it now, as the sweeper would (tiles included), so the read
+    shows it ended with its log and receipt, not "completed" with no receipt yet. Returns
+    whether it did: the caller reads the booking again. A read on time costs nothing more."""
+    now = datetime.now(UTC)
+    due = (row["status"] == "reserved" and row["expires_at"] <= now) or (
+        row["status"] == "charging" and row["ends_at"] <= now
+    )
+    if not due:
+        return False
+    stations = await booking.sweep(conn, point=row["charge_point_id"], user=row["user_id"])
+    if stations:
+        await tile_cache.invalidate_stations(state.redis, conn, stations)
+    return True
+
+
 class ReservationController(Controller):
     path = "/api/reservations"
     tags = ["reservations"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -98,14 +117,15 @@ class ReservationController(Controller):
 
     @get("/current", summary="My open reservation or charge, live")
     async def current(
-        self, db_connection: asyncpg.Connection, current_user: CurrentUser
+        self, state: State, db_connection: asyncpg.Connection, current_user: CurrentUser
     ) -> ReservationRead | None:
-        row = await db_connection.fetchrow(
-            SELECT_WITH_EVENTS + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT 1",
-            current_user.id,
-        )
+        query = SELECT_WITH_EVENTS + " WHERE r.user_id = $1 ORDER BY r.created_at DESC LIMIT 1"
+        row = await db_connection.fetchrow(query, current_user.id)
         if row is None:
             return None
+        if await _catch_up(state, db_connection, row):
+            row = await db_connection.fetchrow(query, current_user.id)
+            assert row is not None
         read = _read(row)
         if read.status in ("reserved", "charging") or (
             read.ended_at is None and read.status in ("completed", "expired")
@@ -144,17 +164,18 @@ class ReservationController(Controller):
     @get("/{reservation_id:uuid}", summary="One of my reservations, with the charger log")
     async def read(
         self,
+        state: State,
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         reservation_id: UUID,
     ) -> ReservationRead:
-        row = await db_connection.fetchrow(
-            SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2",
-            reservation_id,
-            current_user.id,
-        )
+        query = SELECT_WITH_EVENTS + " WHERE r.id = $1 AND r.user_id = $2"
+        row = await db_connection.fetchrow(query, reservation_id, current_user.id)
         if row is None:
             raise Problem(404, "reservation_not_found", "Réservation introuvable.")
+        if await _catch_up(state, db_connection, row):
+            row = await db_connection.fetchrow(query, reservation_id, current_user.id)
+            assert row is not None
         return _read(row)
 
     async def _transition(

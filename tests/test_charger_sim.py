@@ -17,7 +17,7 @@ import pytest
 
 from api.charger_sim import MIN_TAPER_FACTOR, TAPER_FROM, ChargePlan
 
-METER_EVERY_SIM_S = 300  # sql/schema/0027 charge_meter_values(): every 5 simulated minutes
+METER_EVERY_SIM_S = 10  # charge_meter_values() of sql/schema/0030: every 10 simulated seconds
 MAX_METER_SAMPLES = 500
 
 

@@ -75,6 +75,15 @@ async def test_terms_are_data(api_client) -> None:  # type: ignore[no-untyped-de
     terms = (await api_client.get("/api/reservations/terms")).json()
     assert terms["hold_minutes"] == 30 and terms["noshow_timeout"] == 1800
     assert terms["free_cancellation"] is True and "cancel_until_minutes" in terms
+    # No grace: a hold not started by its expiry is a no-show at that second.
+    assert terms["grace_minutes"] == 0 and "sans délai de grâce" in terms["text_fr"]
+    assert "pendant 30 minutes" in terms["text_fr"] and "for 30 minutes" in terms["text_en"]
+    assert terms["price_en"] and terms["price"] != terms["price_en"]
+
+
+async def test_terms_say_a_short_hold_as_a_driver_reads_it(fast_client) -> None:  # type: ignore[no-untyped-def]
+    terms = (await fast_client.get("/api/reservations/terms")).json()
+    assert "pendant 0,025 minutes" in terms["text_fr"] and "for 0.025 minutes" in terms["text_en"]
 
 
 async def test_book_then_every_refusal_code(driver_client, pool, settings) -> None:  # type: ignore[no-untyped-def]
@@ -149,9 +158,10 @@ async def test_book_then_every_refusal_code(driver_client, pool, settings) -> No
         await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p1["id"])
         == "Available"
     )
-    for action in ("start", "stop", "cancel"):
+    for action, verb in (("start", "de démarrer"), ("stop", "d'arrêter"), ("cancel", "d'annuler")):
         r = await driver_client.post(f"/api/reservations/{body['id']}/{action}")
         assert r.status_code == 409 and r.json()["code"] == "invalid_transition", action
+        assert r.json()["detail"] == f"Impossible {verb} : la réservation est annulée."
 
 
 async def test_admin_out_of_service_cancels_the_booking(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
@@ -161,14 +171,48 @@ async def test_admin_out_of_service_cancels_the_booking(driver_client, pool) -> 
         "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
     )
     rid = r.json()["id"]
+
+    async def connector() -> str:
+        return str(
+            await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        )
+
     await pool.execute(
         "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1", p["id"]
     )
-    row = await pool.fetchrow("SELECT status, end_reason FROM reservations WHERE id = $1", rid)
-    assert (row["status"], row["end_reason"]) == ("cancelled", "point_out_of_service")
-    await pool.execute(
-        "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p["id"]
+    try:
+        row = await pool.fetchrow("SELECT status, end_reason FROM reservations WHERE id = $1", rid)
+        assert (row["status"], row["end_reason"]) == ("cancelled", "point_out_of_service")
+        # OCPP: the reservation cancelled by its id, then the connector Unavailable (0030).
+        body = (await driver_client.get(f"/api/reservations/{rid}")).json()
+        assert [(e["message"], e["payload"]) for e in body["events"]][-2:] == [
+            ("CancelReservation", {"reservationId": rid, "reason": "point_out_of_service"}),
+            ("StatusNotification", {"status": "Unavailable"}),
+        ]
+        assert await connector() == "Unavailable"
+        # The IRVE dynamic export: out of service, occupation unknown (it said "libre").
+        pdc = await pool.fetchval(
+            "SELECT id_pdc_itinerance FROM charge_points WHERE id = $1", p["id"]
+        )
+        rows = (await driver_client.get("/api/irve/dynamique.json")).json()
+        (mine,) = [x for x in rows if x["id_pdc_itinerance"] == pdc]
+        assert (mine["etat_pdc"], mine["occupation_pdc"]) == ("hors_service", "inconnu")
+        # A status set again unchanged does nothing; the point is not bookable meanwhile.
+        await pool.execute(
+            "UPDATE charge_points SET operational_status = 'out_of_service' WHERE id = $1",
+            p["id"],
+        )
+        assert await connector() == "Unavailable"
+    finally:
+        await pool.execute(
+            "UPDATE charge_points SET operational_status = 'in_service' WHERE id = $1", p["id"]
+        )
+    assert await connector() == "Available"
+    r = await driver_client.post(
+        "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
     )
+    assert r.status_code == 201, r.text
+    assert (await driver_client.post(f"/api/reservations/{r.json()['id']}/cancel")).is_success
 
 
 async def test_admin_out_of_service_stops_the_charge_with_its_receipt(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
@@ -196,7 +240,7 @@ async def test_admin_out_of_service_stops_the_charge_with_its_receipt(driver_cli
         assert [(e["message"], e["payload"].get("status")) for e in body["events"]][-3:] == [
             ("StopTransaction", None),
             ("StatusNotification", "Finishing"),
-            ("StatusNotification", "Available"),
+            ("StatusNotification", "Unavailable"),
         ]
         assert body["events"][-3]["payload"]["reason"] == "Other"
         assert (await driver_client.get("/api/reservations/current")).json()["id"] == rid
@@ -434,6 +478,62 @@ async def test_driver_stop_gives_a_partial_receipt(driver_client, pool) -> None:
     ]
 
 
+async def test_a_running_charge_logs_its_meter_values_and_a_late_read_ends_it(  # type: ignore[no-untyped-def]
+    settings: Settings, pool
+) -> None:
+    """While a charge runs, its log shows the MeterValues so far, every 10 simulated seconds
+    (0030); read after its planned end but before any sweep, it is ended by the read itself
+    with its receipt, and the stored log starts with the MeterValues shown while it ran."""
+    from api.app import create_app
+
+    # 1,500× and a sweeper that does not come back in this test: only the read can end it.
+    slow_sweep = msgspec.structs.replace(settings, sim_speed=1500.0, sweep_interval_s=3600)
+    user = await create_user(pool)
+    (p,) = await free_points(pool, 1, "cp.puissance_nominale >= 22")
+    async with AsyncTestClient(app=create_app(slow_sweep)) as client:
+        await sign_in(client, user["email"], PASSWORD)
+        # 30 kWh at 22 kW: 33 to 74 simulated minutes (1.3 to 3 s), < 500 samples.
+        v = await vehicle(client, battery_kwh=30)
+        rid = (
+            await client.post(
+                "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+            )
+        ).json()["id"]
+        started = (await client.post(f"/api/reservations/{rid}/start")).json()
+        await asyncio.sleep(0.3)
+        running = (await client.get(f"/api/reservations/{rid}")).json()
+        assert running["status"] == "charging"
+        meters = [e for e in running["events"] if e["message"] == "MeterValues"]
+        # 0.3 s at 1,500× is 7.5 simulated minutes: ~45 samples, 10 simulated s apart.
+        assert len(meters) >= 20, len(meters)
+        ats = [datetime.fromisoformat(e["at"]) for e in meters]
+        gaps = {round((b - a).total_seconds() * 1500) for a, b in itertools.pairwise(ats)}
+        assert gaps <= {10}, gaps
+        assert ats[-1] <= datetime.fromisoformat(running["live"]["estimated_end"])
+        socs = [e["payload"]["soc"] for e in meters]
+        assert socs == sorted(socs) and socs[-1] <= running["live"]["soc"] + 0.1
+        assert running["receipt"] is None
+        # The planned end passes; the stored booking is still charging (no sweep yet).
+        end = datetime.fromisoformat(started["live"]["estimated_end"])
+        await asyncio.sleep(max(0.0, (end - datetime.now(end.tzinfo)).total_seconds()) + 0.2)
+        assert await pool.fetchval("SELECT status FROM reservations WHERE id = $1", rid) == (
+            "charging"
+        )
+        current = (await client.get("/api/reservations/current")).json()
+        assert current["id"] == rid and current["status"] == "completed"
+        assert current["receipt"] is not None and current["receipt"]["stop_reason"] == (
+            "EVDisconnected"
+        )
+        row = await pool.fetchrow(
+            "SELECT r.status, cp.connector_status FROM reservations r "
+            "JOIN charge_points cp ON cp.id = r.charge_point_id WHERE r.id = $1",
+            rid,
+        )
+        assert (row["status"], row["connector_status"]) == ("completed", "Available")
+        stored = [e for e in current["events"] if e["message"] == "MeterValues"]
+        assert stored[: len(meters)] == meters and len(stored) > len(meters)
+
+
 async def _vehicle_row(pool, user_id) -> Any:  # type: ignore[no-untyped-def]
     return await pool.fetchval(
         "INSERT INTO vehicles (user_id, name, connectors) VALUES ($1, 'EV', '{type_2}') "
@@ -604,7 +704,7 @@ async def test_a_start_draws_its_plan_and_a_stop_writes_log_and_receipt_at_once(
     assert receipt["point_power_kw"] == kws[s["charge_point_id"]]
     log = json.loads(e["event_log"])
     meters = [x for x in log if x["message"] == "MeterValues"]
-    assert len(meters) == int(elapsed * 3000 / 300 - 1e-9) > 0, "every 5 simulated minutes"
+    assert len(meters) == int(elapsed * 3000 / 10 - 1e-9) > 0, "every 10 simulated seconds"
     assert meters[-1]["payload"]["energy_wh"] <= round(plan.energy_kwh(soc) * 1000)
     assert [(x["message"], x["payload"]) for x in log[-3:]] == [
         ("StopTransaction", {"meterStop": round(plan.energy_kwh(soc) * 1000), "reason": "Remote"}),

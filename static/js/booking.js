@@ -76,12 +76,11 @@ async function confirmBooking(form, s) {
   }
   const point = s.points.find((p) => p.id === pointId);
   $('#confirm-title').textContent = t('bookTerms');
-  const text = lang === 'fr' ? terms.text_fr
-    : `The point is held for you for ${terms.hold_minutes} minutes. Free cancellation any time before the charge starts. Without a start in that time, the booking expires and the point is released automatically.`;
+  const text = lang === 'fr' ? terms.text_fr : terms.text_en;
   const go = h('button.btn.primary', { type: 'button', id: 'book-confirm' }, t('bookConfirm'));
   clear(body,
     h('p', h('strong', s.name), h('br'), `${point.id_pdc_itinerance} · ${kw(point.power_kw)} · ${connectorLabel(point.connectors)}`),
-    h('p', text), h('p.note', terms.price),
+    h('p', text), h('p.note', lang === 'fr' ? terms.price : terms.price_en),
     h('div.row', go, h('button.btn', { type: 'button', onclick: () => dialog.close() }, t('cancel'))));
   go.onclick = async () => {
     go.disabled = true;
@@ -191,6 +190,9 @@ function render() {
     buttons.append(h('button.btn.danger', { type: 'button', id: 'charge-stop', onclick: () => act('stop') }, t('stop')));
   }
   if (status === 'expired') parts.push(h('p', t('expiredMsg')));
+  // Cancelled by the operator (not by the driver): say why, as the API's end_reason does.
+  const why = `cancelled_${res.end_reason}`;
+  if (status === 'cancelled' && t(why) !== why) parts.push(h('p', { id: 'booking-why' }, t(why)));
   if (status === 'completed') {
     parts.push(h('div.section', { id: 'receipt' }, h('h3', t('receipt')), res.receipt ? receiptView(res.receipt) : h('p.note', t('waitingReceipt'))));
   }

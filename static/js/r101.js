@@ -12,8 +12,7 @@ async function terms() {
   try {
     const tm = await get('/api/reservations/terms');
     $('#terms-fr').textContent = `${tm.text_fr} ${tm.price}`;
-    $('#terms-en').textContent = `The point is held for ${tm.hold_minutes} minutes; free cancellation before the charge starts; `
-      + `without a start in that time the booking expires and the point is released. Booking is free; the charge is billed by the operator.`;
+    $('#terms-en').textContent = `${tm.text_en} ${tm.price_en}`;
   } catch (err) {
     $('#terms-fr').textContent = err.message;
     $('#terms-en').textContent = err.message;
