@@ -111,8 +111,24 @@ class VehicleController(Controller):
     async def remove(
         self, db_connection: asyncpg.Connection, current_user: CurrentUser, vehicle_id: UUID
     ) -> None:
-        done = await db_connection.execute(
-            "DELETE FROM vehicles WHERE id = $1 AND user_id = $2", vehicle_id, current_user.id
+        # Not the car of an open booking: its start draws the charge from it (0027) and checks
+        # it still fits the point (0030); deleted, it would charge as a default car.
+        row = await db_connection.fetchrow(
+            "WITH gone AS (DELETE FROM vehicles v WHERE v.id = $1 AND v.user_id = $2 "
+            "  AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.vehicle_id = v.id "
+            "                  AND r.status IN ('reserved', 'charging')) RETURNING v.id) "
+            "SELECT (SELECT count(*) FROM gone) AS deleted, "
+            "       EXISTS (SELECT 1 FROM vehicles WHERE id = $1 AND user_id = $2) AS mine",
+            vehicle_id,
+            current_user.id,
         )
-        if done.endswith(" 0"):
+        assert row is not None  # an aggregate query: always one row
+        if row["deleted"]:
+            return
+        if not row["mine"]:
             raise _not_found()
+        raise Problem(
+            409,
+            "vehicle_in_use",
+            "Ce véhicule a une réservation en cours : terminez-la ou annulez-la d'abord.",
+        )

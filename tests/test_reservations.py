@@ -478,6 +478,38 @@ async def test_driver_stop_gives_a_partial_receipt(driver_client, pool) -> None:
     ]
 
 
+async def test_the_booked_car_stays_and_must_still_fit_at_start(driver_client, pool) -> None:  # type: ignore[no-untyped-def]
+    """A car with an open booking cannot be deleted (409 vehicle_in_use), and a start checks
+    it again (0030): changed since the booking so that it no longer fits the point, it is
+    refused as at booking time; fitting again, the start goes through."""
+    (p,) = await free_points(pool, 1, "NOT cp.prise_type_chademo")
+    v = await vehicle(driver_client)
+    rid = (
+        await driver_client.post(
+            "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+        )
+    ).json()["id"]
+    r = await driver_client.delete(f"/api/vehicles/{v}")
+    assert r.status_code == 409 and r.json()["code"] == "vehicle_in_use"
+    assert "réservation en cours" in r.json()["detail"]
+    r = await driver_client.patch(
+        f"/api/vehicles/{v}", json={"connectors": ["chademo"], "max_dc_kw": 50}
+    )
+    assert r.status_code == 200, r.text
+    r = await driver_client.post(f"/api/reservations/{rid}/start")
+    assert r.status_code == 422 and r.json()["code"] == "connector_incompatible"
+    assert await pool.fetchval("SELECT status FROM reservations WHERE id = $1", rid) == "reserved"
+    await driver_client.patch(f"/api/vehicles/{v}", json={"connectors": ["type_2", "chademo"]})
+    r = await driver_client.post(f"/api/reservations/{rid}/start")
+    assert r.status_code == 200 and r.json()["status"] == "charging"
+    assert (await driver_client.post(f"/api/reservations/{rid}/stop")).status_code == 200
+    assert (await driver_client.delete(f"/api/vehicles/{v}")).status_code == 204
+    r = await driver_client.delete(f"/api/vehicles/{v}")
+    assert r.status_code == 404 and r.json()["code"] == "vehicle_not_found"
+    # The ended booking keeps its history; its car is gone (ON DELETE SET NULL).
+    assert await pool.fetchval("SELECT vehicle_id FROM reservations WHERE id = $1", rid) is None
+
+
 async def test_a_running_charge_logs_its_meter_values_and_a_late_read_ends_it(  # type: ignore[no-untyped-def]
     settings: Settings, pool
 ) -> None:

@@ -16,6 +16,11 @@
 --    connector's StatusNotification (Unavailable); a charge stopped that way logs
 --    StopTransaction(Other) (a withdrawn station logged EVDisconnected, the car's own stop)
 --    and ends Unavailable, not Available.
+-- 5. A start checks the car again: a driver who changed the booked car's connectors since
+--    the booking so that it no longer fits the point is refused (connector_incompatible, as
+--    at booking time) instead of being charged as if it fitted. (api/vehicles.py keeps a car
+--    with an open booking from being deleted; a car gone all the same charges as the
+--    default one, as since 0027.)
 
 -- The operator's reasons for ending a booking (cancel_reservations_for_point's callers: the
 -- trigger below, api/admin_network.py, api/admin_users.py) after which the charger is out of
@@ -187,6 +192,44 @@ BEGIN
         'pricing', p.tarification,
         'stop_reason', v_reason);
     RETURN r;
+END;
+$$;
+
+-- 0027's, with the car's connectors checked against the point's sockets.
+CREATE OR REPLACE FUNCTION booking_start(p_rid uuid) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_at timestamptz := clock_timestamp();
+    p record;
+BEGIN
+    SELECT c.*, r.sim_speed,
+           v.id IS NULL OR v.connectors && x.sockets AS fits
+      INTO p
+      FROM reservations r
+      JOIN charge_points cp ON cp.id = r.charge_point_id
+      LEFT JOIN vehicles v ON v.id = r.vehicle_id,
+           LATERAL (SELECT array_remove(
+                       ARRAY[CASE WHEN cp.prise_type_ef THEN 'ef' END,
+                             CASE WHEN cp.prise_type_2 THEN 'type_2' END,
+                             CASE WHEN cp.prise_type_combo_ccs THEN 'combo_ccs' END,
+                             CASE WHEN cp.prise_type_chademo THEN 'chademo' END,
+                             CASE WHEN cp.prise_type_autre THEN 'autre' END], NULL)
+                    AS sockets) x,
+           charge_plan(cp.puissance_nominale::double precision, x.sockets,
+                       coalesce(v.connectors, ARRAY['type_2']),
+                       coalesce(v.battery_kwh::double precision, 60.0),
+                       coalesce(nullif(v.max_ac_kw, 0)::double precision, 11.0),
+                       coalesce(v.max_dc_kw::double precision, 0.0),
+                       extract(hour FROM v_at AT TIME ZONE 'Europe/Paris')::integer,
+                       random()) AS c
+     WHERE r.id = p_rid;
+    IF NOT p.fits THEN
+        RAISE EXCEPTION 'connector_incompatible' USING ERRCODE = 'WUREF';
+    END IF;
+    PERFORM booking_start(
+        p_rid,
+        charge_hours_to(p.battery_kwh, p.start_soc, p.power_kw, p.is_dc, p.target_soc)
+            * 3600 / p.sim_speed,
+        p.battery_kwh, p.start_soc, p.target_soc, p.power_kw, p.is_dc);
 END;
 $$;
 

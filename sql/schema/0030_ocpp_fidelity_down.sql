@@ -132,6 +132,40 @@ BEGIN
 END;
 $function$
 ;
+CREATE OR REPLACE FUNCTION public.booking_start(p_rid uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_at timestamptz := clock_timestamp();
+    p record;
+BEGIN
+    SELECT c.*, r.sim_speed INTO p
+      FROM reservations r
+      JOIN charge_points cp ON cp.id = r.charge_point_id
+      LEFT JOIN vehicles v ON v.id = r.vehicle_id,
+           charge_plan(cp.puissance_nominale::double precision,
+                       array_remove(ARRAY[CASE WHEN cp.prise_type_ef THEN 'ef' END,
+                                          CASE WHEN cp.prise_type_2 THEN 'type_2' END,
+                                          CASE WHEN cp.prise_type_combo_ccs THEN 'combo_ccs' END,
+                                          CASE WHEN cp.prise_type_chademo THEN 'chademo' END,
+                                          CASE WHEN cp.prise_type_autre THEN 'autre' END],
+                                    NULL),
+                       coalesce(v.connectors, ARRAY['type_2']),
+                       coalesce(v.battery_kwh::double precision, 60.0),
+                       coalesce(nullif(v.max_ac_kw, 0)::double precision, 11.0),
+                       coalesce(v.max_dc_kw::double precision, 0.0),
+                       extract(hour FROM v_at AT TIME ZONE 'Europe/Paris')::integer,
+                       random()) AS c
+     WHERE r.id = p_rid;
+    PERFORM booking_start(
+        p_rid,
+        charge_hours_to(p.battery_kwh, p.start_soc, p.power_kw, p.is_dc, p.target_soc)
+            * 3600 / p.sim_speed,
+        p.battery_kwh, p.start_soc, p.target_soc, p.power_kw, p.is_dc);
+END;
+$function$
+;
 DROP FUNCTION booking_point_closed(text);
 
 ALTER TABLE charge_points DISABLE TRIGGER charge_points_connector_guard;
