@@ -441,6 +441,45 @@ async def test_full_snapshot_withdraws_missing_points_never_deletes(  # type: ig
     assert await counts(scratch) == {"stations": 4, "points": 7}
 
 
+async def test_a_rejected_or_cut_short_row_keeps_the_stored_point(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path
+) -> None:
+    """A full snapshot withdraws the points missing from the file, not those whose row it
+    rejected (a typo in the power); and a row cut short (a truncated file's last line) is
+    rejected, not read as empty cells that would blank the stored point."""
+    await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    point_sql = (
+        "SELECT cp.puissance_nominale, cp.withdrawn_at, s.date_maj, s.date_mise_en_service, "
+        "s.raccordement FROM charge_points cp JOIN stations s ON s.id = cp.station_id "
+        "WHERE cp.id_pdc_itinerance = $1"
+    )
+    before = {i: await scratch.fetchrow(point_sql, i) for i in ("FRWUPE0003", "FRWUPE0014")}
+    rows = list(csv.reader((DATA / "irve-v2-defects.csv").open(encoding="utf-8", newline="")))
+    assert rows[3][HEADER.index("id_pdc_itinerance")] == "FRWUPE0003"
+    rows[3][HEADER.index("puissance_nominale")] = "abc"
+    assert rows[-1][HEADER.index("id_pdc_itinerance")] == "FRWUPE0014"
+    rows[-1] = rows[-1][:25]  # the file ends mid-row, with no final line break
+    truncated = tmp_path / "truncated.csv"
+    with truncated.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    truncated.write_bytes(truncated.read_bytes().rstrip(b"\r\n"))
+
+    report = await import_file(scratch_settings, truncated, full=True)
+    assert report.status == "succeeded" and report.withdrawn == 0
+    for pdc in ("FRWUPE0003", "FRWUPE0014"):
+        assert await scratch.fetchrow(point_sql, pdc) == before[pdc], pdc
+    rejects = {
+        r["id_pdc_itinerance"]: r["reason"]
+        for r in await scratch.fetch(
+            "SELECT id_pdc_itinerance, reason FROM import_rejects "
+            "WHERE job_id = $1 AND severity = 'rejected'",
+            report.job_id,
+        )
+    }
+    assert "FRWUPE0003" in rejects
+    assert "row has 25 columns, header has 40: cut short" in rejects["FRWUPE0014"]
+
+
 async def test_only_one_import_at_a_time(scratch, scratch_settings: Settings) -> None:  # type: ignore[no-untyped-def]
     job = await claim_job(
         scratch_settings, file_name="a.csv", file_size=1, full=False, source="cli", created_by=None

@@ -601,14 +601,19 @@ BEGIN
     unchanged := total - inserted - updated;
 
     -- 5. A full national snapshot: points missing from it are withdrawn (never deleted: a
-    --    reservation history may point to them).
+    --    reservation history may point to them). A point whose row is in the file but was
+    --    rejected (import_rejects, stored before the merge) is not missing: it keeps what
+    --    the network holds, as it would in a partial import.
     withdrawn := 0;
     -- (A first load has nothing to withdraw: every point and station came with the file.)
     IF p_full AND NOT first_load THEN
         UPDATE charge_points cp SET withdrawn_at = now(), updated_at = now()
         WHERE cp.withdrawn_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM import_points p
-                          WHERE p.id_pdc_itinerance = cp.id_pdc_itinerance);
+                          WHERE p.id_pdc_itinerance = cp.id_pdc_itinerance)
+          AND NOT EXISTS (SELECT 1 FROM import_rejects r
+                          WHERE r.job_id = p_job AND r.severity = 'rejected'
+                            AND r.id_pdc_itinerance = cp.id_pdc_itinerance);
         GET DIAGNOSTICS withdrawn = ROW_COUNT;
     END IF;
     -- A station left with no point in service list is withdrawn too.

@@ -377,7 +377,7 @@ async def _import(
             # nothing else writes the row (lock_conn) before then.
             await data_conn.execute(
                 "UPDATE import_jobs SET status = 'succeeded', phase = $10, "
-                "finished_at = now(), rows_read = $2, inserted = $3, updated = $4, "
+                "finished_at = clock_timestamp(), rows_read = $2, inserted = $3, updated = $4, "
                 "unchanged = $5, withdrawn = $6, rejected = $7, duplicates = $8, "
                 "warnings = $9 WHERE id = $1",
                 job_id,

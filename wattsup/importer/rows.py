@@ -472,10 +472,20 @@ class V2Rows:
         id_pdc = f[_I_ID_PDC].strip()
         ref = id_pdc or None
 
-        if cells != width:
+        if cells < width:
+            # Cut short: a truncated file's last line, or a line break inside an unquoted
+            # field (one row read as two). Its missing cells would be read as empty and
+            # blank what the network holds: the row is refused, the stored point kept.
+            rejected = True
             issues.append(
-                (line, "warning", "*", None, f"row has {cells} columns, header has {width}", ref)
-            )
+                (line, "rejected", "*", None, f"row has {cells} columns, header has {width}: "
+                 "cut short (a truncated file, or a line break inside a field)", ref)
+            )  # fmt: skip
+        elif cells > width:
+            issues.append(
+                (line, "warning", "*", None, f"row has {cells} columns, header has {width}: "
+                 "the extra cells are ignored", ref)
+            )  # fmt: skip
 
         if not id_pdc:
             rejected = True
