@@ -186,11 +186,29 @@ async def network_edit(state: State, *station_ids: UUID) -> AsyncIterator[Networ
             for sid in station_ids:
                 await edit.touch(sid)
             yield edit
-            # Every cell the stations were in (now without them) and are in now.
+            # Every cell the stations were in and have left (a move), and the cells they are
+            # in now, unless the edit left the clusters' inputs alone (which points count,
+            # their power, where the station is): recomputing a station's cells at every
+            # zoom reads the whole of France at zoom 0, ~1 s on the national network, which
+            # setting a point out of service does not need. The station's facets and card
+            # (its availability, services) are always redone: a few ms.
+            now_at = {
+                (r["x"], r["y"])
+                for r in await conn.fetch(
+                    "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM stations WHERE id = ANY($1)",
+                    list(edit.stations),
+                )
+            }
             for x, y in edit.old_positions:
-                await conn.execute("SELECT tiles.refresh_cells_at($1, $2)", x, y)
+                if (x, y) not in now_at:
+                    await conn.execute("SELECT tiles.refresh_cells_at($1, $2)", x, y)
             for sid in edit.stations:
-                await conn.execute("SELECT tiles.refresh_cells_of_station($1)", sid)
+                if edit.clusters:
+                    await conn.execute("SELECT tiles.refresh_cells_of_station($1)", sid)
+                else:
+                    await conn.execute(
+                        "SELECT tiles.refresh_facets($1), tiles.refresh_station_cards($1)", sid
+                    )
             edit.tiles |= await tile_cache.tiles_of_stations(conn, list(edit.stations))
         await tile_cache.invalidate_tiles(state.redis, conn, edit.tiles)
 
@@ -201,6 +219,9 @@ class NetworkEdit:
         self.stations: set[UUID] = set()
         self.tiles: set[tile_cache.Tile] = set()
         self.old_positions: list[tuple[float, float]] = []
+        # Whether the edit may change the cluster cells (see network_edit): set false by an
+        # edit that changes no point's power or presence and moves no station.
+        self.clusters = True
 
     async def touch(self, station_id: UUID) -> None:
         """Note a station about to change: its current cells and tiles are stale after."""
@@ -494,6 +515,8 @@ class AdminNetworkController(Controller):
         values = check_point(_set(data), creating=False)
         station_id = await _station_of_point(state, point_id)
         async with network_edit(state, station_id) as edit:
+            # The clusters count the points and keep their highest power: nothing else here.
+            edit.clusters = "puissance_nominale" in values
             sets = [f"{c} = ${i}" for i, c in enumerate(values, start=2)]
             if "operational_status" in values:
                 sets.append("status_changed_at = now()")

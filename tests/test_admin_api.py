@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from uuid import UUID
 
 import mapbox_vector_tile
 import mercantile
@@ -232,11 +233,27 @@ async def test_station_crud_validates_like_the_importer_and_refreshes_tiles(
     assert [row["id"] for row in rows] == [sid]
     assert rows[0]["points"] == 1 and rows[0]["max_power_kw"] == 22
 
-    # Out of service, then withdrawn.
+    # Out of service, then withdrawn. The status is no input of the cluster cells: they are
+    # left alone (recomputing them reads all of France at zoom 0, ~1 s nationally).
+    cells = "SELECT array_agg(c ORDER BY zoom, cell_x, cell_y)::text FROM tiles.clusters c"
+    before = await pool.fetchval(cells)
     r = await admin_client.patch(
         f"/api/admin/points/{point['id']}", json={"operational_status": "out_of_service"}
     )
     assert r.json()["operational_status"] == "out_of_service"
+    assert await pool.fetchval(cells) == before
+    # Its power is one: every cell holding the station keeps its new highest power.
+    r = await admin_client.patch(
+        f"/api/admin/points/{point['id']}", json={"puissance_nominale": 350}
+    )
+    assert r.status_code == 200, r.text
+    top = await pool.fetchval(
+        "SELECT max(c.max_power_kw) FROM tiles.clusters c, stations s WHERE s.id = $1 "
+        "AND c.zoom = tiles.cluster_max_zoom() AND c.cell_x = tiles.cell_x(ST_X(s.geom), c.zoom) "
+        "AND c.cell_y = tiles.cell_y(ST_Y(s.geom), c.zoom)",
+        UUID(sid),
+    )
+    assert top == 350
     r = await admin_client.get("/api/admin/stations", params={"q": tag, "status": "out_of_service"})
     assert r.json()["total"] == 1
     r = await admin_client.delete(f"/api/admin/stations/{sid}")
