@@ -208,6 +208,20 @@ async def test_station_crud_validates_like_the_importer_and_refreshes_tiles(
     assert r.status_code == 201, r.text
     point = r.json()
     assert point["operational_status"] == "in_service"
+    # The same id again: a 409 that names the field to correct, for the form to mark it.
+    r = await admin_client.post(
+        f"/api/admin/stations/{sid}/points",
+        json={
+            "id_pdc_itinerance": f"FRWUTE{tag.upper()}",
+            "puissance_nominale": 22,
+            "prise_type_2": True,
+        },
+    )
+    assert r.status_code == 409 and r.json()["code"] == "conflict"
+    assert r.json()["errors"] == [
+        {"field": "id_pdc_itinerance", "reason": f"« FRWUTE{tag.upper()} » est déjà utilisé"}
+    ]
+    assert f"FRWUTE{tag.upper()}" in r.json()["detail"]
 
     # A station with a point is on the map at once (cluster cells and tiles refreshed).
     assert f"Station d'essai {tag}" in await _tile_names(tile_client, -4.48, 48.39, 15)

@@ -24,6 +24,9 @@ from wattsup.cache import REDIS_ERRORS
 
 log = logging.getLogger("wattsup.problems")
 
+# The key of a unique violation as PostgreSQL words it (its `detail`).
+_DUPLICATE_KEY = re.compile(r"Key \((?P<field>[^)]+)\)=\((?P<value>.*)\) already exists\.", re.S)
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # Default codes and French messages for the statuses the framework raises by itself.
@@ -254,8 +257,21 @@ def _database_handler(
             instance=request.url.path,
         )
     if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError):
+        # PostgreSQL names the clashing key: "Key (id_pdc_itinerance)=(FR…) already exists."
+        # Said back as the field to correct, so a form can mark it (an admin adding a point
+        # whose id is already taken), not as a bare "conflict".
+        key = _DUPLICATE_KEY.match(getattr(exc, "detail", None) or "")
+        if key is None or "," in key["field"]:
+            return problem_response(
+                409, "conflict", "Conflit avec une donnée existante.", instance=request.url.path
+            )
+        field, value = key["field"].strip('"'), key["value"]
         return problem_response(
-            409, "conflict", "Conflit avec une donnée existante.", instance=request.url.path
+            409,
+            "conflict",
+            f"« {value[:100]} » est déjà utilisé ({field}) : choisissez-en un autre.",
+            instance=request.url.path,
+            errors=[{"field": field, "reason": f"« {value[:100]} » est déjà utilisé"}],
         )
     if state is not None and state.startswith("22"):
         # Data exceptions: a value PostgreSQL cannot store as sent (U+0000 in text, a number
