@@ -215,3 +215,48 @@ async def test_bi_role_reads_analytics_and_nothing_else(pool: asyncpg.Pool) -> N
         await conn.execute("SET LOCAL ROLE wattsup_bi")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("DELETE FROM analytics.regions")
+
+
+async def test_an_operator_spelled_two_ways_is_one_line(pool: asyncpg.Pool) -> None:
+    """The national file spells some operators two ways ("Bouygues Energies et Services",
+    "BOUYGUES ENERGIES ET SERVICES"): one line of points by operator (0032), under the
+    spelling most of its points use, its stations and points added up."""
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()  # rolled back at the end: the other tests see the sample as loaded
+        try:
+            top = await conn.fetchrow(
+                "SELECT operateur, stations, points FROM analytics.points_by_operator "
+                "WHERE stations >= 2 ORDER BY points DESC LIMIT 1"
+            )
+            assert top is not None
+            # One of its stations moves to a copy of its operator row, in capitals.
+            station = await conn.fetchval(
+                "SELECT station_id FROM analytics.stations WHERE operateur = $1 "
+                "ORDER BY station_id LIMIT 1",
+                top["operateur"],
+            )
+            await conn.execute(
+                "WITH copy AS (INSERT INTO operators (nom_amenageur, nom_operateur, nom_enseigne)"
+                "   SELECT o.nom_amenageur, upper($2) || ' ', o.nom_enseigne FROM operators o"
+                "   JOIN stations s ON s.operator_id = o.id WHERE s.id = $1 RETURNING id) "
+                "UPDATE stations SET operator_id = (SELECT id FROM copy) WHERE id = $1",
+                station,
+                top["operateur"],
+            )
+            spellings = await conn.fetchval(
+                "SELECT count(DISTINCT operateur) FROM analytics.stations "
+                "WHERE lower(btrim(operateur)) = lower($1)",
+                top["operateur"],
+            )
+            assert spellings == 2
+            rows = await conn.fetch(
+                "SELECT * FROM analytics.points_by_operator "
+                "WHERE lower(btrim(operateur)) = lower($1)",
+                top["operateur"],
+            )
+            assert [(r["operateur"], r["stations"], r["points"]) for r in rows] == [
+                (top["operateur"], top["stations"], top["points"])
+            ]
+        finally:
+            await tx.rollback()
