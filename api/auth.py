@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from api.rate_limit import client_ip, hit
+from api.rate_limit import client_ip, hit, refund
 from api.schemas.accounts import (
     LoginIn,
     Message,
@@ -173,9 +173,8 @@ class AuthController(Controller):
         await hit(
             request, f"login:ip:{client_ip(request)}", settings.rate_limit_login_ip, LOGIN_WINDOW
         )
-        await hit(
-            request, f"login:acct:{token_digest(email)[:24]}", LOGIN_LIMIT_PER_ACCOUNT, LOGIN_WINDOW
-        )
+        account_bucket = f"login:acct:{token_digest(email)[:24]}"
+        await hit(request, account_bucket, LOGIN_LIMIT_PER_ACCOUNT, LOGIN_WINDOW)
         row = await db_connection.fetchrow(
             "SELECT * FROM users WHERE email = $1 AND deleted_at IS NULL", email
         )
@@ -192,6 +191,8 @@ class AuthController(Controller):
             raise Problem(
                 403, "account_disabled", "Ce compte est désactivé. Contactez le service client."
             )
+        # The right password: this attempt does not count against the account (failures do).
+        await refund(request, account_bucket)
         cookies = await open_session(
             db_connection,
             settings,

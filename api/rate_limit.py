@@ -52,3 +52,14 @@ async def hit(request: Request[Any, Any, Any], bucket: str, limit: int, window_s
             f"Trop de tentatives. Réessayez dans {retry} secondes.",
             headers={"Retry-After": str(retry)},
         )
+
+
+async def refund(request: Request[Any, Any, Any], bucket: str) -> None:
+    """Take back one attempt counted by `hit` (a login that succeeded: only failures should
+    add up against an account, or a driver signing in on a few devices would be locked out).
+    Best effort: with Redis gone, the attempt just stays counted until the window ends."""
+    redis = request.app.state.redis
+    try:
+        await redis.decr(f"rl:{bucket}")
+    except REDIS_ERRORS as exc:
+        log.warning("rate limiter unavailable, %s not refunded: %r", bucket, exc)

@@ -249,6 +249,31 @@ async def test_login_rate_limit_holds_across_two_app_instances(settings, pool) -
     assert statuses[:8] == [401] * 8 and statuses[8:] == [429, 429]
 
 
+async def test_only_failed_logins_count_against_an_account(settings, pool) -> None:  # type: ignore[no-untyped-def]
+    """A driver signing in on a dozen devices in a few minutes is not locked out; the same
+    number of wrong passwords is."""
+    from api.app import create_app
+
+    user = await create_user(pool)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for _ in range(12):
+            client.cookies.clear()  # a new device each time
+            r = await client.post(
+                "/api/auth/login", json={"email": user["email"], "password": PASSWORD}
+            )
+            assert r.status_code == 200, r.text
+        client.cookies.clear()
+        codes = [
+            (
+                await client.post(
+                    "/api/auth/login", json={"email": user["email"], "password": "wrong one"}
+                )
+            ).status_code
+            for _ in range(9)
+        ]
+    assert codes == [401] * 8 + [429]
+
+
 async def test_vehicles_are_private(settings, pool) -> None:  # type: ignore[no-untyped-def]
     from api.app import create_app
 
