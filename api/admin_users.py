@@ -6,13 +6,21 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, delete, get, patch
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from api.auth import queue_password_link
 from api.schemas.accounts import VehicleRead
-from api.schemas.admin import AdminUser, AdminUserDetail, UserPage, UserReservation, UserUpdate
+from api.schemas.admin import (
+    AdminUser,
+    AdminUserDetail,
+    UserCreate,
+    UserPage,
+    UserReservation,
+    UserUpdate,
+)
 from api.security import CurrentUser, require_admin
 from api.vehicles import COLUMNS as VEHICLE_COLUMNS
 from wattsup import tile_cache
@@ -105,6 +113,41 @@ class AdminUserController(Controller):
         return UserPage(
             items=[AdminUser(**dict(r)) for r in rows], total=total, page=page, per_page=per_page
         )
+
+    @post(
+        "/", status_code=HTTP_201_CREATED, summary="Open an account (its owner sets the password)"
+    )
+    async def create_user(self, db_connection: asyncpg.Connection, data: UserCreate) -> AdminUser:
+        email = data.email.strip().lower()
+        if "@" not in email or "." not in email.split("@")[-1]:
+            raise Problem(
+                422,
+                "invalid_email",
+                "Adresse e-mail invalide.",
+                errors=[{"field": "email", "reason": "adresse e-mail invalide"}],
+            )
+        async with db_connection.transaction():
+            try:
+                # '!' is no bcrypt hash (as an erased account's, erase_user above): nobody can
+                # sign in until the owner sets a password through the link mailed below.
+                row = await db_connection.fetchrow(
+                    "INSERT INTO users (email, password_hash, first_name, last_name, role) "
+                    f"VALUES ($1, '!', $2, $3, $4) RETURNING {USER_COLUMNS}",
+                    email,
+                    (data.first_name or "").strip() or None,
+                    (data.last_name or "").strip() or None,
+                    data.role,
+                )
+            except asyncpg.UniqueViolationError:
+                raise Problem(
+                    409,
+                    "email_taken",
+                    "Un compte existe déjà avec cette adresse.",
+                    errors=[{"field": "email", "reason": "un compte existe déjà"}],
+                ) from None
+            assert row is not None
+            await queue_password_link(db_connection, row["id"], email, invitation=True)
+        return AdminUser(**dict(row))
 
     @get("/{user_id:uuid}", summary="One user, with their vehicles and latest reservations")
     async def read_user(self, db_connection: asyncpg.Connection, user_id: UUID) -> AdminUserDetail:

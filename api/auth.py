@@ -65,6 +65,7 @@ COMMON_PASSWORDS = frozenset(
     }
 )
 RESET_TTL = timedelta(hours=1)
+INVITATION_TTL = timedelta(days=7)  # an account an admin opens: its owner sets the password
 LOGIN_LIMIT_PER_ACCOUNT, LOGIN_WINDOW = 8, 300
 REGISTER_WINDOW = 3600
 RESET_LIMIT, RESET_WINDOW = 5, 3600
@@ -115,6 +116,40 @@ def _user_read(row: asyncpg.Record) -> UserRead:
         role=row["role"],
         created_at=row["created_at"],
     )
+
+
+async def queue_password_link(
+    conn: asyncpg.Connection, user_id: UUID, email: str, *, invitation: bool
+) -> None:
+    """A one-time link to choose a password (a password_resets token), mailed: a reset asked
+    for by its owner (valid an hour), or the invitation of an account an admin opened (a
+    week). There is no mail server here: the mail goes to the email_outbox table (and the
+    log), where a mailer would pick it up."""
+    token = secrets.token_urlsafe(32)
+    ttl = INVITATION_TTL if invitation else RESET_TTL
+    await conn.execute(
+        "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        token_digest(token),
+        user_id,
+        datetime.now(UTC) + ttl,
+    )
+    if invitation:
+        subject = "Watts Up : votre compte est ouvert"
+        body = (
+            f"Un compte Watts Up a été ouvert pour vous. Pour choisir votre mot de passe : "
+            f"/#/reset?token={token} (valable 7 jours)."
+        )
+    else:
+        subject = "Watts Up : réinitialisation du mot de passe"
+        body = f"Pour choisir un nouveau mot de passe : /#/reset?token={token} (valable une heure)."
+    await conn.execute(
+        "INSERT INTO email_outbox (to_address, subject, body) VALUES ($1, $2, $3)",
+        email,
+        subject,
+        body,
+    )
+    kind = "invitation" if invitation else "password reset"
+    log.info("%s mail queued in email_outbox for user %s", kind, user_id)
 
 
 class AuthController(Controller):
@@ -268,22 +303,7 @@ class AuthController(Controller):
             email,
         )
         if user_id is not None:
-            token = secrets.token_urlsafe(32)
-            await db_connection.execute(
-                "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-                token_digest(token),
-                user_id,
-                datetime.now(UTC) + RESET_TTL,
-            )
-            # No mail server here: the email goes to the outbox table (and the log).
-            await db_connection.execute(
-                "INSERT INTO email_outbox (to_address, subject, body) VALUES ($1, $2, $3)",
-                email,
-                "Watts Up : réinitialisation du mot de passe",
-                f"Pour choisir un nouveau mot de passe : /#/reset?token={token} "
-                "(valable une heure).",
-            )
-            log.info("password reset mail queued in email_outbox for user %s", user_id)
+            await queue_password_link(db_connection, user_id, email, invitation=False)
         return Message(detail="Si un compte existe pour cette adresse, un e-mail a été envoyé.")
 
     @post("/password-reset/confirm", status_code=HTTP_200_OK, summary="Set a new password")

@@ -60,7 +60,9 @@ def hash_password(password: str, rounds: int) -> str:
 
 
 def check_password(password: str, hashed: str | None, rounds: int) -> bool:
-    if hashed is None:
+    # No account, or one with no password yet ('!': opened by an admin, its owner not yet
+    # through the mailed link): the same bcrypt work, and no.
+    if hashed is None or not hashed.startswith("$2"):
         dummy = _DUMMY_HASHES.get(rounds)
         if dummy is None:  # once per cost, not per call: the point is equal timing
             dummy = _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"x", bcrypt.gensalt(rounds))

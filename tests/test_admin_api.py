@@ -161,6 +161,41 @@ async def _tile_names(tiles: AsyncTestClient[Litestar], lon: float, lat: float, 
     }
 
 
+async def test_an_admin_opens_an_account_and_its_owner_sets_the_password(  # type: ignore[no-untyped-def]
+    admin_client: AsyncTestClient[Litestar], api_client, pool
+) -> None:
+    """The C of the users' CRUD: the admin gives an email and a role, never a password; the
+    owner is mailed a link (the outbox) to choose one, and cannot sign in before."""
+    email = f"invited-{uuid.uuid4().hex[:10]}@example.org"
+    r = await admin_client.post(
+        "/api/admin/users",
+        json={"email": email.upper(), "first_name": "Camille", "role": "admin"},
+    )
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert (made["email"], made["role"], made["first_name"]) == (email, "admin", "Camille")
+    r = await admin_client.post("/api/admin/users", json={"email": email})
+    assert r.status_code == 409 and r.json()["code"] == "email_taken"
+    assert r.json()["errors"][0]["field"] == "email"
+    r = await admin_client.post("/api/admin/users", json={"email": "nope"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "email"
+    # No password yet: every sign-in is refused, as a wrong password is (no 500).
+    r = await api_client.post("/api/auth/login", json={"email": email, "password": "!"})
+    assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
+    body = await pool.fetchval(
+        "SELECT body FROM email_outbox WHERE to_address = $1 ORDER BY id DESC LIMIT 1", email
+    )
+    assert "valable 7 jours" in body
+    token = body.split("token=")[1].split(" ")[0]
+    chosen = "une phrase choisie par Camille"
+    r = await api_client.post(
+        "/api/auth/password-reset/confirm", json={"token": token, "password": chosen}
+    )
+    assert r.status_code == 200, r.text
+    await sign_in(api_client, email, chosen)
+    assert (await api_client.get("/api/me")).json()["role"] == "admin"
+
+
 async def test_station_crud_validates_like_the_importer_and_refreshes_tiles(
     admin_client: AsyncTestClient[Litestar], tile_client: AsyncTestClient[Litestar], pool: Any
 ) -> None:

@@ -87,6 +87,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/analytics"): ADMIN,
     ("GET", "/api/admin/analytics/{file_name:str}"): ADMIN,
     ("GET", "/api/admin/users"): ADMIN,
+    ("POST", "/api/admin/users"): ADMIN,
     ("GET", "/api/admin/users/{user_id:uuid}"): ADMIN,
     ("PATCH", "/api/admin/users/{user_id:uuid}"): ADMIN,
     ("DELETE", "/api/admin/users/{user_id:uuid}"): ADMIN,

@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from api.schemas.accounts import VehicleRead
+from api.schemas.accounts import Email, Name, VehicleRead
 
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=255)]
@@ -53,6 +53,16 @@ class UserPage(msgspec.Struct):
     total: int
     page: int
     per_page: int
+
+
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """An account an admin opens: no password (the admin never knows it); its owner gets a
+    link to choose one."""
+
+    email: Email
+    first_name: Name | None = None
+    last_name: Name | None = None
+    role: Role = "driver"
 
 
 class UserUpdate(msgspec.Struct, forbid_unknown_fields=True):
