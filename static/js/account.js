@@ -187,6 +187,11 @@ export function editVehicle(v) {
     h('div.row',
       h('button.btn.primary', { type: 'submit' }, t('save')),
       h('button.btn', { type: 'button', onclick: () => dialog.close() }, t('cancel'))));
+  // "Choisissez au moins une prise." goes once a connector is ticked: no stale refusal.
+  form.onchange = (e) => {
+    if (e.target.name === 'connectors' && new FormData(form).getAll('connectors').length
+      && form.querySelector('.form-error')?.textContent === t('pickConnector')) formError(form, null);
+  };
   form.onsubmit = async (e) => {
     e.preventDefault();
     const data = new FormData(form);

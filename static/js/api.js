@@ -16,6 +16,9 @@ function csrf() {
   return m ? decodeURIComponent(m[1]) : '';
 }
 
+/** The CSRF cookie is set at sign-in and cleared at sign-out: without it, no session. */
+export function hasCsrfCookie() { return csrf() !== ''; }
+
 async function send(method, path, body, fresh = false) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') headers['X-CSRF-Token'] = csrf();

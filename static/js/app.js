@@ -14,10 +14,14 @@ import { loadSession, onSession, session } from './session.js';
 
 window.wattsup = { firstRenderMs: null };
 
+// "EN"/"FR" on the button (it fits beside the other tools on a phone), the language's own
+// name for assistive technologies and as its tooltip.
 function langButton() {
   const b = $('#lang');
-  b.textContent = t('lang');
+  b.textContent = t('langShort');
   b.lang = t('lang') === 'English' ? 'en' : 'fr';
+  b.setAttribute('aria-label', t('lang'));
+  b.title = t('lang');
 }
 
 function accountLabel() {
@@ -31,14 +35,22 @@ function sheetPadding() {
   return { ...NO_PADDING, bottom: Math.round($('#map').clientHeight * 0.6) };
 }
 
-function flyTo(lon, lat, zoom, padding = NO_PADDING) {
+function flyTo(lon, lat, zoom, padding = NO_PADDING, duration = motion()) {
   const map = window.wattsup.map;
-  map.flyTo({ center: [lon, lat], zoom: Math.max(zoom, map.getZoom()), padding, duration: motion() });
+  map.flyTo({ center: [lon, lat], zoom: Math.max(zoom, map.getZoom()), padding, duration });
 }
 
 function showStation(id, lon, lat) {
   openStation(id);
   if (lon != null) flyTo(lon, lat, 15, sheetPadding());
+}
+
+/** A station known by its id only (a link, a report): its sheet, then the map moves to it
+ * (its coordinates come with the sheet). A page opening on it jumps there at once. */
+async function showStationById(id, duration = motion()) {
+  await openStation(id);
+  const s = currentStation();
+  if (s && s.id === id) flyTo(s.lon, s.lat, 15, sheetPadding(), duration);
 }
 
 // --- search -------------------------------------------------------------------------
@@ -114,7 +126,8 @@ async function openList() {
         dataset: { station: s.id },
         onclick: () => { dialog.close(); showStation(s.id, s.lon, s.lat); },
       }, h('span.title', s.name), h('br'),
-      h('span.note', [s.commune, kw(s.max_power_kw), t('listFree', { a: s.available, t: s.points })].filter(Boolean).join(' · ')),
+      h('span.note', [s.commune, kw(s.max_power_kw), t(s.available > 1 ? 'listFree' : 'listFree1', { a: s.available, t: s.points })]
+        .filter(Boolean).join(' · ')),
       reported.has(s.id) && [h('br'), reportedBadge(reported.get(s.id).since)]))))
         : h('p', t('listEmpty')));
   } catch (err) {
@@ -169,11 +182,7 @@ function start() {
   document.addEventListener('wattsup:history', () => { $('#account-dialog').close(); openHistory(); });
   document.addEventListener('wattsup:myreports', () => { $('#account-dialog').close(); openMyReports(); });
   document.addEventListener('wattsup:contact', () => { $('#account-dialog').close(); openContact(); });
-  document.addEventListener('wattsup:station', async (e) => {
-    await openStation(e.detail);
-    const s = currentStation();
-    if (s && s.id === e.detail) flyTo(s.lon, s.lat, 15, sheetPadding());
-  });
+  document.addEventListener('wattsup:station', (e) => showStationById(e.detail));
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !$('#sheet').hidden && !document.querySelector('dialog[open]')) closeStation();
   });
@@ -190,7 +199,7 @@ function start() {
     if (err.code === 'network') showCachedBooking();
   });
   const deepLink = new URLSearchParams(location.search).get('station');
-  if (deepLink) openStation(deepLink);
+  if (deepLink) showStationById(deepLink, 0);
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});
 }
 

@@ -7,16 +7,22 @@ import { editVehicle, openAccount } from './account.js';
 import { config } from './config.js';
 import { $, announce, clear, formError, h, openDialog } from './dom.js';
 import { lang, locale, t } from './i18n.js';
-import { closeStation, connectorLabel, kw, openStation, reloadStation, renderStation } from './sheet.js';
+import {
+  chosenCar, closeStation, connectorLabel, kw, openStation, reloadStation, renderStation, setBookedPoint, setCar,
+} from './sheet.js';
 import { onSession, session } from './session.js';
 
 const CACHE = 'wattsup.booking';
+// A driver holds one booking at a time: while it is open, no other is offered.
+const OPEN = ['reserved', 'charging'];
+const statusOf = (r) => r?.live?.status || r?.status;
 const DISMISSED = 'wattsup.dismissed';
 let res = null; // the reservation shown in the panel
 let deadline = 0; // local ms when the hold expires (from the server's remaining seconds)
 let pollTimer = null;
 let tickTimer = null;
 let terms = null;
+let refusal = null; // the last refused action's message, kept while the booking stays as it was
 
 const store = {
   get(k) { try { return JSON.parse(localStorage.getItem(k)); } catch { return null; } },
@@ -37,9 +43,16 @@ export function renderBookingSection(s, box) {
       h('button.btn', { type: 'button', onclick: async () => { await editVehicle(null); renderStation(); } }, t('vehicleAdd')));
     return;
   }
+  if (OPEN.includes(statusOf(res))) {
+    // The API would refuse a second one (already_has_reservation): say it before, not after Confirm.
+    box.append(h('p.note', { id: 'book-have' }, t('bookHave')),
+      h('button.btn', { type: 'button', id: 'book-see', onclick: showMine }, t('bookSee')));
+    return;
+  }
   const form = h('form.stack', { id: 'book-form' });
+  const car = chosenCar();
   const select = h('select', { name: 'vehicle_id', id: 'book-vehicle' },
-    session.vehicles.map((v) => h('option', { value: v.id }, v.name)));
+    session.vehicles.map((v) => h('option', { value: v.id, selected: v.id === car.id }, v.name)));
   const choices = h('div.checks', { id: 'book-points' });
   const submit = h('button.btn.primary', { type: 'submit', id: 'book-submit' }, t('book'));
   const fill = () => {
@@ -52,7 +65,8 @@ export function renderBookingSection(s, box) {
       : h('p.note', t('bookNone')));
     submit.disabled = !ok.length;
   };
-  select.onchange = fill;
+  // The sheet's "→ 11 kW pour Zoé" lines follow the car picked here.
+  select.onchange = () => { setCar(select.value); fill(); };
   form.append(
     h('label.field', h('span', t('bookVehicle')), select),
     h('fieldset', h('legend', t('bookPoint')), choices),
@@ -105,13 +119,14 @@ async function confirmBooking(form, s) {
   openDialog(dialog);
 }
 
-/** A yes/no question in the confirm dialog (focus trapped by <dialog>). */
-function ask(question, yes) {
+/** A yes/no question in the confirm dialog (focus trapped by <dialog>). Each button says what
+ * it does: a bare "Annuler" beside "Annuler la réservation" could mean either. */
+function ask({ title, question, yes, no }) {
   const dialog = $('#confirm-dialog');
-  $('#confirm-title').textContent = yes;
+  $('#confirm-title').textContent = title;
   const ok = h('button.btn.danger', { type: 'button', id: 'ask-yes', onclick: () => dialog.close('yes') }, yes);
   clear($('#confirm-body'), h('p', question),
-    h('div.row', ok, h('button.btn', { type: 'button', onclick: () => dialog.close('no') }, t('cancel'))));
+    h('div.row', ok, h('button.btn', { type: 'button', id: 'ask-no', onclick: () => dialog.close('no') }, no)));
   const answer = openDialog(dialog);
   ok.focus();
   return answer.then((v) => v === 'yes');
@@ -132,18 +147,30 @@ function time(iso) {
   return new Date(iso).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
-function eventLine(e) {
-  const p = e.payload || {};
-  const detail = p.status || (p.soc != null ? `${p.soc} % · ${p.power_kw ?? ''} kW` : '') || p.reason || '';
-  return h('li', `${time(e.at)} ${e.message}${detail ? ` — ${detail}` : ''}`);
-}
-
 const num = (n) => Number(n).toLocaleString(locale(), { maximumFractionDigits: 1 });
 
-function reason(code) {
-  const key = `reason_${code}`;
+/** t(key), or the code itself when no string says it (a value this page does not know yet). */
+function said(key, code) {
   const text = t(key);
   return text === key ? code : text;
+}
+
+const reason = (code) => said(`reason_${code}`, code);
+
+// The charger's log: the OCPP message keeps its name (the protocol's), its detail is said in
+// the page's language. MeterValues carry watts and watt-hours.
+const OCPP_DETAIL = {
+  ReserveNow: (p) => p.expiryDate && t('logUntil', { time: time(p.expiryDate) }),
+  StatusNotification: (p) => p.status && said(`ocpp_${p.status}`, p.status),
+  MeterValues: (p) => [p.soc != null && `${num(p.soc)} %`, p.power_w != null && kw(p.power_w / 1000),
+    p.energy_wh != null && `${num(p.energy_wh / 1000)} kWh`].filter(Boolean).join(' · '),
+  StopTransaction: (p) => p.reason && reason(p.reason),
+  CancelReservation: (p) => p.reason && said(`cr_${p.reason}`, p.reason),
+};
+
+function eventLine(e) {
+  const detail = OCPP_DETAIL[e.message]?.(e.payload || {});
+  return h('li', `${time(e.at)} ${e.message}${detail ? ` — ${detail}` : ''}`);
 }
 
 export function receiptView(rc) {
@@ -159,16 +186,17 @@ export function receiptView(rc) {
 
 function render() {
   const panel = $('#booking');
-  if (!res) { panel.hidden = true; return; }
+  if (!res) { panel.hidden = true; setBookedPoint(null); return; }
   const live = res.live || {};
-  const status = live.status || res.status;
+  const status = statusOf(res);
   const buttons = h('div.actions');
   const parts = [
     h('div.sheet-head',
       h('h2', { id: 'booking-title' }, h('span.pill', { id: 'booking-status' }, t(`bs_${status}`)), ' ', res.station_name),
       ['completed', 'expired', 'cancelled'].includes(status)
         ? h('button.icon-btn', { type: 'button', 'aria-label': t(status === 'completed' ? 'dismiss' : 'dismissBooking'), onclick: dismiss }, '✕') : null),
-    h('p.sub', h('button.link-btn', { type: 'button', onclick: () => openStation(res.station_id) }, res.id_pdc_itinerance)),
+    // The booked point, by its id: the one marked "Votre réservation" in its station's list.
+    h('p.sub', `${t('receiptPoint')} `, h('button.link-btn', { type: 'button', id: 'booking-point', onclick: showMine }, res.id_pdc_itinerance)),
   ];
   if (status === 'reserved') {
     parts.push(h('p.countdown', { id: 'countdown', role: 'timer', 'aria-live': 'off' }, mmss((deadline - Date.now()) / 1000)),
@@ -196,7 +224,10 @@ function render() {
   if (status === 'completed') {
     parts.push(h('div.section', { id: 'receipt' }, h('h3', t('receipt')), res.receipt ? receiptView(res.receipt) : h('p.note', t('waitingReceipt'))));
   }
-  parts.push(buttons, h('p.error', { id: 'booking-error', role: 'alert' }));
+  // A refusal stays shown until the booking moves on (each poll redraws this panel), but is
+  // announced once: the redrawn copy is no alert.
+  const kept = refusal && refusal.id === res.id && refusal.status === status ? refusal.text : '';
+  parts.push(buttons, h('p.error', { id: 'booking-error', role: kept ? null : 'alert' }, kept));
   if (res.events?.length) {
     parts.push(h('details', h('summary', t('log')), h('ol.log', { id: 'charger-log' }, res.events.map(eventLine))));
   }
@@ -205,6 +236,14 @@ function render() {
   panel.dataset.status = status;
   if (openLog) panel.querySelector('details').open = true;
   panel.hidden = false;
+  setBookedPoint(OPEN.includes(status) ? res.charge_point_id : null);
+}
+
+/** The booked point in its station's sheet (opened if need be), scrolled into view. */
+async function showMine() {
+  if (!res) return;
+  await openStation(res.station_id);
+  $('#sheet li.mine')?.scrollIntoView({ block: 'center' });
 }
 
 function tick() {
@@ -280,14 +319,21 @@ export async function refresh() {
 }
 
 async function act(what) {
-  if (what === 'cancel' && !(await ask(t('cancelConfirm'), t('cancelBooking')))) return;
-  const box = $('#booking-error');
+  if (what === 'cancel' && !(await ask({
+    title: t('cancelAsk'), question: t('cancelConfirm'), yes: t('cancelYes'), no: t('cancelKeep'),
+  }))) return;
+  refusal = null;
   try {
     show(await post(`/api/reservations/${res.id}/${what}`));
     tilesChanged();
     // At the charger, the live panel is what matters: the station sheet gives way.
     if (what === 'start') closeStation(); else reloadStation();
   } catch (err) {
+    // Refused because this screen was out of date (started from another tab, ended on the
+    // server): show the booking as it is now at once, with the refusal under it.
+    if (err.code !== 'network') await refresh();
+    refusal = res && { id: res.id, status: statusOf(res), text: err.message };
+    const box = $('#booking-error');
     if (box) box.textContent = err.message;
   }
 }

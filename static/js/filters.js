@@ -117,7 +117,8 @@ function profilesSection(form) {
       } catch (err) { formError(box, err); }
     };
     clear(box, h('h3', t('profiles')),
-      list.length && h('ul.cards', list.map((p) => h('li.row',
+      // A ternary, not `list.length && …`: an empty list would print its length, "0".
+      list.length ? h('ul.cards', { id: 'profile-list' }, list.map((p) => h('li.row',
         h('span.title', p.name),
         h('button.btn', { type: 'button', onclick: () => { apply(profileParams(p.filters)); $('#filters-dialog').close(); } }, t('profileApply')),
         h('button.btn.danger', { type: 'button', onclick: async () => {
@@ -125,7 +126,7 @@ function profilesSection(form) {
             await del(`/api/me/filter-profiles/${p.id}`);
             render(fromForm(form));
           } catch (err) { formError(box, err); }
-        } }, t('profileDelete'))))),
+        } }, t('profileDelete'))))) : null,
       car && h('button.btn', { type: 'button', id: 'my-car', onclick: () => {
         const f = fromForm(form);
         f.set('connectors', car.connectors.join(','));

@@ -13,9 +13,32 @@ const SHAPE = { available: 'available', reserved: 'occupied', in_use: 'occupied'
 let current = null;
 let lastFocus = null;
 const hooks = { booking: null };
+// The driver's open booking (its point is marked "yours" in the list) and the vehicle chosen
+// in the booking form (the groups' power is said for that car).
+let bookedPoint = null;
+let carId = null;
 
 export function setBookingRenderer(fn) { hooks.booking = fn; }
 export function currentStation() { return current; }
+
+/** The point of the driver's open booking (null: none); the open sheet follows. */
+export function setBookedPoint(id) {
+  if (id === bookedPoint) return;
+  bookedPoint = id;
+  renderStation();
+}
+
+/** The vehicle the sheet speaks for: the one chosen in the booking form, else the first. */
+export function chosenCar() {
+  return session.vehicles.find((v) => v.id === carId) || session.vehicles[0];
+}
+
+/** Only the groups' lines change with the car: the booking form keeps what was picked. */
+export function setCar(id) {
+  carId = id;
+  const list = $('#sheet ul.groups');
+  if (current && list) clear(list, current.groups.map(groupItem));
+}
 
 export function connectorLabel(list) {
   return list.map((c) => (c === 'autre' && lang === 'en' ? 'Other' : CONNECTOR_NAMES[c] || c)).join(' + ') || '?';
@@ -40,7 +63,7 @@ export function effectivePower(pointKw, connectors, car) {
 }
 
 function groupItem(g) {
-  const car = session.vehicles[0];
+  const car = chosenCar();
   const fits = car && g.connectors.some((c) => car.connectors.includes(c));
   return h('li', groupLabel(g), fits
     ? h('span.note.effective', ` → ${t('effective', { kw: kw(effectivePower(g.power_kw, g.connectors, car)), car: car.name })}`)
@@ -69,9 +92,20 @@ function payment(points) {
   return parts.join(', ') || t('unknown');
 }
 
+// Compared without case, accents or punctuation: "SAINTE LUCE SUR LOIRE" is Sainte-Luce-sur-Loire.
+const plain = (text) => ` ${(text || '').normalize('NFD').replace(/\p{M}/gu, '').toLowerCase()
+  .replace(/[^\p{L}\p{N}]+/gu, ' ').trim()} `;
+
+/** The address, with the postcode and town only when it does not already say them. */
+function fullAddress(s) {
+  const has = (part) => plain(s.address).includes(plain(part));
+  const missing = [s.postcode, s.commune].filter((part) => part && !has(part)).join(' ');
+  return [s.address, missing].filter(Boolean).join(', ');
+}
+
 function facts(s) {
   const rows = [
-    [t('address'), [s.address, [s.postcode, s.commune].filter(Boolean).join(' ')].filter(Boolean).join(', ')],
+    [t('address'), fullAddress(s)],
     [t('operator'), s.operator],
     [t('network_'), s.network],
     [t('hours'), [s.open_24_7 ? t('open247') : s.opening_hours,
@@ -89,8 +123,12 @@ function facts(s) {
 function pointItem(p) {
   const [when, minutes] = ago(p.status_updated_at);
   const stale = minutes > config.staleMinutes;
-  return h(`li${stale ? '.stale' : ''}`, { dataset: { point: p.id } },
+  const mine = p.id === bookedPoint;
+  return h(`li${stale ? '.stale' : ''}${mine ? '.mine' : ''}`, { dataset: { point: p.id } },
     statusBadge(p.status),
+    mine && h('span.tag.mine-tag', t('yourBooking')),
+    // The operator takes no bookings here (IRVE `reservation` false): said before one tries.
+    p.reservable === false && h('span.tag', t('bookNotReservable')),
     h('span', `${kw(p.power_kw)} · ${connectorLabel(p.connectors)}`),
     h('span.note', p.id_pdc_itinerance),
     h('span.when', `${when} · ${t('source', { s: p.status_source })}${stale ? ` · ${t('stale')}` : ''}`));

@@ -124,7 +124,7 @@ def test_axe_on_every_screen(phone: Any, live_server: str, shot: Any) -> None:
     page.locator("#booking").get_by_role("button", name="Annuler la réservation").click()
     page.locator("#ask-yes").wait_for()
     issues += axe(page, "cancel question", "#confirm-dialog")
-    page.locator("#confirm-dialog").get_by_role("button", name="Annuler la réservation").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Oui, annuler").click()
     page.get_by_role("button", name="Dora").click()
     page.get_by_role("button", name="Mes réservations").click()
     page.locator("#history-list").wait_for()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_test_env
-from tests.e2e.test_driver_map import driver_page, until
+from tests.e2e.test_driver_map import driver_page, until, wait_map
 
 pytestmark = pytest.mark.e2e
 
@@ -215,6 +216,20 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     assert end_soc > soc_start
     assert status.text_content() == "Terminée"
     shot(page, "receipt")
+    # The charger log: OCPP's message names, their details in French (statuses, the stop's
+    # reason, meter values with their power and energy, French decimal commas).
+    log = page.locator("#charger-log li").all_text_contents()
+    details = [line.split(" — ", 1)[1] for line in log if " — " in line]
+    assert "StatusNotification — Réservé" in "\n".join(log)
+    assert "StatusNotification — En charge" in "\n".join(log)
+    assert "StopTransaction — charge terminée (objectif atteint)" in "\n".join(log)
+    meters = [line for line in log if " MeterValues — " in line]
+    assert meters and all(
+        re.search(r"MeterValues — \d+(,\d)? % · \d+(,\d)? kW · \d+(,\d)? kWh$", line)
+        for line in meters
+    ), meters
+    raw = {"Reserved", "Preparing", "Charging", "SuspendedEV", "Finishing", "EVDisconnected"}
+    assert not raw & set(details), details
 
     # History: the charge with its receipt.
     page.get_by_role("button", name="Alice").click()
@@ -236,13 +251,18 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     page.get_by_role("button", name="Réserver", exact=True).click()
     page.get_by_role("button", name="Confirmer la réservation").click()
     page.locator("#booking #countdown").wait_for()
-    # Asked first, in a dialog; "Annuler" (no) keeps the booking.
+    # Asked first, in a dialog whose buttons say what they do: "Garder la réservation" keeps it.
     page.locator("#booking").get_by_role("button", name="Annuler la réservation").click()
-    page.locator("#confirm-dialog").get_by_role("button", name="Annuler", exact=True).click()
+    ask = page.locator("#confirm-dialog")
+    assert ask.locator("#confirm-title").text_content() == "Annuler la réservation ?"
+    buttons = ask.locator(".modal-body button").all_text_contents()
+    assert buttons == ["Oui, annuler", "Garder la réservation"], buttons
+    shot(page, "cancel-question")
+    ask.get_by_role("button", name="Garder la réservation").click()
     assert page.locator("#booking-status").text_content() == "Réservé"
     page.locator("#booking").get_by_role("button", name="Annuler la réservation").click()
     assert page.locator("#ask-yes").evaluate("b => b === document.activeElement")
-    page.locator("#confirm-dialog").get_by_role("button", name="Annuler la réservation").click()
+    ask.get_by_role("button", name="Oui, annuler").click()
     until(page, "document.querySelector('#booking-status')?.textContent === 'Annulée'")
     shot(page, "cancelled")
     # The point is free again: book it once more, start, stop by hand.
@@ -255,6 +275,9 @@ def test_cancel_then_charge_and_stop(phone: Any, live_server: str, shot: Any) ->
     receipt = page.locator("#receipt dl")
     receipt.wait_for()
     assert "arrêtée depuis l’application" in receipt.text_content()
+    page.locator("#booking summary").click()
+    log = page.locator("#charger-log").text_content()
+    assert "StopTransaction — arrêtée depuis l’application" in log and "— Remote" not in log
     shot(page, "stopped-receipt")
     page.get_by_role("button", name="Fermer le reçu").click()
     assert page.locator("#booking").is_hidden()
@@ -272,6 +295,11 @@ def test_filter_profile_saved_and_applied_and_a_problem_reported(
     page.goto("/#map=12/43.6/3.88")
     page.get_by_role("button", name="Farid").wait_for()
     page.get_by_role("button", name="Filtres").click()
+    # No profile yet: the section has its heading and form, and no stray "0" (the empty list).
+    page.locator("#profile-name").wait_for()
+    assert page.locator("#profile-list").count() == 0
+    loose = "b => [...b.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent)"
+    assert page.locator("#profiles").evaluate(loose) == []
     page.get_by_label("Combo CCS").check()
     page.get_by_label("Puissance minimale").select_option("50")
     # No name: the API's refusal in the profiles' section, on the name field.
@@ -529,6 +557,7 @@ def test_vehicle_edit_and_delete(phone: Any) -> None:
     form.get_by_role("button", name="Enregistrer").click()
     assert form.get_by_role("alert").text_content() == "Choisissez au moins une prise."
     form.get_by_label("Combo CCS").check()
+    assert form.locator(".form-error").is_hidden()  # fixed: the refusal goes at once
     form.get_by_label("Puissance DC max (kW)").fill("130")
     form.get_by_role("button", name="Enregistrer").click()
     page.locator("#vehicle-list li", has_text="Mégane E-Tech").wait_for()
@@ -599,4 +628,177 @@ def test_history_pages_older_bookings(phone: Any, live_server: str) -> None:
     assert page.locator("#history-body [role=status]").text_content() == "21 sur 21"
     assert page.locator("#history-more").is_hidden()
     assert all("Annulée" in text for text in items.all_text_contents())
+    assert not page.problems
+
+
+def french_kw(n: float) -> str:
+    """A power as the page writes it in French: one decimal at most, a decimal comma."""
+    return f"{n:.1f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def test_booking_card_and_station_sheet_share_a_phone_screen(
+    browser: Any, live_server: str, shot: Any
+) -> None:
+    """At 390×844 with a booking held: the card above the sheet (neither covers the other),
+    the booked point named in the card and marked in the sheet's list, no second booking
+    offered; the sheet's powers follow the car picked; a second, out-of-date tab catches up
+    as soon as its action is refused."""
+    size = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+    ctx = browser.new_context(base_url=live_server, locale="fr-FR", **size)
+    ctx.set_default_timeout(10_000)
+    try:
+        api_driver(ctx, "Lina")  # a Mégane first
+        csrf = next(c["value"] for c in ctx.cookies() if c["name"] == "wattsup_csrf")
+        twingo = {"name": "Twingo", "connectors": ["type_2"], "battery_kwh": 22, "max_ac_kw": 3.7}
+        r = ctx.request.post("/api/vehicles", data=twingo, headers={"X-CSRF-Token": csrf})
+        assert r.status in (200, 201), r.text()
+        station = bookable_station(live_server)
+        page = driver_page(ctx)
+        open_station_from_list(page, station)
+        sheet = page.locator("#sheet")
+        lines = sheet.locator("ul.groups li")
+        page.locator("#book-points input[type=radio]").first.wait_for()
+        type2 = [i for i, g in enumerate(station["groups"]) if "type_2" in g["connectors"]]
+        assert type2 and all(lines.nth(i).text_content().endswith("pour Mégane") for i in type2)
+        # The car picked in the form: the groups' power is said for it.
+        page.locator("#book-vehicle").select_option(label="Twingo")
+        for i in type2:
+            kw = french_kw(min(station["groups"][i]["power_kw"], 3.7))
+            assert lines.nth(i).text_content().endswith(f"→ {kw} kW pour Twingo")
+        point_id = page.locator("#book-points input[type=radio]").first.get_attribute("value")
+        point = next(p for p in station["points"] if p["id"] == point_id)
+        page.get_by_role("button", name="Réserver", exact=True).click()
+        page.get_by_role("button", name="Confirmer la réservation").click()
+        card = page.locator("#booking")
+        card.locator("#countdown").wait_for()
+        # The booked point: named in the card, marked "Votre réservation" in the sheet's list.
+        assert card.locator("#booking-point").is_visible()
+        assert card.locator("#booking-point").text_content() == point["id_pdc_itinerance"]
+        mine = sheet.locator("ul.points li.mine")
+        mine.wait_for()
+        assert mine.count() == 1 and mine.get_attribute("data-point") == point_id
+        assert mine.locator(".tag").text_content() == "Votre réservation"
+        # No second booking offered: a note and a way back to this one instead of the form.
+        assert page.locator("#book-form").count() == 0
+        assert "déjà une réservation" in sheet.locator("#book-have").text_content()
+        until(page, "document.getAnimations().every(a => a.playState !== 'running')")
+        # Card above, sheet below, both on screen, the sheet's grab handle in sight.
+        top, bottom = card.bounding_box(), sheet.bounding_box()
+        assert top["y"] + top["height"] <= bottom["y"], (top, bottom)
+        assert bottom["y"] + bottom["height"] <= 844 + 0.5
+        grab = sheet.locator(".grab").bounding_box()
+        hit = "([x, y]) => document.elementFromPoint(x, y)?.closest('#booking, #sheet')?.id"
+        assert page.evaluate(hit, [195, grab["y"] + 2]) == "sheet"
+        assert page.evaluate(hit, [195, top["y"] + top["height"] / 2]) == "booking"
+        # The whole card in sight, its two actions included: nothing to scroll inside it.
+        assert card.evaluate("el => el.scrollHeight <= el.clientHeight")
+        for name in ("Démarrer la charge", "Annuler la réservation"):
+            button = card.get_by_role("button", name=name).bounding_box()
+            assert button["y"] + button["height"] <= top["y"] + top["height"], name
+        shot(page, "card-and-sheet")
+        # Scrolled to its end, the sheet's content still never slides under the card.
+        sheet.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        assert page.evaluate(hit, [195, top["y"] + top["height"] - 4]) == "booking"
+        assert sheet.bounding_box()["y"] >= top["y"] + top["height"]
+        # "Voir ma réservation": the booked point, scrolled into the sheet's view.
+        sheet.evaluate("el => { el.scrollTop = 0; }")
+        sheet.get_by_role("button", name="Voir ma réservation").scroll_into_view_if_needed()
+        sheet.get_by_role("button", name="Voir ma réservation").click()
+        until(
+            page,
+            "(() => { const li = document.querySelector('#sheet li.mine');"
+            " const s = document.querySelector('#sheet').getBoundingClientRect();"
+            " const r = li && li.getBoundingClientRect();"
+            " return r && r.top >= s.top && r.bottom <= s.bottom; })()",
+        )
+        shot(page, "my-point")
+
+        # A second tab of the same driver, its clock stopped: no poll can update it.
+        tab_ctx = browser.new_context(
+            base_url=live_server, locale="fr-FR", storage_state=ctx.storage_state(), **size
+        )
+        tab_ctx.set_default_timeout(10_000)
+        try:
+            tab_ctx.clock.install()
+            tab = driver_page(tab_ctx)
+            tab.goto("/")
+            tab.locator("#booking #countdown").wait_for()
+            tab_ctx.clock.pause_at(time.time() + 1)
+            page.get_by_role("button", name="Démarrer la charge").click()
+            until(page, "document.querySelector('#booking-status')?.textContent === 'En charge'")
+            # The out-of-date tab tries to start too: refused, and it shows the charge at once.
+            tab.get_by_role("button", name="Démarrer la charge").click()
+            until(
+                tab,
+                "document.querySelector('#booking-error')?.textContent"
+                " === 'Impossible de démarrer : la réservation est en charge.'",
+            )
+            assert tab.locator("#booking-status").text_content() == "En charge"
+            assert tab.get_by_role("button", name="Arrêter la charge").is_visible()
+            assert tab.get_by_role("button", name="Démarrer la charge").count() == 0
+            shot(tab, "second-tab-caught-up")
+            assert not tab.problems
+        finally:
+            tab_ctx.close()
+        assert not page.problems
+    finally:
+        ctx.close()
+
+
+def test_points_the_operator_does_not_let_book_are_marked(phone: Any, live_server: str) -> None:
+    station = bookable_station(live_server)
+    target = station["bookable"][0]["id"]
+    where = f"FROM charge_points WHERE id = '{target}'"
+    was = psql(f"SELECT coalesce(reservation::text, 'null') {where}")
+    psql(f"UPDATE charge_points SET reservation = false WHERE id = '{target}'")
+    try:
+        api_driver(phone, "Maël")
+        page = driver_page(phone)
+        page.goto(f"/?station={station['id']}")
+        item = page.locator(f"#sheet li[data-point='{target}']")
+        item.wait_for()
+        assert item.locator(".tag").all_text_contents() == ["non réservable"]
+        tags = page.locator("#sheet ul.points .tag").all_text_contents()
+        assert tags == ["non réservable"], tags  # that point only
+        page.locator("#book-section form, #book-section .note").first.wait_for()
+        assert page.locator(f"#book-points input[value='{target}']").count() == 0
+        assert not page.problems
+    finally:
+        psql(f"UPDATE charge_points SET reservation = {was} WHERE id = '{target}'")
+
+
+def test_a_visitor_asks_no_session_and_still_signs_in(phone: Any, live_server: str) -> None:
+    """No session cookie, no /api/me (nor its refresh): no refused request on each visit."""
+    email = f"nina-{uuid.uuid4().hex[:8]}@example.fr"
+    account = {"email": email, "password": PASSWORD, "first_name": "Nina", "last_name": "Test"}
+    assert httpx.post(f"{live_server}/api/auth/register", json=account).status_code == 201
+    page = driver_page(phone)
+    asked: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/me" in r.url else None)
+    page.on("request", lambda r: asked.append(r.url) if "/api/auth/" in r.url else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto("/")
+    wait_map(page)
+    assert page.locator("#account-label").text_content() == "Se connecter"
+    assert asked == [] and errors == []
+    # Signing in still works (the CSRF cookie comes with it), and lasts across a reload.
+    page.get_by_role("button", name="Se connecter").click()
+    form = page.locator("#login-form")
+    form.get_by_label("Adresse e-mail").fill(email)
+    form.get_by_label("Mot de passe").fill(PASSWORD)
+    form.get_by_role("button", name="Se connecter").click()
+    page.get_by_text("Bonjour Nina Test").wait_for()
+    page.keyboard.press("Escape")
+    page.reload()
+    page.get_by_role("button", name="Nina").wait_for()
+    # Signed out: the next visit asks nothing again.
+    page.get_by_role("button", name="Nina").click()
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.locator("#login-form").wait_for()
+    asked.clear()
+    page.reload()
+    wait_map(page)
+    assert page.locator("#account-label").text_content() == "Se connecter"
+    assert asked == [] and errors == [], (asked, errors)
     assert not page.problems

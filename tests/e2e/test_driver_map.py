@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -146,6 +147,12 @@ def test_list_view_opens_a_station_sheet_with_aggregated_lines(
     items.first.wait_for()
     assert items.count() >= 1
     names = items.locator(".title").all_text_contents()
+    # "1/1 libre", "0/2 libre", "3/8 libres": the plural only from two on, as the sheet says it.
+    notes = items.locator(".note").all_text_contents()
+    counts = [re.search(r"(\d+)/\d+ (libres?)\b", n) for n in notes]
+    assert all(counts), counts
+    assert all((int(m[1]) > 1) == (m[2] == "libres") for m in counts), [m[0] for m in counts]
+    assert any(m[2] == "libre" for m in counts)  # this area has some: the singular is tested
     shot(page, "list-view")
     items.first.click()
     sheet = page.locator("#sheet")
@@ -329,12 +336,16 @@ def test_locate_me_granted_centres_the_map(browser: Any, live_server: str, shot:
 def test_english_toggle_and_recharger_101(phone: Any, shot: Any) -> None:
     page = driver_page(phone)
     page.goto("/")
+    assert page.title() == "Watts Up · Bornes de recharge"
     page.get_by_role("button", name="English").click()
     assert page.get_by_role("button", name="Filters").is_visible()
     assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.title() == "Watts Up · Charging stations"  # the tab's title too
     page.reload()
     assert page.get_by_role("button", name="Filters").is_visible()  # remembered
+    assert page.title() == "Watts Up · Charging stations"
     page.get_by_role("button", name="Français").click()
+    assert page.title() == "Watts Up · Bornes de recharge"
     page.get_by_role("link", name="Recharger 101").click()
     until(page, "document.querySelector('#terms-fr').textContent.includes('30')")
     assert "Combo CCS" in page.locator("article[data-lang=fr]").text_content()
@@ -394,4 +405,92 @@ def test_desktop_layout_sheet_beside_the_map(desktop: Any, shot: Any) -> None:
     xy = page.evaluate("() => { const m = window.wattsup.map; return m.project(m.getCenter()); }")
     assert xy["x"] > box["x"] + box["width"]
     shot(page, "desktop-sheet")
+    assert not page.problems
+
+
+# Every tool of the top bar: where it is drawn, and whether the bar scrolls sideways.
+TOOLS = """() => { const bar = document.querySelector('.tools');
+    return {scrolls: bar.scrollWidth > bar.clientWidth, tools: [...bar.children].map((el) => {
+      const r = el.getBoundingClientRect();
+      return {name: el.getAttribute('aria-label') || el.innerText.trim(), left: r.left,
+              right: r.right, bottom: r.bottom, shown: r.width > 0 && r.height > 0}; })}; }"""
+
+
+@pytest.mark.parametrize("width,height", [(360, 740), (390, 844)])
+def test_every_tool_fits_a_phone_screen(
+    browser: Any, live_server: str, shot: Any, width: int, height: int
+) -> None:
+    """All six tools, the language switch included, in sight without a sideways scroll."""
+    ctx = browser.new_context(
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": width, "height": height},
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        page = driver_page(ctx)
+        page.goto("/")
+        wait_map(page)
+        for names in (
+            ["Me localiser", "Filtres", "Liste", "Se connecter", "Recharger 101", "English"],
+            ["Locate me", "Filters", "List", "Log in", "Charging 101", "Français"],
+        ):
+            bar = page.evaluate(TOOLS)
+            assert not bar["scrolls"]
+            said = [" ".join(t["name"].split()).lstrip("◎⚙☰ ") for t in bar["tools"]]
+            assert said == names
+            for tool in bar["tools"]:
+                assert tool["shown"] and tool["left"] >= 0 and tool["right"] <= width, tool
+                assert tool["bottom"] < 200, tool  # in the top bar, not pushed down the page
+            lang = page.get_by_role("button", name=names[-1])
+            assert lang.is_visible()
+            shot(page, f"tools-{names[-1]}")
+            lang.click()
+        assert not page.problems
+    finally:
+        ctx.close()
+
+
+def plain(text: str) -> str:
+    """As the page compares addresses: no case, accents or punctuation."""
+    bare = unicodedata.normalize("NFD", text or "").encode("ascii", "ignore").decode()
+    return f" {' '.join(re.findall(r'[a-z0-9]+', bare.lower()))} "
+
+
+def test_station_link_moves_the_map_and_says_the_address_once(
+    phone: Any, live_server: str, shot: Any
+) -> None:
+    rows = httpx.get(f"{live_server}/api/stations?bbox=-5.5,41,10,51.5&limit=500").json()
+    full = bare = None
+    for row in sorted(rows, key=lambda r: r["name"]):
+        s = httpx.get(f"{live_server}/api/stations/{row['id']}").json()
+        if not (s["address"] and s["postcode"] and s["commune"]):
+            continue
+        says = [plain(part) in plain(s["address"]) for part in (s["postcode"], s["commune"])]
+        if all(says):
+            full = full or s
+        elif not any(says):
+            bare = bare or s
+        if full and bare:
+            break
+    assert full and bare, "the sample data has both kinds of address"
+    page = driver_page(phone)
+    for s, address in (
+        (full, full["address"]),
+        (bare, f"{bare['address']}, {bare['postcode']} {bare['commune']}"),
+    ):
+        # A shared link: no map position in it, the page starts on all of France.
+        page.goto(f"/?station={s['id']}")
+        page.locator("#sheet-title").wait_for()
+        assert page.locator("#sheet-title").text_content() == s["name"]
+        until(page, "window.wattsup.map.getZoom() >= 14.5 && !window.wattsup.map.isMoving()")
+        center = page.evaluate("window.wattsup.map.getCenter()")
+        assert center["lat"] == pytest.approx(s["lat"], abs=1e-4)
+        assert center["lng"] == pytest.approx(s["lon"], abs=1e-4)
+        facts = page.locator("#sheet dl.facts")
+        said = facts.locator("dt", has_text="Adresse").locator("xpath=following-sibling::dd[1]")
+        assert said.text_content() == address
+    wait_map(page)
+    shot(page, "station-link")
     assert not page.problems
