@@ -171,7 +171,9 @@ def check_point(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         err.add("id_pdc_itinerance", "identifiant IRVE attendu (ex. FRA01E12345)")
     power = values.get("puissance_nominale")
     if power is not None and not (0 < power <= POWER_MAX_KW and math.isfinite(power)):
-        err.add("puissance_nominale", f"puissance en kW attendue, entre 0 et {POWER_MAX_KW:g}")
+        err.add(
+            "puissance_nominale", f"puissance en kW attendue : plus de 0, au plus {POWER_MAX_KW:g}"
+        )
     err.raise_if_any()
     return values
 
