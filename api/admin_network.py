@@ -68,10 +68,12 @@ STATION_COLUMNS = """
     ST_X(s.geom_4326) AS lon, ST_Y(s.geom_4326) AS lat, s.withdrawn_at IS NOT NULL AS withdrawn,
     s.created_at, s.updated_at
 """
+# Names sort as a reader expects, whatever the database's collation ("C" sorts every capital
+# before "a": "ANIANE" before "Abancourt"): case and accents folded.
 SORTS = {
-    "name": "s.nom_station",
-    "commune": "s.commune",
-    "operator": "operator",
+    "name": "lower(unaccent(s.nom_station))",
+    "commune": "lower(unaccent(s.commune))",
+    "operator": "lower(unaccent(coalesce(o.nom_enseigne, o.nom_operateur, o.nom_amenageur)))",
     "power": "max_power_kw",
     "points": "points",
     "updated": "s.updated_at",

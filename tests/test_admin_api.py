@@ -4,6 +4,7 @@ stations and points with the importer's validation and exact tile refresh."""
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from typing import Any
 from uuid import UUID
@@ -310,6 +311,29 @@ async def test_station_crud_validates_like_the_importer_and_refreshes_tiles(
     assert all(p["withdrawn"] for p in r.json()["points"])
     assert f"Station d'essai {tag}" not in await _tile_names(tile_client, 4.835, 45.764, 15)
     assert (await admin_client.get(f"/api/admin/stations/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_every_station_sort_answers_and_names_sort_as_read(
+    admin_client: AsyncTestClient[Litestar],
+) -> None:
+    for sort in ("name", "commune", "operator", "power", "points", "updated", "status"):
+        for order in ("asc", "desc"):
+            r = await admin_client.get(
+                "/api/admin/stations", params={"sort": sort, "order": order, "per_page": 200}
+            )
+            assert r.status_code == 200, (sort, order, r.text)
+    names = [
+        row["nom_station"]
+        for row in (
+            await admin_client.get("/api/admin/stations", params={"sort": "name", "per_page": 200})
+        ).json()["items"]
+    ]
+    # Case and accents folded, the rest by code point (the database's "C" order).
+    folded = [
+        "".join(c for c in unicodedata.normalize("NFD", n) if not unicodedata.combining(c)).lower()
+        for n in names
+    ]
+    assert folded == sorted(folded), "case and accents do not decide the order"
 
 
 async def test_list_filters_on_real_data(admin_client: AsyncTestClient[Litestar]) -> None:
