@@ -337,6 +337,9 @@ async def test_only_a_booking_moves_the_connector_and_without_index_writes(pool)
     every row), and those writes are HOT updates: no index of charge_points mentions it."""
     (p,) = await free_points(pool, 1)
     driver = await create_user(pool)
+    # A HOT update needs room on the row's page: the bookings of earlier tests (or of an
+    # earlier run on this database) may have filled it with dead versions a vacuum clears.
+    await pool.execute("VACUUM charge_points")
     async with pool.acquire() as conn, conn.transaction():
         for status in ("Charging", "Faulted"):
             with pytest.raises(asyncpg.PostgresError) as exc:
@@ -415,6 +418,19 @@ async def test_a_full_charge_in_ocpp_order_with_receipt(fast_client, pool) -> No
         "StatusNotification/Finishing",
         "StatusNotification/Available",
     ]
+    # The payloads OCPP 1.6 gives these messages (0030): one connector, the driver's idTag,
+    # the transactionId of StartTransaction named again by StopTransaction.
+    sent = {e["message"]: e["payload"] for e in body["events"] if e["message"] != "MeterValues"}
+    tag = sent["ReserveNow"]["idTag"]
+    assert len(tag) == 20 and tag == tag.upper()
+    assert sent["ReserveNow"]["connectorId"] == 1 and sent["ReserveNow"]["reservationId"] == rid
+    assert sent["RemoteStartTransaction"] == {"connectorId": 1, "idTag": tag}
+    start = sent["StartTransaction"]
+    assert (start["connectorId"], start["idTag"], start["meterStart"]) == (1, tag, 0)
+    assert isinstance(start["transactionId"], int) and start["reservationId"] == rid
+    stop = sent["StopTransaction"]
+    assert (stop["transactionId"], stop["idTag"]) == (start["transactionId"], tag)
+    assert stop["meterStop"] == pytest.approx(receipt["energy_kwh"] * 1000, abs=10)
     meters = [e["payload"] for e in body["events"] if e["message"] == "MeterValues"]
     assert len(meters) >= 3
     assert all(a["energy_wh"] <= b["energy_wh"] for a, b in itertools.pairwise(meters))
@@ -738,8 +754,15 @@ async def test_a_start_draws_its_plan_and_a_stop_writes_log_and_receipt_at_once(
     meters = [x for x in log if x["message"] == "MeterValues"]
     assert len(meters) == int(elapsed * 3000 / 10 - 1e-9) > 0, "every 10 simulated seconds"
     assert meters[-1]["payload"]["energy_wh"] <= round(plan.energy_kwh(soc) * 1000)
+    start_msg = next(x["payload"] for x in log if x["message"] == "StartTransaction")
+    stop = {
+        "meterStop": round(plan.energy_kwh(soc) * 1000),
+        "reason": "Remote",
+        "idTag": start_msg["idTag"],
+        "transactionId": start_msg["transactionId"],
+    }
     assert [(x["message"], x["payload"]) for x in log[-3:]] == [
-        ("StopTransaction", {"meterStop": round(plan.energy_kwh(soc) * 1000), "reason": "Remote"}),
+        ("StopTransaction", stop),
         ("StatusNotification", {"status": "Finishing"}),
         ("StatusNotification", {"status": "Available"}),
     ]

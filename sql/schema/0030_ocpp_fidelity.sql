@@ -16,11 +16,127 @@
 --    connector's StatusNotification (Unavailable); a charge stopped that way logs
 --    StopTransaction(Other) (a withdrawn station logged EVDisconnected, the car's own stop)
 --    and ends Unavailable, not Available.
--- 5. A start checks the car again: a driver who changed the booked car's connectors since
+-- 5. The messages carry what OCPP 1.6 gives them: ReserveNow and StartTransaction the
+--    connectorId (a point is one connector here) and the driver's idTag; StartTransaction
+--    the transactionId the central system assigns (a sequence), which StopTransaction names,
+--    with the idTag.
+-- 6. A start checks the car again: a driver who changed the booked car's connectors since
 --    the booking so that it no longer fits the point is refused (connector_incompatible, as
 --    at booking time) instead of being charged as if it fitted. (api/vehicles.py keeps a car
 --    with an open booking from being deleted; a car gone all the same charges as the
 --    default one, as since 0027.)
+
+-- The driver's idTag (OCPP 1.6: an identifier of at most 20 characters, an RFID card's or
+-- an app's token): derived from the account, stable, and not the email.
+CREATE FUNCTION booking_id_tag(p_user uuid) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT upper(left(replace(p_user::text, '-', ''), 20))
+$$;
+
+-- The transactionId of a charge, as the central system answers StartTransaction.
+CREATE SEQUENCE charge_transaction_ids;
+
+-- 0029's, with the connectorId and idTag of ReserveNow.
+CREATE OR REPLACE FUNCTION booking_reserve(p_user uuid, p_point uuid, p_vehicle uuid,
+                                           p_hold_minutes double precision,
+                                           p_sim_speed double precision)
+RETURNS TABLE (reservation_id uuid, station_ids uuid[], completed uuid[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_connectors text[];
+    v_point charge_points;
+    v_swept uuid[];
+    v_completed uuid[];
+    v_rid uuid := gen_random_uuid();
+    v_expires timestamptz := now() + p_hold_minutes * interval '1 minute';
+    v_at timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(booking_lock_key('point', p_point));
+    PERFORM pg_advisory_xact_lock(booking_lock_key('user', p_user));
+    -- No-shows and finished charges of this point or driver end now, not at the next sweep.
+    SELECT * INTO v_swept, v_completed FROM booking_sweep(p_point, p_user);
+
+    SELECT v.connectors INTO v_connectors FROM vehicles v
+     WHERE v.id = p_vehicle AND v.user_id = p_user;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vehicle_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    SELECT * INTO v_point FROM charge_points cp WHERE cp.id = p_point;
+    IF NOT FOUND OR v_point.withdrawn_at IS NOT NULL THEN
+        RAISE EXCEPTION 'point_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.operational_status <> 'in_service' THEN
+        RAISE EXCEPTION 'point_out_of_service' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.reservation IS FALSE THEN  -- unknown (NULL) is bookable: the operator is silent
+        RAISE EXCEPTION 'point_not_reservable' USING ERRCODE = 'WUREF';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM unnest(v_connectors) c
+        WHERE CASE c WHEN 'ef' THEN v_point.prise_type_ef
+                     WHEN 'type_2' THEN v_point.prise_type_2
+                     WHEN 'combo_ccs' THEN v_point.prise_type_combo_ccs
+                     WHEN 'chademo' THEN v_point.prise_type_chademo
+                     WHEN 'autre' THEN v_point.prise_type_autre END IS TRUE
+    ) THEN
+        RAISE EXCEPTION 'connector_incompatible' USING ERRCODE = 'WUREF';
+    END IF;
+    IF EXISTS (SELECT 1 FROM reservations r
+               WHERE r.user_id = p_user AND r.status IN ('reserved', 'charging')) THEN
+        RAISE EXCEPTION 'already_has_reservation' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.connector_status IS DISTINCT FROM 'Available'
+       OR EXISTS (SELECT 1 FROM reservations r
+                  WHERE r.charge_point_id = p_point AND r.status IN ('reserved', 'charging'))
+    THEN
+        RAISE EXCEPTION 'point_unavailable' USING ERRCODE = 'WUREF';
+    END IF;
+
+    v_at := clock_timestamp();
+    INSERT INTO reservations (id, user_id, vehicle_id, charge_point_id, expires_at, sim_speed,
+                              events)
+    VALUES (v_rid, p_user, p_vehicle, p_point, v_expires, p_sim_speed,
+            jsonb_build_array(
+                booking_event(v_at, 'ReserveNow',
+                              jsonb_build_object('connectorId', 1, 'expiryDate', v_expires,
+                                                 'idTag', booking_id_tag(p_user),
+                                                 'reservationId', v_rid)),
+                booking_event(v_at, 'StatusNotification', '{"status": "Reserved"}')));
+
+    RETURN QUERY SELECT v_rid, array_prepend(v_point.station_id, v_swept), v_completed;
+END;
+$$;
+
+
+-- 0029's, with the connectorId, idTag and transactionId of the start messages.
+CREATE OR REPLACE FUNCTION booking_start(p_rid uuid, p_duration_s double precision,
+                                         p_battery_kwh double precision,
+                                         p_start_soc double precision,
+                                         p_target_soc double precision,
+                                         p_power_kw double precision, p_is_dc boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_at timestamptz := clock_timestamp();
+BEGIN
+    UPDATE reservations SET status = 'charging', started_at = v_at,
+           ends_at = v_at + p_duration_s * interval '1 second',
+           battery_kwh = p_battery_kwh, start_soc = p_start_soc, target_soc = p_target_soc,
+           power_kw = p_power_kw, is_dc = p_is_dc,
+           events = events || jsonb_build_array(
+               booking_event(v_at, 'RemoteStartTransaction',
+                             jsonb_build_object('connectorId', 1,
+                                                'idTag', booking_id_tag(user_id))),
+               booking_event(v_at, 'StatusNotification', '{"status": "Preparing"}'),
+               booking_event(v_at, 'StartTransaction',
+                             jsonb_build_object('connectorId', 1,
+                                                'idTag', booking_id_tag(user_id),
+                                                'meterStart', 0, 'reservationId', p_rid,
+                                                'transactionId',
+                                                nextval('charge_transaction_ids'))),
+               booking_event(v_at, 'StatusNotification', '{"status": "Charging"}'))
+     WHERE id = p_rid;
+END;
+$$;
 
 -- The operator's reasons for ending a booking (cancel_reservations_for_point's callers: the
 -- trigger below, api/admin_network.py, api/admin_users.py) after which the charger is out of
@@ -153,6 +269,10 @@ DECLARE
                                        ELSE 'Other' END;
     v_last text := CASE WHEN booking_point_closed(r.end_reason) THEN 'Unavailable'
                         ELSE 'Available' END;
+    -- The transactionId its StartTransaction got (none for a charge started before 0030).
+    v_transaction bigint := (SELECT (e->'payload'->>'transactionId')::bigint
+                               FROM jsonb_array_elements(r.events) e
+                              WHERE e->>'message' = 'StartTransaction' LIMIT 1);
     p record;
 BEGIN
     SELECT r.events || coalesce(jsonb_agg(booking_event(e.at, e.message, e.payload)
@@ -166,7 +286,9 @@ BEGIN
              WHERE v_soc >= r.target_soc - 0.05
             UNION ALL
             VALUES (r.ended_at, 'StopTransaction',
-                    jsonb_build_object('meterStop', round(v_energy * 1000), 'reason', v_reason),
+                    jsonb_build_object('idTag', booking_id_tag(r.user_id),
+                                       'meterStop', round(v_energy * 1000), 'reason', v_reason,
+                                       'transactionId', v_transaction),
                     2, 0),
                    (r.ended_at, 'StatusNotification', '{"status": "Finishing"}', 3, 0),
                    (r.ended_at, 'StatusNotification', jsonb_build_object('status', v_last),

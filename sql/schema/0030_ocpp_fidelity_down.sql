@@ -166,7 +166,97 @@ BEGIN
 END;
 $function$
 ;
+CREATE OR REPLACE FUNCTION public.booking_reserve(p_user uuid, p_point uuid, p_vehicle uuid, p_hold_minutes double precision, p_sim_speed double precision)
+ RETURNS TABLE(reservation_id uuid, station_ids uuid[], completed uuid[])
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_connectors text[];
+    v_point charge_points;
+    v_swept uuid[];
+    v_completed uuid[];
+    v_rid uuid := gen_random_uuid();
+    v_expires timestamptz := now() + p_hold_minutes * interval '1 minute';
+    v_at timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(booking_lock_key('point', p_point));
+    PERFORM pg_advisory_xact_lock(booking_lock_key('user', p_user));
+    -- No-shows and finished charges of this point or driver end now, not at the next sweep.
+    SELECT * INTO v_swept, v_completed FROM booking_sweep(p_point, p_user);
+
+    SELECT v.connectors INTO v_connectors FROM vehicles v
+     WHERE v.id = p_vehicle AND v.user_id = p_user;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'vehicle_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    SELECT * INTO v_point FROM charge_points cp WHERE cp.id = p_point;
+    IF NOT FOUND OR v_point.withdrawn_at IS NOT NULL THEN
+        RAISE EXCEPTION 'point_not_found' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.operational_status <> 'in_service' THEN
+        RAISE EXCEPTION 'point_out_of_service' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.reservation IS FALSE THEN  -- unknown (NULL) is bookable: the operator is silent
+        RAISE EXCEPTION 'point_not_reservable' USING ERRCODE = 'WUREF';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM unnest(v_connectors) c
+        WHERE CASE c WHEN 'ef' THEN v_point.prise_type_ef
+                     WHEN 'type_2' THEN v_point.prise_type_2
+                     WHEN 'combo_ccs' THEN v_point.prise_type_combo_ccs
+                     WHEN 'chademo' THEN v_point.prise_type_chademo
+                     WHEN 'autre' THEN v_point.prise_type_autre END IS TRUE
+    ) THEN
+        RAISE EXCEPTION 'connector_incompatible' USING ERRCODE = 'WUREF';
+    END IF;
+    IF EXISTS (SELECT 1 FROM reservations r
+               WHERE r.user_id = p_user AND r.status IN ('reserved', 'charging')) THEN
+        RAISE EXCEPTION 'already_has_reservation' USING ERRCODE = 'WUREF';
+    END IF;
+    IF v_point.connector_status IS DISTINCT FROM 'Available'
+       OR EXISTS (SELECT 1 FROM reservations r
+                  WHERE r.charge_point_id = p_point AND r.status IN ('reserved', 'charging'))
+    THEN
+        RAISE EXCEPTION 'point_unavailable' USING ERRCODE = 'WUREF';
+    END IF;
+
+    v_at := clock_timestamp();
+    INSERT INTO reservations (id, user_id, vehicle_id, charge_point_id, expires_at, sim_speed,
+                              events)
+    VALUES (v_rid, p_user, p_vehicle, p_point, v_expires, p_sim_speed,
+            jsonb_build_array(
+                booking_event(v_at, 'ReserveNow',
+                              jsonb_build_object('expiryDate', v_expires, 'reservationId', v_rid)),
+                booking_event(v_at, 'StatusNotification', '{"status": "Reserved"}')));
+
+    RETURN QUERY SELECT v_rid, array_prepend(v_point.station_id, v_swept), v_completed;
+END;
+$function$
+;
+CREATE OR REPLACE FUNCTION public.booking_start(p_rid uuid, p_duration_s double precision, p_battery_kwh double precision, p_start_soc double precision, p_target_soc double precision, p_power_kw double precision, p_is_dc boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    v_at timestamptz := clock_timestamp();
+BEGIN
+    UPDATE reservations SET status = 'charging', started_at = v_at,
+           ends_at = v_at + p_duration_s * interval '1 second',
+           battery_kwh = p_battery_kwh, start_soc = p_start_soc, target_soc = p_target_soc,
+           power_kw = p_power_kw, is_dc = p_is_dc,
+           events = events || jsonb_build_array(
+               booking_event(v_at, 'RemoteStartTransaction', '{"connectorId": 1}'),
+               booking_event(v_at, 'StatusNotification', '{"status": "Preparing"}'),
+               booking_event(v_at, 'StartTransaction',
+                             jsonb_build_object('meterStart', 0, 'reservationId', p_rid)),
+               booking_event(v_at, 'StatusNotification', '{"status": "Charging"}'))
+     WHERE id = p_rid;
+END;
+$function$
+;
 DROP FUNCTION booking_point_closed(text);
+DROP FUNCTION booking_id_tag(uuid);
+DROP SEQUENCE charge_transaction_ids;
 
 ALTER TABLE charge_points DISABLE TRIGGER charge_points_connector_guard;
 UPDATE charge_points SET connector_status = 'Available'
