@@ -29,6 +29,20 @@ CSP = (
 ADMIN_HTML = re.compile(r"/admin/(index\.html)?(\?[^#]*)?$")
 
 
+# Text the page wrote from a missing value: Element.append(null) writes "null", and so on.
+# Returns each such text node as "TAG: text" (an empty list when the screen is clean).
+STRAY_TEXT = """() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (/^(null|undefined|false)$/.test(n.data.trim())) {
+            out.push(`${n.parentElement.tagName}: ${n.data.trim()}`);
+        }
+    }
+    return out;
+}"""
+
+
 def psql(sql: str) -> str:
     """Run SQL on the test database (psql: no event loop, so it works beside Playwright)."""
     out = subprocess.run(
@@ -336,6 +350,23 @@ def test_dashboard_csv_exports(
     assert list(rows[0].keys()) == header
     assert len(rows) == len(dashboard["by_power_class"])
     assert sum(int(r["points"]) for r in rows) == dashboard["network"]["points"]
+
+
+def test_page_names_an_icon_the_app_serves(desktop: Any, admin_user: dict[str, Any]) -> None:
+    """The page names its icon, one the app serves: without it a browser asks for
+    /favicon.ico, which does not exist (a 404 on every load). The test's headless Chromium
+    asks for no icon at all, so what is checked is the page's side: the links and their files."""
+    page, problems = open_admin(desktop)
+    log_in(page, admin_user)
+    icons = page.locator("link[rel=icon]")
+    assert icons.count() >= 1
+    for i in range(icons.count()):
+        href = icons.nth(i).evaluate("l => l.href")
+        assert "/favicon.ico" not in href
+        answer = page.request.get(href)
+        assert answer.status == 200, href
+        assert answer.headers["content-type"].startswith("image/"), href
+    problems.assert_clean()
 
 
 def test_screen_left_while_loading_does_not_show_up_later(admin_page: Any) -> None:

@@ -125,6 +125,9 @@ def test_reload_reattaches_to_running_import(
         expect(live).to_have_attribute("data-job-id", job_id)
         expect(page.locator("#import-percent")).to_have_text(re.compile(r"^25\s?%$"))
         expect(page.locator("#import-notice")).to_contain_text("Suivi de l'import en cours")
+        # Reading: the bytes tell the share and the time left; no later step shown yet.
+        expect(page.locator("#import-step")).to_be_hidden()
+        expect(page.locator("#import-eta")).not_to_have_text("—")
         # One import at a time: a file can be chosen, but Send waits for the running one.
         send = page.get_by_role("button", name="Envoyer et importer")
         page.locator("#import-file-input").set_input_files(str(DEFECTS))
@@ -139,13 +142,23 @@ def test_reload_reattaches_to_running_import(
             f"WHERE id = '{job_id}'; SELECT pg_notify('import_progress', "
             f"json_build_object('job_id', '{job_id}')::text)"
         )
-        expect(page.locator("#import-percent")).to_have_text(re.compile(r"^75\s?%$"))
         expect(page.locator("#import-phase")).to_contain_text("fusion avec la base")
+        # Past the reading, the database merges the whole file at once: no share of it can be
+        # told. The reading bar is full, the merge has a bar of its own that claims no
+        # percentage (indeterminate), and no time left is made up.
+        merge = page.locator("#import-step")
+        expect(merge).to_be_visible()
+        expect(merge).to_have_text("Fusion avec la base…")
+        expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
+        assert page.locator("#import-step-progress").evaluate("p => p.position") == -1
+        expect(page.locator("#import-eta")).to_have_text("—")
+        shot(page, "merging")
 
         # A reload mid-import finds the same job and resumes where it is.
         page.reload()
         expect(live).to_have_attribute("data-job-id", job_id)
-        expect(page.locator("#import-percent")).to_have_text(re.compile(r"^75\s?%$"))
+        expect(merge).to_have_text("Fusion avec la base…")
+        expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
         expect(page.locator("#import-live dd[data-count=rows_read]")).to_have_text(
             re.compile(r"^40\s?000$")
         )
@@ -161,6 +174,9 @@ def test_reload_reattaches_to_running_import(
         expect(page.locator("#import-percent")).to_have_text(re.compile(r"^100\s?%$"))
         expect(page.locator("#import-report")).to_contain_text(re.compile(r"50\s000 lignes lues"))
         expect(page.locator("#import-busy")).to_be_hidden()
+        # The import is over: the merge bar and "following the running import" are gone.
+        expect(merge).to_be_hidden()
+        expect(page.locator("#import-notice")).to_be_hidden()
         page.locator("#import-file-input").set_input_files(str(DEFECTS))
         expect(send).to_be_enabled()
         shot(page, "done")
@@ -354,6 +370,79 @@ def test_upload_byte_progress_reaches_100(
     expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
     expect(row).to_be_hidden()
     shot(page, "big-imported")
+
+
+def test_upload_renews_an_expired_session(
+    admin_page: Any,  # noqa: F811
+    live_server: str,
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """The access cookie lasts 15 minutes; the page can stay open longer before the file is
+    sent. With only the refresh cookie left, the upload renews the session first and is
+    accepted (not a 401 after sending every byte); a 401 all the same (the session ran out
+    during a slow upload) renews it and sends the file once more."""
+    page = admin_page
+    page.goto("/admin/#/import")
+    page.locator("#import-file-input").wait_for(state="attached")
+    context = page.context
+    assert {"wattsup_access", "wattsup_refresh"} <= {c["name"] for c in context.cookies()}
+    context.clear_cookies(name="wattsup_access")  # 15 minutes later
+    assert "wattsup_access" not in {c["name"] for c in context.cookies()}
+    uploads: list[int] = []
+    page.on(
+        "response",
+        lambda r: (
+            uploads.append(r.status)
+            if r.request.method == "POST" and re.search(r"/api/admin/imports(\?.*)?$", r.url)
+            else None
+        ),
+    )
+    page.locator("#import-file-input").set_input_files(str(DEFECTS))
+    page.get_by_role("button", name="Envoyer et importer").click()
+    live = page.locator("#import-live")
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(page.locator("#upload-error")).to_be_hidden()
+    assert uploads == [202], uploads
+    first_job = live.get_attribute("data-job-id")
+    shot(page, "renewed")
+
+    # Expired during the upload: the server's first answer is a 401 (made here), the page
+    # renews the session and sends again.
+    page.reload()
+    page.locator("#import-file-input").wait_for(state="attached")
+    answered: list[str] = []
+
+    def expire_once(route: Any) -> None:
+        if answered:
+            route.continue_()
+            return
+        answered.append("401")
+        route.fulfill(
+            status=401,
+            content_type="application/problem+json",
+            body='{"status": 401, "code": "not_authenticated", "detail": "Connexion requise."}',
+        )
+
+    upload_url = re.compile(r"/api/admin/imports(\?.*)?$")
+    page.route(
+        upload_url,
+        lambda route: expire_once(route) if route.request.method == "POST" else route.continue_(),
+    )
+    renewals: list[str] = []
+    page.on(
+        "request", lambda r: renewals.append(r.url) if r.url.endswith("/api/auth/refresh") else None
+    )
+    page.locator("#import-file-input").set_input_files(str(DEFECTS))
+    page.get_by_role("button", name="Envoyer et importer").click()
+    expect(live).to_have_attribute("data-job-id", re.compile(r"^[0-9a-f-]{36}$"))
+    expect(live).not_to_have_attribute("data-job-id", first_job)
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    page.unroute(upload_url)
+    assert answered == ["401"]
+    assert len(renewals) == 2, renewals  # before sending, and after the 401
+    expect(page.locator("#upload-error")).to_be_hidden()
+    expect(page.locator("#nav")).to_be_visible()  # still signed in
+    expect(page.locator("#import-report")).to_contain_text("14 lignes lues")
 
 
 def test_full_snapshot_asks_first(

@@ -15,7 +15,16 @@ import mapbox_vector_tile
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_admin_app import admin_page, admin_user, api_as, psql  # noqa: F401
+from tests.e2e.test_admin_app import (  # noqa: F401
+    STRAY_TEXT,
+    admin_page,
+    admin_user,
+    api_as,
+    log_in,
+    make_user,
+    open_admin,
+    psql,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -451,3 +460,129 @@ def test_station_page_shows_its_open_problem_reports(
     page.goto(f"/admin/#/stations/{station_id}")
     page.locator("#station-map").wait_for()
     expect(page.locator("#station-reports")).to_have_count(0)
+
+
+# The sizes of the browser review: a laptop, and a tablet held upright.
+REVIEW_SIZES = {
+    "laptop": {"width": 1366, "height": 800},
+    "tablet": {"width": 820, "height": 1180},
+}
+
+# Each button of the points table, brought into view by scrolling the page up or down only
+# (never the table sideways): the ones outside the table's visible box, or under something
+# else at their centre (hidden behind a column, cut off).
+ACTIONS_OUT_OF_VIEW = """() => {
+    const wrap = document.querySelector("#points-table").parentElement;
+    const out = [];
+    for (const b of document.querySelectorAll("#points-table tbody button")) {
+        window.scrollBy(0, b.getBoundingClientRect().top - innerHeight / 2);
+        const r = b.getBoundingClientRect();
+        const box = wrap.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        const inside = r.left >= box.left - 1 && r.right <= Math.min(box.right, innerWidth) + 1;
+        if (!inside || !hit || !b.contains(hit)) {
+            out.push(`${b.dataset.action}: ${Math.round(r.left)}..${Math.round(r.right)} `
+                + `in ${Math.round(box.left)}..${Math.round(box.right)}`);
+        }
+    }
+    return out;
+}"""
+
+# A table wider than its box (the box then scrolls sideways to show the rest).
+TABLE_OVERFLOW = """(id) => {
+    const table = document.getElementById(id);
+    return Math.round(table.getBoundingClientRect().width - table.parentElement.clientWidth);
+}"""
+
+OCPP_CODES = {
+    "Available",
+    "Reserved",
+    "Preparing",
+    "Charging",
+    "SuspendedEV",
+    "Finishing",
+    "Unavailable",
+    "Faulted",
+}
+
+
+@pytest.mark.parametrize("size", list(REVIEW_SIZES))
+def test_point_actions_in_view_and_status_change_busy(
+    browser: Any, live_server: str, size: str, shot: Callable[[Any, str], Any]
+) -> None:
+    """On a laptop and a tablet, every point's buttons are on screen without scrolling the
+    table sideways; the connector status is in words; a status change (slow: it cancels
+    reservations) disables the row's buttons and says it is working until the answer, then
+    redraws the row. The station list and the import history fit without sideways scrolling."""
+    admin = make_user("admin", "Revue")
+    station_id, point_id = psql(
+        "SELECT cp.station_id, min(cp.id::text) FROM charge_points cp JOIN stations s ON "
+        "s.id = cp.station_id WHERE s.withdrawn_at IS NULL AND cp.withdrawn_at IS NULL "
+        "AND cp.operational_status = 'in_service' GROUP BY cp.station_id "
+        "ORDER BY count(*) DESC, cp.station_id LIMIT 1"
+    ).split("|")
+    context = browser.new_context(base_url=live_server, locale="fr-FR", viewport=REVIEW_SIZES[size])
+    context.set_default_timeout(10_000)
+    try:
+        page, problems = open_admin(context)
+        log_in(page, admin)
+        page.goto(f"/admin/#/stations/{station_id}")
+        rows = page.locator("#points-table tbody tr")
+        rows.first.wait_for()
+        page.locator("#station-map canvas").wait_for()
+        assert rows.count() >= 2
+        assert page.evaluate(STRAY_TEXT) == []  # no "null" under the heading
+        assert page.evaluate(ACTIONS_OUT_OF_VIEW) == []
+        assert (
+            page.evaluate("document.querySelector('#points-table').parentElement.scrollLeft") == 0
+        )
+        shot(page, f"{size}-points")
+
+        statuses = rows.locator("td:nth-of-type(4)").all_inner_texts()
+        assert statuses and not OCPP_CODES & set(statuses), statuses
+        assert "Libre" in statuses, statuses
+
+        # A slow answer: the change is held back until the test lets it through.
+        prow = page.locator(f"#points-table tr[data-point='{point_id}']")
+        held: list[Any] = []
+        patch = re.compile(rf"/api/admin/points/{point_id}$")
+        page.route(patch, lambda route: held.append(route))
+        toggle = prow.locator("button[data-action=out]")
+        toggle.click()
+        page.locator("#confirm-ok").click()
+        while not held:
+            page.wait_for_timeout(50)
+        expect(toggle).to_be_disabled()
+        expect(toggle).to_have_attribute("aria-busy", "true")
+        expect(toggle).to_have_text("Enregistrement…")
+        expect(prow.locator("button[data-action=withdraw]")).to_be_disabled()
+        expect(prow.locator(".pill")).to_have_text("En service")
+        shot(page, f"{size}-busy")
+        page.wait_for_timeout(300)
+        assert len(held) == 1  # sent once
+        held[0].continue_()
+        page.unroute(patch)
+        back = prow.locator("button[data-action=in]")
+        expect(prow.locator(".pill")).to_have_text("Hors service")
+        expect(back).to_be_enabled()
+        expect(back).to_be_focused()
+        expect(prow.locator("button[aria-busy]")).to_have_count(0)
+        assert psql(f"SELECT operational_status FROM charge_points WHERE id = '{point_id}'") == (
+            "out_of_service"
+        )
+        assert page.evaluate(ACTIONS_OUT_OF_VIEW) == []
+        back.click()
+        expect(prow.locator(".pill")).to_have_text("En service")
+
+        for hash_, table in (("#/stations", "stations-table"), ("#/import", "import-history")):
+            page.goto(f"/admin/{hash_}")
+            page.locator(f"#{table} tbody tr").first.wait_for()
+            assert page.evaluate(TABLE_OVERFLOW, table) <= 0, table
+            shot(page, f"{size}-{table}")
+        problems.assert_clean()
+    finally:
+        psql(
+            "UPDATE charge_points SET operational_status = 'in_service' "
+            f"WHERE id = '{point_id}' AND operational_status <> 'in_service'"
+        )
+        context.close()

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import DATA
-from tests.e2e.test_admin_app import api_as, log_in, make_user, open_admin, psql
+from tests.e2e.test_admin_app import STRAY_TEXT, api_as, log_in, make_user, open_admin, psql
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +167,11 @@ def test_every_screen_fits_a_tablet(
             name = hash_.strip("#/").replace("/", "-")[:24]
             shot(page, f"{orientation}-{name}")
             # Gathered over every screen, so one run shows all that needs fixing.
-            found[hash_] = page.evaluate(LAYOUT_PROBLEMS) + page.evaluate(SMALL_TARGETS)
+            found[hash_] = (
+                page.evaluate(LAYOUT_PROBLEMS)
+                + page.evaluate(SMALL_TARGETS)
+                + page.evaluate(STRAY_TEXT)
+            )
             # Every section is one tap away, inside the screen's width.
             expect(nav).to_have_count(5)
             width = TABLETS[orientation]["width"]

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.test_admin_app import (  # noqa: F401
+    STRAY_TEXT,
     admin_page,
     admin_user,
     api_as,
@@ -45,10 +46,16 @@ def test_disable_enable_delete_user(
         rows = page.locator("#users-table tbody tr")
         expect(rows).to_have_count(1)
         expect(rows.first).to_contain_text("Zoé Essai")
+        expect(page.locator("#users-count")).to_have_text("1 compte")  # not "1 comptes"
         shot(page, "search")
         rows.first.get_by_role("link").click()
         page.get_by_role("heading", name=driver["email"], level=1).wait_for()
         expect(page.locator("#user-vehicles")).to_contain_text("Zoé la Zoe")
+        # The plug as the stations name it, not the API's code.
+        vehicle = page.locator("#user-vehicles tbody tr").first
+        expect(vehicle.locator("td").nth(1)).to_have_text("Type 2")
+        # No "null" under the heading (the note of an admin's own page is null on this one).
+        assert page.evaluate(STRAY_TEXT) == []
         shot(page, "user")
 
         # Disable: the dialog asks; cancelling changes nothing.

@@ -51,19 +51,32 @@ export async function api(path, options = {}) {
   const data = type.includes("json") ? await response.json().catch(() => null) : null;
   if (response.status === 401 && !retried && !path.startsWith("/api/auth/")) {
     // The access cookie is short-lived: renew it from the refresh cookie once, then retry.
-    const renewed = await fetch("/api/auth/refresh", {
-      method: "POST", headers: { "X-CSRF-Token": csrfToken() }, credentials: "same-origin",
-    }).then((r) => r.ok, () => false);
-    if (renewed) return api(path, { ...options, retried: true });
+    if (await renewSession()) return api(path, { ...options, retried: true });
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data);
-    if (response.status === 401 && !path.startsWith("/api/auth/")) {
-      for (const fn of onUnauthorized) fn(error);
-    }
+    if (response.status === 401 && !path.startsWith("/api/auth/")) tellUnauthorized(error);
     throw error;
   }
   return data;
+}
+
+/**
+ * A new access cookie from the refresh cookie (POST /api/auth/refresh). True when renewed;
+ * false when the session is over (or the network is down): the caller's own 401 says so.
+ * Calls that overlap share one renewal: the refresh token is single use, so a second
+ * renewal sent with the same cookie would be refused and end the session.
+ */
+let renewing = null;
+export function renewSession() {
+  renewing ??= fetch("/api/auth/refresh", {
+    method: "POST", headers: { "X-CSRF-Token": csrfToken() }, credentials: "same-origin",
+  }).then((r) => r.ok, () => false).finally(() => { renewing = null; });
+  return renewing;
+}
+
+function tellUnauthorized(error) {
+  for (const fn of onUnauthorized) fn(error);
 }
 
 /** A list answer as {items, total}, whether the route pages ({items,total}) or not ([…]). */
@@ -76,8 +89,27 @@ export function asPage(data) {
 /**
  * Upload a file with XHR (fetch has no upload progress): onProgress(loaded, total) as bytes
  * leave the browser. Resolves with the parsed JSON answer; rejects with ApiError.
+ *
+ * The access cookie lives 15 minutes and an XHR cannot renew it on its way: an admin who
+ * chose the file long after the page loaded would send every byte for a 401. So the session
+ * is renewed first, and a 401 all the same (it expired during a slow upload) renews it and
+ * sends the file once more (a File can be read again).
  */
-export function upload(path, file, { query, onProgress, fieldName = "file", fields = {} } = {}) {
+export async function upload(path, file, options = {}) {
+  const fail = (error) => {
+    if (error.status === 401) tellUnauthorized(error);
+    throw error;
+  };
+  await renewSession();
+  try {
+    return await sendFile(path, file, options);
+  } catch (error) {
+    if (error.status !== 401 || !(await renewSession())) fail(error);
+  }
+  return sendFile(path, file, options).catch(fail);
+}
+
+function sendFile(path, file, { query, onProgress, fieldName = "file", fields = {} }) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) url.searchParams.set(k, v);
   const form = new FormData();
@@ -86,6 +118,7 @@ export function upload(path, file, { query, onProgress, fieldName = "file", fiel
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
+    // Read now, not when upload() was called: a renewal sets a new CSRF cookie.
     xhr.setRequestHeader("X-CSRF-Token", csrfToken());
     xhr.setRequestHeader("Accept", "application/json, application/problem+json");
     xhr.responseType = "json";

@@ -2,8 +2,8 @@
 // Screens live in views/*.js; each exports render(main, params) and may return a cleanup
 // function (called when leaving the screen: closes SSE feeds, maps, timers).
 import { api, whenUnauthorized } from "./api.js";
-import { h, clear, announce } from "./dom.js";
-import { t, lang, setLang, savedLang, applyStatic } from "./i18n.js";
+import { h, fill, announce } from "./dom.js";
+import { t, tn, lang, setLang, savedLang, applyStatic } from "./i18n.js";
 
 const routes = [
   [/^#\/dashboard$/, "dashboard", () => import("./views/dashboard.js")],
@@ -41,14 +41,14 @@ async function route() {
     else a.removeAttribute("aria-current");
   }
   const seq = ++renderSeq;
-  clear(main).append(h("p", { class: "loading" }, t("loading")));
+  fill(main, h("p", { class: "loading" }, t("loading")));
   const view = await load();
   if (seq !== renderSeq) return; // the user moved on while the module loaded
   // Each screen draws in a box of its own: a screen still waiting for its data when the user
   // moves on finishes in a box that is no longer in the page, instead of adding its content
   // under the next screen's.
   const box = h("div", { class: "screen" });
-  clear(main).append(box);
+  fill(main, box);
   let done = null;
   try {
     done = (await view.render(box, params)) || null;
@@ -72,7 +72,7 @@ async function route() {
 }
 
 export function showError(main, error) {
-  clear(main).append(
+  fill(main,
     h("div", { class: "error-box", role: "alert" },
       h("h1", {}, t("error.title")),
       h("p", {}, error?.message || String(error))),
@@ -108,13 +108,13 @@ function renderLogin(main, message) {
       password),
     h("button", { type: "submit" }, t("login.submit")),
   );
-  clear(main).append(form);
+  fill(main, form);
   document.title = `${t("login.title")} · Watts Up admin`;
   email.focus();
 }
 
 function renderRefused(main) {
-  clear(main).append(
+  fill(main,
     h("div", { class: "error-box", role: "alert", id: "refused" },
       h("h1", {}, t("refused.title")),
       h("p", {}, t("refused.text")),
@@ -143,7 +143,7 @@ async function refreshBadge() {
     const badge = document.getElementById("support-badge");
     badge.hidden = n === 0;
     badge.textContent = String(n);
-    badge.setAttribute("aria-label", t("support.badge", { n }));
+    badge.setAttribute("aria-label", tn("support.badge", n, { n }));
   } catch { /* the badge is a convenience */ }
 }
 export { refreshBadge };

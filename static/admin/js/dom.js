@@ -48,6 +48,21 @@ export function clear(el) {
   return el;
 }
 
+/**
+ * Append children to `el` the way h() does: null, undefined and false are left out (the
+ * native Element.append() would write them as the text "null", "undefined", "false"), arrays
+ * are flattened, anything else becomes text. Use it instead of el.append() for view content.
+ */
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
+/** Replace everything in `el` with `children` (same rules as add()). */
+export function fill(el, ...children) {
+  return add(clear(el), ...children);
+}
+
 /** Announce a short message to screen readers (the polite live region). */
 export function announce(text) {
   const live = document.getElementById("live");

@@ -3,9 +3,9 @@
 // places; a CSV export of every analytics view.
 import { api } from "../api.js";
 import { barChart, columnChart, ringChart } from "../charts.js";
-import { h, clear, announce } from "../dom.js";
+import { h, add, clear, announce } from "../dom.js";
 import { num, pct, day, month, dateTime } from "../fmt.js";
-import { t } from "../i18n.js";
+import { t, tn } from "../i18n.js";
 import { createMap } from "../map.js";
 
 function kpi(label, value, key) {
@@ -22,7 +22,7 @@ function busiestLayer(map, stations) {
       properties: { name: s.nom_station, reservations: s.reservations },
     })),
   };
-  const add = () => {
+  const addLayer = () => {
     map.addSource("busiest", { type: "geojson", data });
     map.addLayer({
       id: "busiest", type: "circle", source: "busiest",
@@ -40,8 +40,8 @@ function busiestLayer(map, stations) {
         { padding: 40, maxZoom: 8, duration: 0 });
     }
   };
-  if (map.loaded()) add();
-  else map.on("load", add);
+  if (map.loaded()) addLayer();
+  else map.on("load", addLayer);
 }
 
 // The dashboard redraws itself when the period changes: one map alive at a time.
@@ -73,7 +73,7 @@ export async function render(main, _params, days = 30) {
   const mapBox = h("div", { class: "map small-map", id: "busiest-map", role: "region",
     "aria-label": t("dash.busiest_map") });
 
-  main.append(
+  add(main,
     h("div", { class: "page-head" },
       h("h1", {}, t("dash.title")),
       h("p", { class: "muted" }, t("dash.generated", { at: dateTime(d.generated_at) }))),
@@ -87,7 +87,8 @@ export async function render(main, _params, days = 30) {
         kpi(t("dash.withdrawn"), num(net.points_withdrawn), "withdrawn")),
       h("div", { class: "chart-grid" },
         ringChart(net.share_in_service, { title: t("dash.share_in_service"), key: "share",
-          caption: t("dash.share_caption", { n: num(net.points_in_service), total: num(net.points) }) }),
+          caption: tn("dash.share_caption", net.points_in_service,
+            { n: num(net.points_in_service), total: num(net.points) }) }),
         barChart(d.by_power_class.map((b) => ({ label: b.label, value: b.points,
           secondary: b.points_in_service })),
         { title: t("dash.by_power"), key: "power", valueLabel: t("dash.points"),

@@ -4,23 +4,40 @@
 // Last-Event-ID when the connection drops. #/import/{id} shows one past job's report.
 import { api, upload, ApiError } from "../api.js";
 import { confirmAction } from "../dialog.js";
-import { h, clear, announce } from "../dom.js";
+import { h, fill, add, clear, announce } from "../dom.js";
 import { num, bytes, duration, dateTime, pct } from "../fmt.js";
-import { t } from "../i18n.js";
+import { t, tn } from "../i18n.js";
 
 const COUNTS = ["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected",
   "duplicates", "warnings"];
 const REJECTS_PER_PAGE = 50;
 const MAX_UPLOAD_BYTES = 200 * 1024 * 1024; // docs/admin-api.md: POST /api/admin/imports
 
-/** The share of the work done, 0..1: bytes read over the file size, 1 once finished. */
+// The phases after the file is read (wattsup/importer/engine.py): the database works on the
+// whole file at once there, with no count to follow, so no share or ETA can be told.
+const AFTER_READING = ["merging", "committing", "refreshing"];
+const pastReading = (job) => AFTER_READING.includes(job.phase) || job.status === "succeeded";
+
+/** The share of the file read, 0..1: bytes read over the file size, 1 once it is all read. */
 function fraction(job) {
-  if (job.status === "succeeded") return 1;
+  if (pastReading(job)) return 1;
   if (!job.file_size) return 0;
   return Math.min(job.bytes_read / job.file_size, job.status === "running" ? 0.99 : 1);
 }
 
+/** The step shown as an indeterminate bar ("Fusion avec la base…"), or null while reading. */
+function laterStep(job) {
+  if (!AFTER_READING.includes(job.phase)) return null;
+  if (job.status !== "running" && job.phase !== "refreshing") return null;
+  return t(`import.step.${job.phase}`);
+}
+
 const phaseLabel = (phase) => (t.has(`import.phase.${phase}`) ? t(`import.phase.${phase}`) : phase);
+
+/** {key: "3 lignes rejetées"} for each count key: each number with its own plural. */
+function counted(job, keys) {
+  return Object.fromEntries(keys.map((k) => [k, tn(`import.n.${k}`, job[k], { n: num(job[k]) })]));
+}
 
 function statusPill(status) {
   return h("span", { class: `pill ${status}` }, t(`import.status.${status}`));
@@ -33,6 +50,10 @@ function progressPanel() {
     "aria-labelledby": "import-progress-label" });
   const label = h("span", { id: "import-progress-label" }, t("import.progress"));
   const percent = h("span", { class: "percent", id: "import-percent" }, "0 %");
+  // No value: an indeterminate bar (it moves without claiming a share of the work).
+  const stepLabel = h("span", { id: "import-step-label" });
+  const stepRow = h("div", { class: "progress-row step-row", id: "import-step", hidden: true },
+    stepLabel, h("progress", { id: "import-step-progress", "aria-labelledby": "import-step-label" }));
   const phase = h("span", { id: "import-phase", class: "phase" });
   const counts = Object.fromEntries(COUNTS.map((k) => [k, h("dd", { dataset: { count: k } }, "—")]));
   const rate = h("dd", { id: "import-rate" }, "—");
@@ -45,6 +66,7 @@ function progressPanel() {
   h("div", { class: "section-head" }, h("h2", { id: "live-h" }, t("import.live")), phase),
   file,
   h("div", { class: "progress-row" }, label, bar, percent),
+  stepRow,
   h("dl", { class: "stats" },
     COUNTS.map((k) => h("div", { class: `stat stat-${k}` }, h("dt", {}, t(`import.count.${k}`)),
       counts[k])),
@@ -60,13 +82,18 @@ function progressPanel() {
     bar.setAttribute("aria-valuetext", pct(done, 0));
     percent.textContent = pct(done, 0);
     root.dataset.status = job.status;
+    root.dataset.phase = job.phase;
     root.dataset.jobId = job.id;
-    clear(phase).append(statusPill(job.status), " ", phaseLabel(job.phase));
+    const step = laterStep(job);
+    stepRow.hidden = !step;
+    stepLabel.textContent = step || "";
+    fill(phase, statusPill(job.status), " ", phaseLabel(job.phase));
     file.textContent = `${job.file_name} · ${bytes(job.file_size)} · ${t("import.started_at",
       { at: dateTime(job.started_at) })}${job.full_snapshot ? ` · ${t("import.full")}` : ""}`;
     for (const k of COUNTS) counts[k].textContent = num(job[k]);
     rate.textContent = t("import.rate_value", { n: num(job.rate) });
-    eta.textContent = job.status === "running" ? duration(job.eta_s) : "—";
+    // The ETA extrapolates the reading only: past it, it would say "0 s" for the longest part.
+    eta.textContent = job.status === "running" && !pastReading(job) ? duration(job.eta_s) : "—";
     elapsed.textContent = duration(job.elapsed_s);
     error.hidden = !job.error;
     error.textContent = job.error || "";
@@ -140,7 +167,7 @@ function rejectsSection(job) {
       { query: { page, per_page: REJECTS_PER_PAGE } });
     clear(body);
     for (const r of data.items) {
-      body.append(h("tr", { class: `severity-${r.severity}` },
+      add(body, h("tr", { class: `severity-${r.severity}` },
         h("td", { class: "num" }, num(r.line)),
         h("td", {}, t(`import.sev.${r.severity}`)),
         h("td", {}, h("code", {}, r.field)),
@@ -149,12 +176,14 @@ function rejectsSection(job) {
         h("td", {}, r.id_pdc_itinerance ?? "—")));
     }
     if (!data.items.length) {
-      body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("import.no_rejects"))));
+      add(body, h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("import.no_rejects"))));
     }
-    summary.textContent = t("import.rejects_summary", { rejected: num(job.rejected),
-      warnings: num(job.warnings), total: num(data.total) });
+    summary.textContent = t("import.rejects_summary", {
+      ...counted(job, ["warnings"]),
+      rejected: tn("import.n.rejects", job.rejected, { n: num(job.rejected) }),
+      total: tn("import.n.issues", data.total, { n: num(data.total) }) });
     const last = Math.max(1, Math.ceil(data.total / REJECTS_PER_PAGE));
-    clear(pager).append(
+    fill(pager,
       h("span", {}, t("pager.page", { page, last })),
       h("button", { type: "button", class: "secondary", disabled: page === 1,
         onclick: async () => { page -= 1; await load(); } }, t("pager.prev")),
@@ -173,15 +202,20 @@ function reportSection(job) {
     "aria-labelledby": "report-h", dataset: { status: job.status } },
   h("h2", { id: "report-h" }, t("import.report")),
   h("p", { class: ok ? "success" : "form-error", role: ok ? null : "alert" },
-    ok ? t("import.report_ok", { rows: num(job.rows_read), time: duration(job.elapsed_s) })
+    ok ? tn("import.report_ok", job.rows_read,
+      { rows: num(job.rows_read), time: duration(job.elapsed_s) })
       : t("import.report_failed", { error: job.error || "—" })),
   h("ul", { class: "report-list" },
-    h("li", {}, t("import.report_line", { inserted: num(job.inserted), updated: num(job.updated),
-      unchanged: num(job.unchanged), withdrawn: num(job.withdrawn) })),
-    h("li", {}, t("import.report_rejects", { rejected: num(job.rejected),
-      duplicates: num(job.duplicates), warnings: num(job.warnings) })),
+    h("li", {}, t("import.report_line",
+      counted(job, ["inserted", "updated", "unchanged", "withdrawn"]))),
+    h("li", {}, t("import.report_rejects", counted(job, ["rejected", "duplicates", "warnings"]))),
     job.schema_detected ? h("li", {}, t("import.schema", { s: job.schema_detected })) : null));
 }
+
+// Left out on a tablet (class "narrow-hide"), where the table would not fit: the job's own
+// page has them all.
+const HISTORY_COUNTS = [["rows_read", ""], ["inserted", ""], ["updated", ""],
+  ["unchanged", "narrow-hide"], ["withdrawn", "narrow-hide"], ["rejected", ""]];
 
 async function historySection(currentId) {
   const data = await api("/api/admin/imports", { query: { per_page: 20 } });
@@ -190,9 +224,9 @@ async function historySection(currentId) {
   h("td", {}, h("a", { href: `#/import/${j.id}` }, dateTime(j.started_at))),
   h("td", { class: "file" }, j.file_name),
   h("td", {}, statusPill(j.status)),
-  h("td", {}, t.has(`import.source.${j.source}`) ? t(`import.source.${j.source}`) : j.source),
-  ...["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected"].map((k) =>
-    h("td", { class: "num" }, num(j[k]))),
+  h("td", { class: "narrow-hide" },
+    t.has(`import.source.${j.source}`) ? t(`import.source.${j.source}`) : j.source),
+  ...HISTORY_COUNTS.map(([k, cls]) => h("td", { class: `num ${cls}` }, num(j[k]))),
   h("td", { class: "num" }, duration(j.elapsed_s))));
   return h("section", { class: "card", "aria-labelledby": "history-h" },
     h("h2", { id: "history-h" }, t("import.history")),
@@ -203,9 +237,9 @@ async function historySection(currentId) {
             h("th", { scope: "col" }, t("import.started")),
             h("th", { scope: "col" }, t("import.file")),
             h("th", { scope: "col" }, t("import.status")),
-            h("th", { scope: "col" }, t("import.source")),
-            ...["rows_read", "inserted", "updated", "unchanged", "withdrawn", "rejected"].map((k) =>
-              h("th", { scope: "col", class: "num" }, t(`import.count.${k}`))),
+            h("th", { scope: "col", class: "narrow-hide" }, t("import.source")),
+            ...HISTORY_COUNTS.map(([k, cls]) =>
+              h("th", { scope: "col", class: `num ${cls}` }, t(`import.count.${k}`))),
             h("th", { scope: "col", class: "num" }, t("import.elapsed")))),
           h("tbody", {}, rows)))
       : h("p", { class: "muted" }, t("import.no_history")),
@@ -344,17 +378,17 @@ export async function render(main, [jobParam]) {
   const notice = h("p", { class: "notice", role: "status", hidden: true, id: "import-notice" });
 
   async function showFinished(job) {
-    clear(after).append(reportSection(job));
+    fill(after, reportSection(job));
     if (job.rejected || job.warnings) {
       const rejects = rejectsSection(job);
-      after.append(rejects.section);
+      add(after, rejects.section);
       await rejects.load();
     }
     await refreshHistory(job.id);
   }
 
   async function refreshHistory(currentId) {
-    clear(historySlot).append(await historySection(currentId));
+    fill(historySlot, await historySection(currentId));
   }
 
   let following = null;
@@ -370,6 +404,7 @@ export async function render(main, [jobParam]) {
     });
     following = null;
     if (!job || abort.signal.aborted) return;
+    notice.hidden = true; // "Suivi de l'import en cours." is no longer true
     announce(job.status === "succeeded" ? t("import.finished") : t("import.failed"));
     form.reset();
     await showFinished(job);
@@ -401,7 +436,7 @@ export async function render(main, [jobParam]) {
     window.removeEventListener("drop", keepPage);
   });
 
-  main.append(
+  add(main,
     h("div", { class: "page-head" }, h("h1", {}, t("import.title")),
       h("p", { class: "muted" }, t("import.intro"))),
     notice,

@@ -3,7 +3,7 @@
 // of the whole station. Every destructive step asks first, in the confirmation dialog.
 import { api } from "../api.js";
 import { confirmAction } from "../dialog.js";
-import { h, clear, announce } from "../dom.js";
+import { h, fill, add, clear, announce } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
 import { t } from "../i18n.js";
 import { createMap, labelMarker, loadMapLibre } from "../map.js";
@@ -14,6 +14,24 @@ import {
 function connectorsOf(p) {
   const names = CONNECTORS.filter((c) => p[c]).map((c) => t(`connector.${c}`));
   return names.length ? names.join(", ") : "—";
+}
+
+/** The charger's OCPP status ("Available", "SuspendedEV"…) in the page's language. */
+function connectorStatus(code) {
+  return t.has(`ocpp.${code}`) ? t(`ocpp.${code}`) : code || "—";
+}
+
+/**
+ * While a point's change is on its way (it can take seconds: reservations are cancelled with
+ * it): the row's buttons are disabled, so it cannot be sent twice, and the pressed one says
+ * it is working. `busy` false puts them back (the change failed).
+ */
+function setRowBusy(row, button, busy) {
+  for (const b of row.querySelectorAll("button")) b.disabled = busy;
+  button.dataset.label ??= button.textContent;
+  button.textContent = busy ? t("point.busy") : button.dataset.label;
+  if (busy) button.setAttribute("aria-busy", "true");
+  else button.removeAttribute("aria-busy");
 }
 
 function pointEditor(point, stationId, done) {
@@ -125,22 +143,23 @@ export async function render(main, [stationId]) {
           addButton.hidden = false;
           if (p) await draw(); else addButton.focus();
         });
-        clear(editorSlot).append(h("h3", {}, t("point.new")), editor.el);
+        fill(editorSlot, h("h3", {}, t("point.new")), editor.el);
         addButton.hidden = true;
         editor.form.controls.id_pdc_itinerance.focus();
       } }, t("point.add"));
 
-    for (const p of s.points) {
+    // One row per point; a status change redraws its own row from the API's answer.
+    const pointRow = (p) => {
       const inService = p.operational_status === "in_service";
-      const row = h("tr", { dataset: { point: p.id }, class: p.withdrawn ? "withdrawn" : null },
+      return h("tr", { dataset: { point: p.id }, class: p.withdrawn ? "withdrawn" : null },
         h("th", { scope: "row" }, p.id_pdc_itinerance),
         h("td", { class: "num" }, `${num(p.puissance_nominale, 1)} kW`),
         h("td", {}, connectorsOf(p)),
         h("td", {}, p.withdrawn
           ? h("span", { class: "pill withdrawn" }, t("stations.withdrawn"))
           : h("span", { class: `pill ${p.operational_status}` }, t(`point.status.${p.operational_status}`))),
-        h("td", {}, p.connector_status),
-        h("td", { class: "row-actions" }, p.withdrawn ? null : [
+        h("td", {}, connectorStatus(p.connector_status)),
+        h("td", { class: "row-actions sticky-end" }, p.withdrawn ? null : h("div", { class: "stack" },
           h("button", { type: "button", class: "secondary small", dataset: { action: "edit" },
             "aria-label": t("point.edit_of", { id: p.id_pdc_itinerance }),
             onclick: (e) => {
@@ -149,22 +168,31 @@ export async function render(main, [stationId]) {
                 clear(editorSlot);
                 if (savedPoint) await draw(); else opener.focus();
               });
-              clear(editorSlot).append(h("h3", {}, t("point.edit_of", { id: p.id_pdc_itinerance })),
+              fill(editorSlot, h("h3", {}, t("point.edit_of", { id: p.id_pdc_itinerance })),
                 editor.el);
               editor.form.controls.puissance_nominale.focus();
             } }, t("form.edit")),
           h("button", { type: "button", class: inService ? "danger-outline small" : "secondary small",
             dataset: { action: inService ? "out" : "in" },
             "aria-label": t(inService ? "point.set_out_of" : "point.set_in_of", { id: p.id_pdc_itinerance }),
-            onclick: async () => {
+            onclick: async (e) => {
+              const button = e.currentTarget;
               if (inService && !(await confirmAction({ title: t("point.out_title"),
                 text: t("point.out_text", { id: p.id_pdc_itinerance }), ok: t("point.set_out") }))) return;
+              const row = button.closest("tr");
+              setRowBusy(row, button, true);
               try {
-                await api(`/api/admin/points/${p.id}`, { method: "PATCH",
+                const saved = await api(`/api/admin/points/${p.id}`, { method: "PATCH",
                   body: { operational_status: inService ? "out_of_service" : "in_service" } });
                 announce(t(inService ? "point.now_out" : "point.now_in"));
-                await draw();
-              } catch (error) { showFormError(box, error); }
+                const fresh = pointRow(saved);
+                row.replaceWith(fresh);
+                // The pressed button is gone with its row: the focus goes to its successor.
+                fresh.querySelector("[data-action=in], [data-action=out]")?.focus();
+              } catch (error) {
+                setRowBusy(row, button, false);
+                showFormError(box, error);
+              }
             } }, t(inService ? "point.set_out" : "point.set_in")),
           h("button", { type: "button", class: "danger-outline small", dataset: { action: "withdraw" },
             "aria-label": t("point.withdraw_of", { id: p.id_pdc_itinerance }),
@@ -177,12 +205,11 @@ export async function render(main, [stationId]) {
                 announce(t("point.withdrawn"));
                 await draw();
               } catch (error) { showFormError(box, error); }
-            } }, t("point.withdraw")),
-        ]));
-      pointsBody.append(row);
-    }
+            } }, t("point.withdraw")))));
+    };
+    add(pointsBody, s.points.map(pointRow));
     if (!s.points.length) {
-      pointsBody.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("point.none"))));
+      add(pointsBody, h("tr", {}, h("td", { colspan: 6, class: "muted" }, t("point.none"))));
     }
 
     const withdrawButton = h("button", { type: "button", class: "danger", id: "withdraw-station",
@@ -196,7 +223,7 @@ export async function render(main, [stationId]) {
         } catch (error) { showFormError(box, error); }
       } }, t("station.withdraw"));
 
-    main.append(
+    add(main,
       h("p", { class: "crumbs" }, h("a", { href: "#/stations" }, `← ${t("stations.title")}`)),
       h("div", { class: "page-head" },
         h("h1", {}, s.nom_station),
@@ -219,7 +246,8 @@ export async function render(main, [stationId]) {
               h("th", { scope: "col" }, t("point.connectors")),
               h("th", { scope: "col" }, t("point.status")),
               h("th", { scope: "col" }, t("point.connector_status")),
-              h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("form.actions"))))),
+              h("th", { scope: "col", class: "sticky-end" },
+                h("span", { class: "visually-hidden" }, t("form.actions"))))),
             pointsBody)),
           editorSlot,
           h("div", { class: "actions" }, addButton))),

@@ -1,7 +1,7 @@
 // Create a station: click its place on the map (or type lon/lat), fill the IRVE fields; the
 // first charging point is added on the station's page once it exists.
 import { api } from "../api.js";
-import { h, announce } from "../dom.js";
+import { h, add, announce } from "../dom.js";
 import { t } from "../i18n.js";
 import { createMap, labelMarker, loadMapLibre } from "../map.js";
 import { STATION_FIELDS, STATION_GROUPS, fieldsForm, formError, showFormError } from "./station_form.js";
@@ -33,7 +33,7 @@ export async function render(main) {
   h("div", { class: "actions" }, h("button", { type: "submit", id: "create-station" }, t("station.create")),
     h("a", { href: "#/stations", class: "button secondary" }, t("form.cancel"))));
 
-  main.append(
+  add(main,
     h("p", { class: "crumbs" }, h("a", { href: "#/stations" }, `← ${t("stations.title")}`)),
     h("div", { class: "page-head" }, h("h1", {}, t("station.new_title"))),
     h("section", { class: "card", "aria-labelledby": "pick-h" },

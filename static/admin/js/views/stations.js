@@ -1,21 +1,22 @@
 // Stations: a searchable, sortable, paged table over GET /api/admin/stations. The filters
 // and the page live in the session, so coming back from a station finds the same list.
 import { api } from "../api.js";
-import { h, clear, announce } from "../dom.js";
+import { h, fill, add, clear, announce } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
-import { t } from "../i18n.js";
+import { t, tn } from "../i18n.js";
 
 const KEY = "admin.stations.query";
 const PER_PAGE = 25;
 const COLUMNS = [
-  // [sort key or null, label key, css class]
+  // [sort key or null, label key, css class]; "narrow-hide": left out on a tablet, where the
+  // table would not fit (the station's page says it).
   ["name", "stations.name", ""],
   ["commune", "stations.commune", ""],
   ["operator", "stations.operator", ""],
   ["points", "stations.points", "num"],
   ["power", "stations.power", "num"],
   ["status", "stations.status", ""],
-  ["updated", "stations.updated", ""],
+  ["updated", "stations.updated", "narrow-hide"],
 ];
 
 function loadQuery() {
@@ -70,7 +71,7 @@ export async function render(main) {
     drawHead();
     clear(tbody);
     for (const s of data.items) {
-      tbody.append(h("tr", { dataset: { station: s.id }, class: s.withdrawn ? "withdrawn" : null },
+      add(tbody, h("tr", { dataset: { station: s.id }, class: s.withdrawn ? "withdrawn" : null },
         h("th", { scope: "row" }, h("a", { href: `#/stations/${s.id}` }, s.nom_station),
           h("span", { class: "sub" }, s.id_station_itinerance)),
         h("td", {}, s.commune || "—", s.code_postal ? h("span", { class: "sub" }, s.code_postal) : null),
@@ -78,15 +79,15 @@ export async function render(main) {
         h("td", { class: "num" }, `${num(s.points_in_service)} / ${num(s.points)}`),
         h("td", { class: "num" }, s.max_power_kw === null ? "—" : `${num(s.max_power_kw, 1)} kW`),
         h("td", {}, stationStatus(s)),
-        h("td", {}, dateTime(s.updated_at))));
+        h("td", { class: "narrow-hide" }, dateTime(s.updated_at))));
     }
     if (!data.items.length) {
-      tbody.append(h("tr", {}, h("td", { colspan: COLUMNS.length, class: "muted" },
+      add(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "muted" },
         t("stations.none"))));
     }
     const last = Math.max(1, Math.ceil(data.total / PER_PAGE));
-    count.textContent = t("stations.count", { n: num(data.total) });
-    clear(pager).append(
+    count.textContent = tn("stations.count", data.total, { n: num(data.total) });
+    fill(pager,
       h("span", {}, t("pager.page", { page: query.page, last })),
       h("button", { type: "button", class: "secondary", disabled: query.page <= 1,
         onclick: () => go(query.page - 1) }, t("pager.prev")),
@@ -101,7 +102,7 @@ export async function render(main) {
   }
 
   function drawHead() {
-    clear(thead).append(h("tr", {}, COLUMNS.map(([key, label, cls]) => {
+    fill(thead, h("tr", {}, COLUMNS.map(([key, label, cls]) => {
       if (!key) return h("th", { scope: "col", class: cls }, t(label));
       const active = query.sort === key;
       const sortState = active ? (query.order === "asc" ? "ascending" : "descending") : null;
@@ -140,7 +141,7 @@ export async function render(main) {
     load();
   }
 
-  main.append(
+  add(main,
     h("div", { class: "page-head" }, h("h1", {}, t("stations.title")),
       h("a", { href: "#/stations/new", class: "button", id: "new-station" }, t("stations.new"))),
     form,

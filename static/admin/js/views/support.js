@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { refreshBadge } from "../app.js";
 import { confirmAction } from "../dialog.js";
-import { h, clear, announce, nextId } from "../dom.js";
+import { h, fill, add, clear, announce, nextId } from "../dom.js";
 import { dateTime, num } from "../fmt.js";
 import { t } from "../i18n.js";
 
@@ -139,13 +139,18 @@ export async function render(main) {
     ["active", "open", "answered", "closed", "all"].map((s) =>
       h("option", { value: s, selected: s === status }, t(`status.${s}`))));
 
+  // Tabs switched quickly send overlapping loads: only the latest one's answer is drawn (an
+  // earlier, slower one would fill the messages tab with reports).
+  let seq = 0;
   async function load() {
+    const mine = ++seq;
     const page = await api(`/api/admin/${kind === "report" ? "reports" : "messages"}`,
       { query: { status, limit: PAGE, offset } });
+    if (mine !== seq) return;
     clear(list);
-    if (!page.items.length) list.append(h("p", { class: "muted" }, t("support.empty")));
-    for (const item of page.items) list.append(ticketCard(kind, item, load));
-    clear(pager).append(
+    if (!page.items.length) add(list, h("p", { class: "muted" }, t("support.empty")));
+    for (const item of page.items) add(list, ticketCard(kind, item, load));
+    fill(pager,
       h("span", {}, t("pager.range", { from: page.total ? offset + 1 : 0,
         to: Math.min(offset + PAGE, page.total), total: num(page.total) })),
       h("button", { type: "button", class: "secondary", disabled: offset === 0,
@@ -154,7 +159,7 @@ export async function render(main) {
         onclick: async () => { offset += PAGE; await load(); } }, t("pager.next")));
   }
 
-  main.append(
+  add(main,
     h("div", { class: "page-head" }, h("h1", {}, t("support.title"))),
     h("div", { class: "toolbar" },
       h("div", { role: "tablist", "aria-label": t("support.kind") }, tabs),

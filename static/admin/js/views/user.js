@@ -3,10 +3,21 @@
 import { api } from "../api.js";
 import { session } from "../app.js";
 import { confirmAction } from "../dialog.js";
-import { h, clear, announce } from "../dom.js";
+import { h, fill, announce } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
 import { t } from "../i18n.js";
 import { fullName, userState } from "./users.js";
+
+// A vehicle's plug codes (vehicles.connectors) and the station field naming the same plug,
+// whose label the station page shows.
+const PLUG_FIELDS = { ef: "prise_type_ef", type_2: "prise_type_2", combo_ccs: "prise_type_combo_ccs",
+  chademo: "prise_type_chademo", autre: "prise_type_autre" };
+
+/** A vehicle's plugs ("type_2", "combo_ccs"…) named as on the station page ("Type 2"…). */
+function vehicleConnectors(codes) {
+  const names = (codes || []).map((c) => (PLUG_FIELDS[c] ? t(`connector.${PLUG_FIELDS[c]}`) : c));
+  return names.length ? names.join(", ") : "—";
+}
 
 export async function render(main, [userId]) {
   async function draw(message) {
@@ -68,7 +79,7 @@ export async function render(main, [userId]) {
         } catch (error) { fail(error); }
       } }, t("user.delete"));
 
-    clear(main).append(
+    fill(main,
       h("p", { class: "crumbs" }, h("a", { href: "#/users" }, `← ${t("users.title")}`)),
       h("div", { class: "page-head" }, h("h1", {}, u.email), userState(u)),
       done, box,
@@ -101,7 +112,7 @@ export async function render(main, [userId]) {
               h("tbody", {}, vehicles.map((v) => h("tr", {},
                 h("th", { scope: "row" }, v.name),
                 h("td", {}, v.plate || "—"),
-                h("td", {}, v.connectors.join(", ") || "—"),
+                h("td", {}, vehicleConnectors(v.connectors)),
                 h("td", { class: "num" }, `${num(v.battery_kwh, 1)} kWh`),
                 h("td", { class: "num" }, `${num(v.max_ac_kw, 1)} kW`),
                 h("td", { class: "num" }, `${num(v.max_dc_kw, 1)} kW`))))))

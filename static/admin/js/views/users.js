@@ -1,8 +1,8 @@
 // Users: search by email or name (accent-insensitive), filter by role and state, paged.
 import { api } from "../api.js";
-import { h, clear } from "../dom.js";
+import { h, fill, add, clear } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
-import { t } from "../i18n.js";
+import { t, tn } from "../i18n.js";
 
 const KEY = "admin.users.query";
 const PER_PAGE = 25;
@@ -43,17 +43,17 @@ export async function render(main) {
     if (mine !== seq) return;
     clear(tbody);
     for (const u of data.items) {
-      tbody.append(h("tr", { dataset: { user: u.id } },
+      add(tbody, h("tr", { dataset: { user: u.id } },
         h("th", { scope: "row" }, h("a", { href: `#/users/${u.id}` }, u.email)),
         h("td", {}, fullName(u)),
         h("td", {}, t(`role.${u.role}`)),
         h("td", {}, userState(u)),
         h("td", {}, dateTime(u.created_at))));
     }
-    if (!data.items.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, t("users.none"))));
+    if (!data.items.length) add(tbody, h("tr", {}, h("td", { colspan: 5, class: "muted" }, t("users.none"))));
     const last = Math.max(1, Math.ceil(data.total / PER_PAGE));
-    count.textContent = t("users.count", { n: num(data.total) });
-    clear(pager).append(
+    count.textContent = tn("users.count", data.total, { n: num(data.total) });
+    fill(pager,
       h("span", {}, t("pager.page", { page: query.page, last })),
       h("button", { type: "button", class: "secondary", disabled: query.page <= 1,
         onclick: () => { query.page -= 1; load(); } }, t("pager.prev")),
@@ -69,7 +69,7 @@ export async function render(main) {
     load();
   };
 
-  main.append(
+  add(main,
     h("div", { class: "page-head" }, h("h1", {}, t("users.title"))),
     h("form", { class: "filters", role: "search", id: "users-filters",
       onsubmit: (e) => { e.preventDefault(); clearTimeout(timer); apply(); } },
