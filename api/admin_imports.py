@@ -167,8 +167,8 @@ class AdminImportController(Controller):
                 )
         except BaseException as exc:
             path.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink of a spool file
-            reason = exc.detail if isinstance(exc, Problem) else "upload interrupted"
-            await import_worker.call(_fail_claimed(settings, job_id, f"upload failed: {reason}"))
+            reason = exc.detail if isinstance(exc, Problem) else "envoi interrompu"
+            await import_worker.call(_fail_claimed(settings, job_id, f"envoi échoué : {reason}"))
             raise
         async with state.pool.acquire() as conn:
             await conn.execute(

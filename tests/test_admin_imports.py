@@ -221,7 +221,7 @@ async def test_bad_uploads_get_a_clear_error_and_free_the_import_slot(
         failed = await scratch.fetch(
             "SELECT error FROM import_jobs WHERE status = 'failed' ORDER BY started_at"
         )
-        assert len(failed) == 1 and "upload failed" in failed[0]["error"]
+        assert len(failed) == 1 and "envoi échoué" in failed[0]["error"]
         # Nothing stays locked or running after refused uploads.
         r = await client.post(
             "/api/admin/imports",

@@ -54,18 +54,42 @@ def reasons(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("changes", "field", "needle"),
     [
-        ({"id_pdc_itinerance": ""}, "id_pdc_itinerance", "rejected:required"),
-        ({"id_station_itinerance": ""}, "id_station_itinerance", "rejected:required"),
-        ({"coordonneesXY": ""}, "coordonneesXY", "rejected:required"),
-        ({"coordonneesXY": "[-73.98, 40.75]"}, "coordonneesXY", "rejected:position"),
-        ({"coordonneesXY": "[NaN, 2]"}, "coordonneesXY", "rejected:coordinates are not finite"),
-        ({"coordonneesXY": "Paris"}, "coordonneesXY", "rejected:expected"),
-        ({"puissance_nominale": ""}, "puissance_nominale", "rejected:required"),
-        ({"puissance_nominale": "beaucoup"}, "puissance_nominale", "rejected:not a number"),
-        ({"puissance_nominale": "5000000"}, "puissance_nominale", "rejected:power out of range"),
-        ({"prise_type_2": "peut-être"}, "prise_type_2", "rejected:not a boolean"),
-        ({"prise_type_ef": ""}, "prise_type_ef", "rejected:required"),
-        ({"nom_station": ""}, "nom_station", "rejected:required"),
+        ({"id_pdc_itinerance": ""}, "id_pdc_itinerance", "rejected:champ obligatoire vide"),
+        ({"id_station_itinerance": ""}, "id_station_itinerance", "rejected:champ obligatoire vide"),
+        ({"coordonneesXY": ""}, "coordonneesXY", "rejected:champ obligatoire vide"),
+        (
+            {"coordonneesXY": "[-73.98, 40.75]"},
+            "coordonneesXY",
+            "rejected:position (-73.98, 40.75) hors de France",
+        ),
+        (
+            {"coordonneesXY": "[NaN, 2]"},
+            "coordonneesXY",
+            "rejected:les coordonnées ne sont pas des nombres finis",
+        ),
+        (
+            {"coordonneesXY": "Paris"},
+            "coordonneesXY",
+            "rejected:attendu : « [longitude, latitude] »",
+        ),
+        ({"puissance_nominale": ""}, "puissance_nominale", "rejected:champ obligatoire vide"),
+        (
+            {"puissance_nominale": "beaucoup"},
+            "puissance_nominale",
+            "rejected:pas un nombre : « beaucoup »",
+        ),
+        (
+            {"puissance_nominale": "5000000"},
+            "puissance_nominale",
+            "rejected:puissance hors limites",
+        ),
+        (
+            {"prise_type_2": "peut-être"},
+            "prise_type_2",
+            "rejected:pas un booléen (attendu : true/false, oui/non, 1/0)",
+        ),
+        ({"prise_type_ef": ""}, "prise_type_ef", "rejected:champ obligatoire vide"),
+        ({"nom_station": ""}, "nom_station", "rejected:champ obligatoire vide"),
     ],
 )
 def test_unusable_rows_are_rejected_with_field_and_reason(
@@ -83,35 +107,35 @@ def test_unusable_rows_are_rejected_with_field_and_reason(
         (
             {"puissance_nominale": "22000"},
             "puissance_nominale",
-            "read as W",
+            "lue en W, convertie en 22 kW",
             "puissance_nominale",
             22.0,
         ),
         ({"puissance_nominale": "3,7kW"}, None, None, "puissance_nominale", 3.7),
-        ({"coordonneesXY": "[48.85, 2.35]"}, "coordonneesXY", "swapped", "lon", 2.35),
-        ({"date_maj": "31/12/2024"}, "date_maj", "dd/mm/yyyy", "date_maj", "2024-12-31"),
+        ({"coordonneesXY": "[48.85, 2.35]"}, "coordonneesXY", "latitude inversées", "lon", 2.35),
+        ({"date_maj": "31/12/2024"}, "date_maj", "écrite jj/mm/aaaa", "date_maj", "2024-12-31"),
         ({"gratuit": "OUI"}, None, None, "gratuit", True),
         ({"paiement_cb": "0"}, None, None, "paiement_cb", False),
-        ({"paiement_cb": "bof"}, "paiement_cb", "not a boolean", "paiement_cb", None),
+        ({"paiement_cb": "bof"}, "paiement_cb", "pas un booléen", "paiement_cb", None),
         ({"condition_acces": "accès LIBRE"}, None, None, "condition_acces", "Accès libre"),
         (
             {"accessibilite_pmr": "oui"},
             "accessibilite_pmr",
-            "not one of",
+            "pas une valeur admise (attendu : Réservé PMR,",
             "accessibilite_pmr",
             None,
         ),
         (
             {"code_insee_commune": "99999"},
             "code_insee_commune",
-            "not in the official commune",
+            "absent de la liste officielle des communes",
             "code_insee_commune",
             "99999",
         ),
         (
             {"code_insee_commune": "7505"},
             "code_insee_commune",
-            "leading zero",
+            "zéro initial perdu ; lu comme 07505",
             "code_insee_commune",
             "07505",
         ),
@@ -196,10 +220,11 @@ async def test_defects_file_end_to_end(scratch, scratch_settings: Settings) -> N
         (10, "nom_station"),
     ]
     dup = await scratch.fetchval(
-        "SELECT reason FROM import_rejects WHERE job_id = $1 AND line = 2 AND reason LIKE 'dup%'",
+        "SELECT reason FROM import_rejects "
+        "WHERE job_id = $1 AND line = 2 AND reason LIKE 'doublon%'",
         report.job_id,
     )
-    assert "superseded by line 14" in dup
+    assert "remplacé par la ligne 14" in dup
     job = await scratch.fetchrow("SELECT * FROM import_jobs WHERE id = $1", report.job_id)
     assert job["status"] == "succeeded" and job["rows_read"] == 14 and job["rejected"] == 6
     assert job["finished_at"] is not None
@@ -477,7 +502,7 @@ async def test_a_rejected_or_cut_short_row_keeps_the_stored_point(  # type: igno
         )
     }
     assert "FRWUPE0003" in rejects
-    assert "row has 25 columns, header has 40: cut short" in rejects["FRWUPE0014"]
+    assert "la ligne a 25 colonnes, l'en-tête 40 : ligne tronquée" in rejects["FRWUPE0014"]
 
 
 async def test_only_one_import_at_a_time(scratch, scratch_settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -615,7 +640,7 @@ async def test_hostile_files_give_a_clear_result_and_keep_good_rows(  # type: ig
     binary = tmp_path / "binary.csv"
     binary.write_bytes(bytes(range(256)) * 100)
     r = await import_file(scratch_settings, binary)
-    assert r.status == "failed" and "binary" in (r.error or "")
+    assert r.status == "failed" and "fichier binaire" in (r.error or "")
 
     latin = tmp_path / "latin1.csv"
     latin.write_bytes(good.decode("utf-8").encode("cp1252"))
@@ -655,7 +680,7 @@ async def test_hostile_files_give_a_clear_result_and_keep_good_rows(  # type: ig
     missing = tmp_path / "missing.csv"
     missing.write_text("a;b;c\n1;2;3\n", encoding="utf-8")
     r = await import_file(scratch_settings, missing)
-    assert r.status == "failed" and "missing required columns" in (r.error or "")
+    assert r.status == "failed" and "colonnes obligatoires manquantes" in (r.error or "")
 
     sql = tmp_path / "sql.csv"
     evil = (

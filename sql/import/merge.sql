@@ -351,7 +351,7 @@ BEGIN
     END IF;
     INSERT INTO import_rejects (job_id, line, severity, field, value, reason, id_pdc_itinerance)
     SELECT p_job, line, 'warning', 'id_pdc_itinerance', id_pdc_itinerance,
-           format('duplicate id_pdc_itinerance: superseded by line %s', last_line),
+           format('doublon d''id_pdc_itinerance : remplacé par la ligne %s', last_line),
            id_pdc_itinerance
     FROM import_superseded;
     GET DIAGNOSTICS duplicates = ROW_COUNT;

@@ -113,7 +113,7 @@ async def claim_job(
         # We hold the lock, so no live import exists: any job still marked running is dead.
         await conn.execute(
             "UPDATE import_jobs SET status = 'failed', phase = 'failed', finished_at = now(), "
-            "error = 'interrupted: the importing process stopped before the end' "
+            "error = 'interrompu : le processus d''import s''est arrêté avant la fin' "
             "WHERE status = 'running'"
         )
         job_id: UUID = await conn.fetchval(
@@ -244,7 +244,7 @@ async def run_job(
         if pending:
             tiles_done = await _rebuild_derived(settings, data_conn, progress)
     except (FileRejected, FieldError) as exc:
-        error = f"file rejected: {exc}"
+        error = f"fichier refusé : {exc}"
     except Exception as exc:
         log.exception("import %s failed", job_id)
         error = f"{type(exc).__name__}: {exc}"
@@ -484,7 +484,7 @@ async def _staged_records(
     for line, row in source.rows():
         c["rows_read"] += 1
         if row and row[0] == TOO_LONG_MARKER:
-            reason = row[1] if len(row) > 1 else "line longer than 1 MiB; skipped"
+            reason = row[1] if len(row) > 1 else "ligne de plus de 1 MiB ; ignorée"
             issues.append((line, "rejected", "*", None, reason[:500], None))
             c["rejected"] += 1
             continue

@@ -1,7 +1,8 @@
 """Field converters for IRVE values, shared by the v2 and legacy v1 row readers.
 
 Each converter takes the raw cell text and returns the normalised value, or raises
-`FieldError` with a French-free, precise English reason that ends up in the rejects report.
+`FieldError` with a precise reason, in French, that ends up in the rejects report (shown
+as is to the back office's admins).
 They are plain functions on str so the per-row loop stays cheap (no per-cell objects).
 """
 
@@ -64,7 +65,7 @@ def to_bool(raw: str) -> bool | None:
         return True
     if low in _FALSE:
         return False
-    raise FieldError(f"not a boolean: expected true/false, 1/0 or oui/non, got {raw[:40]!r}")
+    raise FieldError(f"pas un booléen (attendu : true/false, oui/non, 1/0) : « {raw[:40]} »")
 
 
 _NUMBER = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(kw|kva|w|kwh)?\s*$", re.IGNORECASE)
@@ -75,17 +76,17 @@ def to_power_kw(raw: str) -> tuple[float, str | None]:
     "22 kva" (treated as kW) and values in W (22000) which are converted with a warning."""
     m = _NUMBER.match(raw)
     if not m:
-        raise FieldError(f"not a number: {raw[:40]!r}")
+        raise FieldError(f"pas un nombre : « {raw[:40]} »")
     value = float(m.group(1).replace(",", "."))
     unit = (m.group(2) or "").lower()
     warning = None
     if unit == "w" or (not unit and value > POWER_W_THRESHOLD):
         value = value / 1000.0
-        warning = f"power {raw.strip()!r} read as W, converted to {value:g} kW"
+        warning = f"puissance « {raw.strip()} » lue en W, convertie en {value:g} kW"
     elif unit == "kva":
-        warning = f"power {raw.strip()!r} given in kVA, taken as kW"
+        warning = f"puissance « {raw.strip()} » exprimée en kVA, lue en kW"
     if not math.isfinite(value) or value > POWER_MAX_KW:
-        raise FieldError(f"power out of range: {raw[:40]!r}")
+        raise FieldError(f"puissance hors limites : « {raw[:40]} »")
     return round(value, 2), warning
 
 
@@ -95,9 +96,9 @@ def to_int(raw: str) -> int | None:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise FieldError(f"not an integer: {raw[:40]!r}") from None
+        raise FieldError(f"pas un entier : « {raw[:40]} »") from None
     if value < 0:
-        raise FieldError(f"negative: {value}")
+        raise FieldError(f"négatif : {value}")
     return value
 
 
@@ -118,9 +119,9 @@ def to_date(raw: str) -> tuple[date | None, str | None]:
         try:
             d = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
         except ValueError:
-            raise FieldError(f"not a date: {raw[:40]!r}") from None
-        return d, f"date {text!r} written dd/mm/yyyy, read as {d.isoformat()}"
-    raise FieldError(f"not a date (expected YYYY-MM-DD): {raw[:40]!r}")
+            raise FieldError(f"date invalide : « {raw[:40]} »") from None
+        return d, f"date « {text} » écrite jj/mm/aaaa, lue comme {d.isoformat()}"
+    raise FieldError(f"pas une date (attendu : AAAA-MM-JJ) : « {raw[:40]} »")
 
 
 _METRO = FRANCE_BOXES[0]
@@ -136,12 +137,12 @@ def in_france(lon: float, lat: float) -> bool:
 def check_position(lon: float, lat: float) -> tuple[float, float, str | None]:
     """Validate a lon/lat pair; swap it back when it is lat/lon (a frequent defect)."""
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise FieldError("coordinates are not finite numbers")
+        raise FieldError("les coordonnées ne sont pas des nombres finis")
     if in_france(lon, lat):
         return lon, lat, None
     if in_france(lat, lon):
-        return lat, lon, f"longitude and latitude swapped ({lon}, {lat}); corrected"
-    raise FieldError(f"position ({lon}, {lat}) is outside France and its overseas territories")
+        return lat, lon, f"longitude et latitude inversées ({lon}, {lat}) ; corrigées"
+    raise FieldError(f"position ({lon}, {lat}) hors de France (métropole et outre-mer)")
 
 
 _XY = re.compile(
@@ -153,18 +154,18 @@ def parse_xy(raw: str) -> tuple[float, float]:
     """`coordonneesXY` as the schema writes it: "[lon, lat]"."""
     m = _XY.match(raw)
     if not m:
-        raise FieldError(f'expected "[longitude, latitude]", got {raw[:60]!r}')
+        raise FieldError(f"attendu : « [longitude, latitude] », reçu « {raw[:60]} »")
     try:
         return float(m.group(1)), float(m.group(2))
     except ValueError:
-        raise FieldError(f"not numbers: {raw[:60]!r}") from None
+        raise FieldError(f"pas des nombres : « {raw[:60]} »") from None
 
 
 def parse_float(raw: str, what: str) -> float:
     try:
         return float(raw.strip().replace(",", "."))
     except ValueError:
-        raise FieldError(f"{what} is not a number: {raw[:40]!r}") from None
+        raise FieldError(f"{what} non numérique : « {raw[:40]} »") from None
 
 
 def fold(text: str) -> str:

@@ -35,10 +35,11 @@ def detect_encoding(head: bytes) -> tuple[str, str | None]:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", None
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", "file encoded in UTF-16; transcoded to UTF-8"
+        return "utf-16", "fichier encodé en UTF-16 ; converti en UTF-8"
     if b"\x00" in head:
         raise FileRejected(
-            "binary file (NUL bytes): not a CSV text file. Export the IRVE data as CSV UTF-8."
+            "fichier binaire (octets NUL) : ce n'est pas un fichier texte CSV. "
+            "Exportez les données IRVE en CSV UTF-8."
         )
     try:
         # A multi-byte character may be cut at the end of the sample: ignore the last 3 bytes.
@@ -50,17 +51,17 @@ def detect_encoding(head: bytes) -> tuple[str, str | None]:
         head.decode("cp1252")
     except UnicodeDecodeError:
         raise FileRejected(
-            "unknown text encoding: the file is neither UTF-8 nor Windows-1252. "
-            "Export the IRVE data as CSV UTF-8."
+            "encodage de texte inconnu : le fichier n'est ni en UTF-8 ni en Windows-1252. "
+            "Exportez les données IRVE en CSV UTF-8."
         ) from None
-    return "cp1252", "file encoded in Windows-1252/Latin-1, not UTF-8; transcoded"
+    return "cp1252", "fichier encodé en Windows-1252/Latin-1, pas en UTF-8 ; converti en UTF-8"
 
 
 def detect_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
     if counts[best] == 0:
-        raise FileRejected("no delimiter found in the header line (expected ',' or ';')")
+        raise FileRejected("aucun séparateur dans la ligne d'en-tête (attendu : « , » ou « ; »)")
     return best
 
 
@@ -136,7 +137,7 @@ class CsvSource:
         buffered = io.BufferedReader(self.guard, buffer_size=1 << 16)
         head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
         if not head.strip():
-            raise FileRejected("empty file")
+            raise FileRejected("fichier vide")
         encoding, self.encoding_warning = detect_encoding(head)
         self.encoding = encoding
         # errors="replace": after the sniff, a stray bad byte must not abort a whole import;
@@ -144,7 +145,9 @@ class CsvSource:
         self.text = io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline="")
         first = self.text.readline()
         if TOO_LONG_MARKER in first:
-            raise FileRejected("the header line is longer than 1 MiB: not an IRVE CSV file")
+            raise FileRejected(
+                "ligne d'en-tête de plus de 1 MiB : ce n'est pas un fichier CSV IRVE"
+            )
         self.delimiter = detect_delimiter(first)
         self.header = next(csv.reader([first], delimiter=self.delimiter))
         self.reader = csv.reader(self.text, delimiter=self.delimiter, strict=False)
@@ -164,9 +167,12 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield start, [TOO_LONG_MARKER, f"unreadable CSV line: {exc}"]
+                yield start, [TOO_LONG_MARKER, f"ligne CSV illisible : {exc}"]
                 continue
             if row and TOO_LONG_MARKER in row[-1]:
-                yield start, [TOO_LONG_MARKER, f"line longer than {MAX_LINE_BYTES} bytes; skipped"]
+                yield (
+                    start,
+                    [TOO_LONG_MARKER, f"ligne de plus de {MAX_LINE_BYTES} octets ; ignorée"],
+                )
                 continue
             yield start, row

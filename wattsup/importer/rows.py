@@ -241,7 +241,7 @@ _BOOL_EXACT: dict[str, bool | None] = {
     "1": True,
     "0": False,
 }
-_BAD_ID = "does not match the schema's identifier pattern"
+_BAD_ID = "ne suit pas le format d'identifiant du schéma"
 # A skipped row's staging record: line, id_pdc_itinerance, None, id_station_itinerance, then
 # None up to the fingerprints, then (None, None, True).
 _SKIPPED_GAP = (None,) * (len(STAGING_COLUMNS) - 4 - FINGERPRINT_COLUMNS)
@@ -283,7 +283,7 @@ def _booleans(
             try:
                 flag = to_bool(raw)
             except FieldError as exc:
-                notes.append(("warning", name, raw[:200], f"{exc}; value dropped"))
+                notes.append(("warning", name, raw[:200], f"{exc} ; valeur ignorée"))
                 flag = None
         out.append(flag)  # type: ignore[arg-type]
     return out
@@ -310,7 +310,7 @@ def _flags(
                 continue
         if flag is None:
             rejected = True
-            notes.append(("rejected", name, None, "required field is empty"))
+            notes.append(("rejected", name, None, "champ obligatoire vide"))
         flags.append(flag)  # type: ignore[arg-type]
     others = _booleans(_FLAG_BOOL_IX, cells, notes)
     return tuple(flags), tuple(others), tuple(notes), rejected
@@ -328,7 +328,9 @@ def _texts(
             out.append(None)
             continue
         if len(text) > MAX_TEXT:
-            notes.append(("warning", name, text[:80], f"longer than {MAX_TEXT} characters; cut"))
+            notes.append(
+                ("warning", name, text[:80], f"plus de {MAX_TEXT} caractères ; texte tronqué")
+            )
             text = text[:MAX_TEXT]
         out.append(text)
     return out
@@ -337,7 +339,7 @@ def _texts(
 def _power(raw: str) -> tuple[float | None, str | None, str | None, str | None]:
     """(kW, issue severity, issue value, issue reason) for one distinct raw power."""
     if not raw.strip():
-        return None, "rejected", None, "required field is empty"
+        return None, "rejected", None, "champ obligatoire vide"
     try:
         power, note = to_power_kw(raw)
     except FieldError as exc:
@@ -352,7 +354,7 @@ def _date(raw: str) -> tuple[date | None, str | None, str | None]:
     try:
         day, note = to_date(raw)
     except FieldError as exc:
-        return None, raw[:40], f"{exc}; value dropped"
+        return None, raw[:40], f"{exc} ; valeur ignorée"
     return day, None, note
 
 
@@ -385,7 +387,7 @@ class V2Rows:
         if not self.consolidated and "coordonneesXY" not in self.index:
             missing.append("coordonneesXY")
         if missing:
-            raise FieldError(f"missing required columns: {', '.join(missing)}")
+            raise FieldError(f"colonnes obligatoires manquantes : {', '.join(missing)}")
         self.description = (
             "IRVE statique v2 (fichier national consolidé)"
             if self.consolidated
@@ -478,19 +480,19 @@ class V2Rows:
             # blank what the network holds: the row is refused, the stored point kept.
             rejected = True
             issues.append(
-                (line, "rejected", "*", None, f"row has {cells} columns, header has {width}: "
-                 "cut short (a truncated file, or a line break inside a field)", ref)
+                (line, "rejected", "*", None, f"la ligne a {cells} colonnes, l'en-tête {width} : "
+                 "ligne tronquée (fichier coupé, ou saut de ligne dans un champ)", ref)
             )  # fmt: skip
         elif cells > width:
             issues.append(
-                (line, "warning", "*", None, f"row has {cells} columns, header has {width}: "
-                 "the extra cells are ignored", ref)
+                (line, "warning", "*", None, f"la ligne a {cells} colonnes, l'en-tête {width} : "
+                 "cellules en trop ignorées", ref)
             )  # fmt: skip
 
         if not id_pdc:
             rejected = True
             issues.append(
-                (line, "rejected", "id_pdc_itinerance", None, "required field is empty", ref)
+                (line, "rejected", "id_pdc_itinerance", None, "champ obligatoire vide", ref)
             )
         elif not self.legacy and not id_matches_schema(id_pdc):
             issues.append((line, "warning", "id_pdc_itinerance", id_pdc, _BAD_ID, ref))
@@ -544,7 +546,7 @@ class V2Rows:
         id_station = f[_S_ID_STATION].strip()
         if not id_station:
             rejected = True
-            notes.append(("rejected", "id_station_itinerance", None, "required field is empty"))
+            notes.append(("rejected", "id_station_itinerance", None, "champ obligatoire vide"))
         elif not self.legacy and not id_matches_schema(id_station):
             notes.append(("warning", "id_station_itinerance", id_station, _BAD_ID))
 
@@ -559,7 +561,7 @@ class V2Rows:
             else:
                 raw_xy = f[_S_XY]
                 if not raw_xy.strip():
-                    raise FieldError("required field is empty")
+                    raise FieldError("champ obligatoire vide")
                 x, y = parse_xy(raw_xy)
             lon, lat, note = check_position(x, y)
             if note:
@@ -572,12 +574,12 @@ class V2Rows:
         texts = _texts(_STATION_TEXT_IX, f, notes)
         siren = texts[2]
         if siren and not (len(siren) == 9 and siren.isdigit()):
-            notes.append(("warning", "siren_amenageur", siren, "SIREN must be 9 digits"))
+            notes.append(("warning", "siren_amenageur", siren, "le SIREN doit compter 9 chiffres"))
 
         nom_station = f[_S_NOM_STATION].strip() or None
         if not nom_station:
             rejected = True
-            notes.append(("rejected", "nom_station", None, "required field is empty"))
+            notes.append(("rejected", "nom_station", None, "champ obligatoire vide"))
 
         enums: list[str | None] = []
         for name, i, allowed in _S_ENUM_IX:
@@ -592,7 +594,8 @@ class V2Rows:
                         "warning",
                         name,
                         raw[:200],
-                        f"not one of: {', '.join(allowed.values())}; value dropped",
+                        f"pas une valeur admise (attendu : {', '.join(allowed.values())}) ; "
+                        "valeur ignorée",
                     )
                 )
             enums.append(canonical)
@@ -602,7 +605,7 @@ class V2Rows:
         try:
             nbre_pdc = to_int(raw_nbre)
         except FieldError as exc:
-            notes.append(("warning", "nbre_pdc", raw_nbre[:40], f"{exc}; value dropped"))
+            notes.append(("warning", "nbre_pdc", raw_nbre[:40], f"{exc} ; valeur ignorée"))
 
         dates: list[date | None] = []
         for name, i in _S_DATE_IX:
@@ -674,13 +677,13 @@ class V2Rows:
         """Check an INSEE code against the official commune list (not a regex alone)."""
         if len(code) == 4 and code.isdigit():
             fixed = "0" + code
-            warn("code_insee_commune", code, f"leading zero lost; read as {fixed}")
+            warn("code_insee_commune", code, f"zéro initial perdu ; lu comme {fixed}")
             code = fixed
         if not insee_pattern_ok(code):
-            warn("code_insee_commune", code, "not an INSEE commune code; value dropped")
+            warn("code_insee_commune", code, "pas un code commune INSEE ; valeur ignorée")
             return None
         if self.insee_codes and code not in self.insee_codes:
-            warn("code_insee_commune", code, "not in the official commune list (COG)")
+            warn("code_insee_commune", code, "absent de la liste officielle des communes (COG)")
         return code
 
 
