@@ -1,9 +1,10 @@
 """Users screens in Chromium: find a driver, see their vehicles, disable them (asked first)
 and see their live session end; enable again; delete with confirmation; an admin cannot
-disable themself."""
+disable themself; open an account (its owner is mailed a link to choose a password)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -308,3 +309,88 @@ def test_contact_message_answered_then_closed(
     message = next(x for x in items if x["id"] == message_id)
     assert message["status"] == "closed"
     assert [a["body"] for a in message["answers"]] == ["Le double débit est remboursé."]
+
+
+def test_admin_opens_an_account(
+    admin_page: Any,  # noqa: F811
+    shot: Callable[[Any, str], Any],
+) -> None:
+    """ "Créer un compte" opens a small form (focus on the e-mail); the account is created with
+    the chosen role, the admin is told its owner gets an e-mail to choose a password (one is
+    queued in email_outbox), and the account's page opens. The same address again is refused
+    next to the e-mail field."""
+    from tests.e2e.test_admin_a11y import axe
+
+    page = admin_page
+    email = f"nouveau-{uuid.uuid4().hex[:10]}@example.org"
+    page.get_by_role("link", name="Utilisateurs").click()
+    page.get_by_role("heading", name="Utilisateurs", level=1).wait_for()
+    toggle = page.get_by_role("button", name="Créer un compte")
+    form = page.locator("#create-user-form")
+    expect(form).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    # Escape closes the form and gives the focus back to the button.
+    toggle.click()
+    expect(form).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#new-user-email")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(toggle).to_be_focused()
+
+    page.keyboard.press("Enter")  # opened from the keyboard
+    expect(page.locator("#new-user-email")).to_be_focused()
+    # The e-mail is required: nothing is sent without it, the field says so.
+    page.get_by_role("button", name="Créer le compte").click()
+    expect(page.locator("#new-user-email-error")).to_have_text("Champ obligatoire.")
+    expect(page.locator("#new-user-email")).to_have_attribute("aria-invalid", "true")
+
+    form.get_by_label("E-mail").fill(email)
+    form.get_by_label("Prénom").fill("Noémie")
+    form.get_by_label("Nom de famille").fill("Créée")
+    role = form.get_by_label("Rôle")
+    expect(role).to_have_value("driver")  # drivers are the usual case
+    role.select_option("admin")
+    shot(page, "form")
+    page.get_by_role("button", name="Créer le compte").click()
+
+    # The new account's page, saying what happens next.
+    page.get_by_role("heading", name=email, level=1).wait_for()
+    expect(page.locator("#user-done")).to_have_text(
+        f"Compte créé : {email} recevra un e-mail pour choisir son mot de passe."
+    )
+    expect(page.locator("#user-role-value")).to_have_text("Administrateur")
+    expect(page.locator("#user-state")).to_have_text("Actif")
+    expect(page.locator(".props")).to_contain_text("Noémie Créée")
+    assert page.evaluate(STRAY_TEXT) == []
+    shot(page, "created")
+    assert psql(f"SELECT role FROM users WHERE email = '{email}'") == "admin"
+    assert psql(f"SELECT count(*) FROM email_outbox WHERE to_address = '{email}'") == "1"
+
+    # Back on the list, the newest account comes first; the same address is refused.
+    page.get_by_role("link", name="← Utilisateurs").click()
+    page.get_by_role("heading", name="Utilisateurs", level=1).wait_for()
+    page.get_by_label("Rechercher").fill(email)
+    rows = page.locator("#users-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Administrateur")
+    toggle.click()
+    form.get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Créer le compte").click()
+    email_field = form.locator(".field", has=page.locator("#new-user-email"))
+    expect(email_field.locator(".field-error")).to_have_text("un compte existe déjà")
+    email_input = page.locator("#new-user-email")
+    expect(email_input).to_have_attribute("aria-invalid", "true")
+    expect(email_input).to_have_attribute("aria-describedby", "new-user-email-error")
+    expect(email_input).to_be_focused()
+    expect(form.locator(".form-error")).to_contain_text("Un compte existe déjà")
+    assert page.url.endswith("#/users")
+    assert psql(f"SELECT count(*) FROM users WHERE email = '{email}'") == "1"
+    assert psql(f"SELECT count(*) FROM email_outbox WHERE to_address = '{email}'") == "1"
+    assert axe(page, "create account form") == []
+    shot(page, "taken")
+
+    # In English too.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("button", name="Create an account")).to_be_visible()

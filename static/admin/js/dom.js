@@ -72,6 +72,18 @@ export function announce(text) {
   requestAnimationFrame(() => { live.textContent = text; });
 }
 
+/**
+ * A message for the next screen to show once (set just before a navigation): flash(key, text)
+ * then takeFlash(key) on the screen named by `key` returns it, and forgets it.
+ */
+const flashes = new Map();
+export function flash(key, text) { flashes.set(key, text); }
+export function takeFlash(key) {
+  const text = flashes.get(key) ?? null;
+  flashes.delete(key);
+  return text;
+}
+
 let uid = 0;
 export function nextId(prefix = "id") {
   uid += 1;

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { session } from "../app.js";
 import { confirmAction } from "../dialog.js";
-import { h, fill, announce } from "../dom.js";
+import { h, fill, announce, takeFlash } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
 import { t } from "../i18n.js";
 import { fullName, userState } from "./users.js";
@@ -139,5 +139,6 @@ export async function render(main, [userId]) {
     );
     if (message) done.focus?.();
   }
-  await draw();
+  // "Account created: …" when the users page has just opened this account.
+  await draw(takeFlash(`user:${userId}`));
 }

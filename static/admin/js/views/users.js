@@ -1,8 +1,10 @@
-// Users: search by email or name (accent-insensitive), filter by role and state, paged.
+// Users: search by email or name (accent-insensitive), filter by role and state, paged; and
+// open an account (no password: its owner is mailed a link to choose one).
 import { api } from "../api.js";
-import { h, fill, add, clear } from "../dom.js";
+import { h, fill, add, clear, announce, flash } from "../dom.js";
 import { num, dateTime } from "../fmt.js";
 import { t, tn } from "../i18n.js";
+import { formError, showFormError } from "./station_form.js";
 
 const KEY = "admin.users.query";
 const PER_PAGE = 25;
@@ -14,6 +16,121 @@ export function userState(u) {
 }
 
 export const fullName = (u) => [u.first_name, u.last_name].filter(Boolean).join(" ") || "—";
+
+/**
+ * "Create an account": a button that opens a small form under the heading (a disclosure:
+ * aria-expanded, focus to the e-mail field; Cancel or Escape closes it and gives the focus
+ * back to the button). A 409/422 answer's errors are shown next to their field; on success
+ * the new account's page opens, saying the owner will get an e-mail to choose a password.
+ */
+function createForm() {
+  const box = formError();
+  const controls = {};
+  const errors = {};
+  const field = (name, control, required = false) => {
+    const id = `new-user-${name}`;
+    controls[name] = control;
+    control.id = id;
+    control.name = name;
+    control.setAttribute("aria-describedby", `${id}-error`);
+    errors[name] = h("p", { class: "field-error", id: `${id}-error`, hidden: true });
+    return h("div", { class: "field", dataset: { field: name } },
+      h("label", { for: id }, t(`users.${name}`),
+        required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+      control, errors[name]);
+  };
+  const email = h("input", { type: "email", required: true, autocomplete: "off", maxlength: 254,
+    spellcheck: "false" });
+  const first = h("input", { type: "text", autocomplete: "off", maxlength: 80 });
+  const last = h("input", { type: "text", autocomplete: "off", maxlength: 80 });
+  const role = h("select", {}, ["driver", "admin"].map((r) =>
+    h("option", { value: r, selected: r === "driver" }, t(`role.${r}`))));
+  const submit = h("button", { type: "submit", id: "create-user" }, t("users.create_submit"));
+
+  const fields = {
+    clearErrors() {
+      for (const name of Object.keys(controls)) {
+        errors[name].hidden = true;
+        errors[name].textContent = "";
+        controls[name].removeAttribute("aria-invalid");
+      }
+    },
+    /** Show {field: reason} next to the fields; returns those it could not place. */
+    setErrors(map) {
+      const unplaced = [];
+      let firstBad = null;
+      for (const [name, reason] of Object.entries(map)) {
+        if (!controls[name]) {
+          unplaced.push(`${name} : ${reason}`);
+          continue;
+        }
+        errors[name].textContent = reason;
+        errors[name].hidden = false;
+        controls[name].setAttribute("aria-invalid", "true");
+        firstBad = firstBad || controls[name];
+      }
+      if (firstBad) firstBad.focus();
+      return unplaced;
+    },
+  };
+
+  const toggle = h("button", { type: "button", id: "new-user", "aria-expanded": "false",
+    "aria-controls": "create-user-form" }, t("users.create"));
+  const close = () => {
+    form.hidden = true;
+    form.reset();
+    fields.clearErrors();
+    box.hidden = true;
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  };
+  const open = () => {
+    form.hidden = false;
+    toggle.setAttribute("aria-expanded", "true");
+    email.focus();
+  };
+  toggle.addEventListener("click", () => (form.hidden ? open() : close()));
+
+  const form = h("form", { class: "card", id: "create-user-form", novalidate: true, hidden: true,
+    "aria-labelledby": "create-user-h", "aria-describedby": "create-user-help",
+    onkeydown: (e) => { if (e.key === "Escape") { e.preventDefault(); close(); } },
+    onsubmit: async (e) => {
+      e.preventDefault();
+      fields.clearErrors();
+      box.hidden = true;
+      const address = email.value.trim();
+      if (!address) {
+        fields.setErrors({ email: t("form.required_field") });
+        return;
+      }
+      const body = { email: address, role: role.value };
+      if (first.value.trim()) body.first_name = first.value.trim();
+      if (last.value.trim()) body.last_name = last.value.trim();
+      submit.disabled = true;
+      try {
+        const u = await api("/api/admin/users", { method: "POST", body });
+        const text = t("users.create_done", { email: u.email });
+        announce(text);
+        flash(`user:${u.id}`, text);
+        location.hash = `#/users/${u.id}`;
+      } catch (error) {
+        showFormError(box, error, fields);
+      } finally {
+        submit.disabled = false;
+      }
+    } },
+  h("h2", { id: "create-user-h" }, t("users.create")),
+  h("p", { class: "muted help", id: "create-user-help" }, t("users.create_help")),
+  box,
+  h("p", { class: "muted" }, t("form.required_note")),
+  h("div", { class: "grid-fields" },
+    field("email", email, true), field("first_name", first), field("last_name", last),
+    field("role", role)),
+  h("div", { class: "actions" }, submit,
+    h("button", { type: "button", class: "secondary", onclick: close }, t("form.cancel"))));
+
+  return { toggle, form };
+}
 
 export async function render(main) {
   let query;
@@ -69,8 +186,10 @@ export async function render(main) {
     load();
   };
 
+  const create = createForm();
   add(main,
-    h("div", { class: "page-head" }, h("h1", {}, t("users.title"))),
+    h("div", { class: "page-head" }, h("h1", {}, t("users.title")), create.toggle),
+    create.form,
     h("form", { class: "filters", role: "search", id: "users-filters",
       onsubmit: (e) => { e.preventDefault(); clearTimeout(timer); apply(); } },
     h("div", { class: "field grow" }, h("label", { for: "users-q" }, t("users.search")), q),
