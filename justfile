@@ -23,10 +23,10 @@ setup:
 up: setup
     {{venv}}/bin/wattsup migrate
     {{venv}}/bin/wattsup import "{{real_data}}"
-    {{venv}}/bin/wattsup import tests/data/exemple-valide-statique.csv --quiet || true
+    {{venv}}/bin/wattsup import tests/data/exemple-valide-statique.csv --quiet
     {{venv}}/bin/wattsup stats
     @echo "Watts Up on http://127.0.0.1:$PORT  (admin: .venv/bin/wattsup create-admin you@example.org)"
-    {{venv}}/bin/wattsup serve --host 0.0.0.0
+    {{venv}}/bin/wattsup serve --host 127.0.0.1
 
 # Every test: unit, integration on real PostGIS/Redis, browser, multi-process behind nginx.
 test: setup
@@ -43,5 +43,6 @@ bench: setup
     {{py}} bench/import.py
     {{py}} bench/tiles.py
     {{py}} bench/reservations.py
+    {{py}} bench/booking_sql.py
     {{py}} bench/stack.py
     {{py}} bench/driver_page.py
