@@ -11,7 +11,7 @@ operator would run it.
 What it does, on its own scratch database (`wattsup_bench_import`, dropped, created and
 migrated before each from-scratch import):
 
-1. Real file: the largest CSV under ../shared/data/irve/ (see SOURCES.md there; today the 298
+1. Real file: the largest CSV under ../shared/data/irve/ (see SOURCES.md there; today the 299
    real rows of 2017-2018 in the v1 schema), else tests/data/bornes-irve-2018-v1.csv. Its x10
    file repeats the rows 10 times, ids shifted per copy (a tag after the operator prefix:
    FR*E24*E10166*P1 -> FR*E24*W1E10166*P1, FRSYNE0001 -> FRSYNW1E0001) and positions kept
