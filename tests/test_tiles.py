@@ -519,6 +519,63 @@ async def test_tilejson_and_style(tile_client) -> None:  # type: ignore[no-untyp
     style = (await tile_client.get("/tiles/style.json")).json()
     assert style["version"] == 8
     assert style["sources"]["stations"]["url"].endswith("/tiles/stations.json")
+    # The network reaches overseas (La Réunion, the Antilles, ...): a client asks for no
+    # tile outside `bounds`, which are the whole world, not a mainland box.
+    assert tj["bounds"] == [-180.0, -85.0511, 180.0, 85.0511]
+    # Filters are checked as the tiles check them, and carried by a filtered style.
+    r = await tile_client.get("/tiles/stations.json?min_power=50&bogus=1")
+    assert r.status_code == 400 and r.json()["code"] == "unknown_filter"
+    filtered = (await tile_client.get("/tiles/style.json?min_power=50")).json()
+    assert filtered["sources"]["stations"]["url"].endswith("/tiles/stations.json?min_power=50")
+    r = await tile_client.get("/tiles/style.json?min_power=lots")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_filter"
+
+
+async def test_tiles_tilejson_style_and_errors_are_open_to_web_maps_elsewhere(  # type: ignore[no-untyped-def]
+    tile_client,
+) -> None:
+    """A MapLibre page on another site loads our style, TileJSON and tiles (and can read an
+    error's code); no credentials are involved, so the answer is `*`, once."""
+    site = {"Origin": "https://map.example"}
+    t = mercantile.tile(2.35, 46.6, 5)
+    for url in (
+        "/tiles/style.json",
+        "/tiles/stations.json",
+        f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf",
+        f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf",  # the cache hit's own fast path
+        "/tiles/stations/3/8/0.pbf",  # a 400 problem
+    ):
+        r = await tile_client.get(url, headers=site)
+        assert r.headers.get_list("access-control-allow-origin") == ["*"], url
+    preflight = await tile_client.options(
+        f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf",
+        headers={
+            **site,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-map-key",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "x-map-key"
+
+
+async def test_revalidation_compares_weakly_and_gzip_can_be_refused(tile_client) -> None:  # type: ignore[no-untyped-def]
+    """If-None-Match as RFC 9110 13.1.2 reads it (a list, W/ from a CDN, *), and a client
+    saying gzip;q=0 gets the tile uncompressed."""
+    t = mercantile.tile(2.35, 46.6, 5)
+    url = f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf"
+    gz = {"Accept-Encoding": "gzip"}
+    etag = (await tile_client.get(url, headers=gz)).headers["etag"]
+    for given in (etag, f"W/{etag}", f'"zzz", {etag}', "*"):
+        r = await tile_client.get(url, headers={**gz, "If-None-Match": given})
+        assert r.status_code == 304, given
+    r = await tile_client.get(url, headers={**gz, "If-None-Match": '"zzz"'})
+    assert r.status_code == 200
+    plain = await tile_client.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    assert plain.headers["etag"] != etag
 
 
 async def test_booking_invalidates_exactly_the_tiles_of_that_station(  # type: ignore[no-untyped-def]

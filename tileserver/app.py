@@ -8,6 +8,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from tileserver.cors import open_cors
 from tileserver.tilejson import TileJSONController
 from tileserver.tiles import TileController
 from wattsup.config import Settings, get_settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=route_handlers(),  # type: ignore[arg-type]
         lifespan=[resources_lifespan(settings)],
         dependencies={"db_connection": Provide(provide_connection)},
+        middleware=[open_cors],
         exception_handlers=exception_handlers(),
         openapi_config=OpenAPIConfig(title="Watts Up tiles", version="0.1.0", path="/tiles/schema"),
         debug=False,

@@ -7,9 +7,14 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
+from tileserver.filters import parse_filters
+
 ATTRIBUTION = "IRVE, data.gouv.fr, Licence Ouverte"
 MIN_ZOOM, MAX_ZOOM, CLUSTER_MAX_ZOOM = 0, 20, 12
-FRANCE_BOUNDS = [-5.3, 41.2, 9.7, 51.2]
+# The whole Web Mercator world: the network is not only mainland France (Guadeloupe,
+# Martinique, Guyane, La Réunion, Mayotte, ...), and a client asks for no tile outside
+# `bounds` (TileJSON 3.0.0), so a mainland box left the overseas stations off every map.
+WORLD_BOUNDS = [-180.0, -85.0511, 180.0, 85.0511]
 
 CLUSTER_FIELDS = {
     "cluster_id": "Number",
@@ -56,9 +61,16 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
 
 
-def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
+def _filter_suffix(request: Request[Any, Any, Any]) -> str:
+    """The request's filters for the tile URLs, checked as the tile route checks them: an
+    unknown or invalid one is a 400 here, not a TileJSON whose every tile answers 400."""
+    parse_filters(request.query_params.dict())
     query = request.url.query
-    suffix = f"?{query}" if query else ""
+    return f"?{query}" if query else ""
+
+
+def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    suffix = _filter_suffix(request)
     return {
         "tilejson": "3.0.0",
         "name": "Watts Up — IRVE charging stations",
@@ -70,7 +82,7 @@ def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "tiles": [f"{base_url(request)}/tiles/stations/{{z}}/{{x}}/{{y}}.pbf{suffix}"],
         "minzoom": MIN_ZOOM,
         "maxzoom": MAX_ZOOM,
-        "bounds": FRANCE_BOUNDS,
+        "bounds": WORLD_BOUNDS,
         "center": [2.35, 46.6, 5],
         "vector_layers": [
             {
@@ -78,7 +90,8 @@ def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
                 "fields": CLUSTER_FIELDS,
                 "minzoom": 0,
                 "maxzoom": CLUSTER_MAX_ZOOM,
-                "description": "Groups of stations (128 px grid anchored to EPSG:3857)",
+                "description": "Groups of stations (a grid of 8 x 8 cells per tile, anchored to "
+                "EPSG:3857)",
             },
             {
                 "id": "stations",
@@ -93,6 +106,7 @@ def tilejson(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def style(request: Request[Any, Any, Any]) -> dict[str, Any]:
     base = base_url(request)
+    suffix = _filter_suffix(request)  # a filtered style draws the filtered tiles
     return {
         "version": 8,
         "name": "Watts Up stations",
@@ -102,7 +116,7 @@ def style(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "sources": {
             "stations": {
                 "type": "vector",
-                "url": f"{base}/tiles/stations.json",
+                "url": f"{base}/tiles/stations.json{suffix}",
                 "attribution": ATTRIBUTION,
             }
         },

@@ -137,6 +137,24 @@ _MVT_TYPE = MVT_MEDIA_TYPE.encode()
 _CACHE_CONTROL = CACHE_CONTROL.encode()
 
 
+def _accepts_gzip(accept_encoding: bytes) -> bool:
+    """Whether the client takes gzip (RFC 9110 12.5.3): listed, and not with q=0."""
+    for part in accept_encoding.lower().split(b","):
+        coding, _, params = part.strip().partition(b";")
+        if coding.strip() in (b"gzip", b"x-gzip", b"*"):
+            q = params.replace(b" ", b"")
+            return not (q.startswith(b"q=0") and q.strip(b"q=0.") == b"")
+    return False
+
+
+def _matches(if_none_match: bytes, etag: bytes) -> bool:
+    """If-None-Match against our ETag with the weak comparison RFC 9110 13.1.2 asks for:
+    a list, W/ prefixes (a CDN weakens the ETag of what it compresses) and *."""
+    if if_none_match.strip() == b"*":
+        return True
+    return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+
+
 def tile_response(packed: bytes, *, hit: bool, scope: Scope) -> ASGIResponse:
     """The answer for a packed tile (see `_pack`): 200 (gzipped when accepted), 204 for an
     empty tile, 304 when the client's ETag matches."""
@@ -147,7 +165,7 @@ def tile_response(packed: bytes, *, hit: bool, scope: Scope) -> ASGIResponse:
         elif name == b"if-none-match":
             if_none_match = value
     etag_hex, _, body = packed.partition(b"\n")
-    gz = b"gzip" in accept_encoding
+    gz = _accepts_gzip(accept_encoding)
     etag = b'"' + etag_hex + (b'-gz"' if gz and body else b'"')
     headers = [
         (b"cache-control", _CACHE_CONTROL),
@@ -156,7 +174,7 @@ def tile_response(packed: bytes, *, hit: bool, scope: Scope) -> ASGIResponse:
         (b"x-cache", b"HIT" if hit else b"MISS"),
         (b"access-control-allow-origin", b"*"),
     ]
-    if if_none_match == etag:
+    if if_none_match and _matches(if_none_match, etag):
         return ASGIResponse(status_code=304, encoded_headers=headers)
     if not body:
         return ASGIResponse(status_code=204, encoded_headers=headers)

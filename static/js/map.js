@@ -74,7 +74,9 @@ const emptyGeoJson = () => ({ type: 'geojson', data: { type: 'FeatureCollection'
 function stationSource() {
   return {
     type: 'vector', tiles: [tileUrl()], minzoom: 0, maxzoom: 14,
-    bounds: [-5.5, 41, 10, 51.5], attribution: 'IRVE · data.gouv.fr · Licence Ouverte',
+    // No `bounds`: MapLibre asks for no tile outside them, and the network reaches overseas
+    // (Antilles, Guyane, La Réunion, Mayotte), not only the mainland box.
+    attribution: 'IRVE · data.gouv.fr · Licence Ouverte',
   };
 }
 
