@@ -559,6 +559,11 @@ async def test_tiles_tilejson_style_and_errors_are_open_to_web_maps_elsewhere(  
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert "GET" in preflight.headers["access-control-allow-methods"]
     assert preflight.headers["access-control-allow-headers"] == "x-map-key"
+    # HEAD, as RFC 9110 asks of a general-purpose server: GET's status and headers, no body.
+    for url in ("/tiles/stations.json", f"/tiles/stations/{t.z}/{t.x}/{t.y}.pbf"):
+        got, head = await tile_client.get(url), await tile_client.head(url)
+        assert (head.status_code, head.content) == (got.status_code, b""), url
+        assert head.headers["content-type"] == got.headers["content-type"], url
 
 
 async def test_revalidation_compares_weakly_and_gzip_can_be_refused(tile_client) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
-"""Open CORS for the tile server: tiles, TileJSON, style and their errors are public data, read
-by web maps on any site (a MapLibre page elsewhere loading our style.json, a notebook's
-fetch). No cookie is read here, so `*` opens nothing private; the API stays closed (it has
-no such middleware: tests/test_hardening_security.py)."""
+"""Open CORS for the tile server. Tiles, TileJSON, style and their errors are
+public data, read by web maps on any site (a MapLibre page elsewhere loading our style.json,
+a notebook's fetch). No cookie is read here, so `*` opens nothing private; the API stays
+closed (it has no such middleware: tests/test_hardening_security.py)."""
 
 from __future__ import annotations
 

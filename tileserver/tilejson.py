@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, HttpMethod, Request, route
 
 from tileserver.filters import parse_filters
 
@@ -184,10 +184,19 @@ class TileJSONController(Controller):
     path = "/tiles"
     tags = ["tiles"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/stations.json", summary="TileJSON 3.0.0 of the stations tiles")
+    # GET and HEAD, as the tiles (tileserver/tiles.py).
+    @route(
+        "/stations.json",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        summary="TileJSON 3.0.0 of the stations tiles",
+    )
     async def stations_tilejson(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         return tilejson(request)
 
-    @get("/style.json", summary="MapLibre style (also loads in QGIS)")
+    @route(
+        "/style.json",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        summary="MapLibre style (also loads in QGIS)",
+    )
     async def style_json(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         return style(request)

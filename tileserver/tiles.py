@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import asyncpg
-from litestar import Controller, Request, get
+from litestar import Controller, HttpMethod, Request, route
 from litestar.datastructures import State
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -219,8 +219,11 @@ class TileController(Controller):
     path = "/tiles/stations"
     tags = ["tiles"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get(
+    # GET and HEAD (RFC 9110 9.3.2: a general-purpose server supports HEAD; the ASGI
+    # server sends no body for it): a tile client checking a URL gets GET's headers.
+    @route(
         "/{z:int}/{x:int}/{y_pbf:str}",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
         summary="Vector tile (MVT) of stations and clusters",
         description=(
             "Layers `clusters` (zoom ≤ 12) and `stations` (zoom ≥ 13). Filters as query "
