@@ -245,6 +245,9 @@ class AdminImportController(Controller):
 
         async def rows() -> AsyncIterator[bytes]:
             out = io.StringIO()
+            # A UTF-8 byte order mark first: Excel, where an admin opens this file, reads a
+            # CSV without one as the local code page (the French reasons' accents garbled).
+            out.write("\ufeff")
             writer = csv.writer(out)
             writer.writerow(["line", "severity", "field", "reason", "value", "id_pdc_itinerance"])
             async with state.pool.acquire() as conn, conn.transaction():

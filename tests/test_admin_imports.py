@@ -158,7 +158,9 @@ async def test_upload_is_imported_and_watched_over_sse_from_another_instance(
         r = await watcher.get(f"/api/admin/imports/{job_id}/rejects.csv")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert "attachment" in r.headers["content-disposition"]
-        table = list(csv.DictReader(io.StringIO(r.text)))
+        # UTF-8 with a byte order mark, for Excel.
+        assert r.content.startswith(b"\xef\xbb\xbf")
+        table = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
         cells = [c for row in table for c in row.values()]
         assert "'" + FORMULA in cells
         assert not any(c.startswith(("=", "+", "@")) for c in cells)

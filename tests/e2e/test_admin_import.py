@@ -89,7 +89,7 @@ def test_import_defects_file_live(
     with page.expect_download() as info:
         page.locator("#rejects-csv").click()
     download = info.value
-    text = Path(download.path()).read_text(encoding="utf-8")
+    text = Path(download.path()).read_text(encoding="utf-8-sig")  # a BOM, for Excel
     lines = list(csv.reader(io.StringIO(text)))
     assert lines[0][:4] == ["line", "severity", "field", "reason"]
     assert len(lines) - 1 == rejects["total"]
