@@ -129,16 +129,18 @@ def style(request: Request[Any, Any, Any]) -> dict[str, Any]:
                 "source-layer": "clusters",
                 "paint": {
                     "circle-color": ["case", [">", ["get", "available"], 0], "#1b7f3b", "#6b7280"],
+                    # Steps on the count, as a `case`: QGIS's style converter interpolates
+                    # on the zoom only (it dropped an `interpolate` on point_count, and every
+                    # cluster was drawn at one size); MapLibre reads both.
                     "circle-radius": [
-                        "interpolate",
-                        ["linear"],
-                        ["get", "point_count"],
-                        1,
-                        10,
-                        100,
-                        18,
-                        1000,
+                        "case",
+                        [">=", ["get", "point_count"], 1000],
                         28,
+                        [">=", ["get", "point_count"], 100],
+                        20,
+                        [">=", ["get", "point_count"], 10],
+                        14,
+                        10,
                     ],
                     "circle-stroke-color": "#ffffff",
                     "circle-stroke-width": 2,
