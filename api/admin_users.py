@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from api.auth import queue_password_link
+from api.auth import new_account_email, queue_password_link
 from api.schemas.accounts import VehicleRead
 from api.schemas.admin import (
     AdminUser,
@@ -118,14 +118,7 @@ class AdminUserController(Controller):
         "/", status_code=HTTP_201_CREATED, summary="Open an account (its owner sets the password)"
     )
     async def create_user(self, db_connection: asyncpg.Connection, data: UserCreate) -> AdminUser:
-        email = data.email.strip().lower()
-        if "@" not in email or "." not in email.split("@")[-1]:
-            raise Problem(
-                422,
-                "invalid_email",
-                "Adresse e-mail invalide.",
-                errors=[{"field": "email", "reason": "adresse e-mail invalide"}],
-            )
+        email = new_account_email(data.email)
         async with db_connection.transaction():
             try:
                 # '!' is no bcrypt hash (as an erased account's, erase_user above): nobody can

@@ -71,6 +71,20 @@ REGISTER_WINDOW = 3600
 RESET_LIMIT, RESET_WINDOW = 5, 3600
 
 
+def new_account_email(raw: str) -> str:
+    """The email of an account being opened (a driver's sign-up, an admin's invitation),
+    folded as logins look it up; 422 `invalid_email`, marking the field, if it is not one."""
+    email = raw.strip().lower()
+    if "@" not in email or "." not in email.split("@")[-1]:
+        raise Problem(
+            422,
+            "invalid_email",
+            "Adresse e-mail invalide.",
+            errors=[{"field": "email", "reason": "adresse e-mail invalide"}],
+        )
+    return email
+
+
 def check_password_policy(password: str, email: str) -> None:
     if len(password) < 10:
         raise Problem(422, "weak_password", "Mot de passe trop court : 10 caractères au minimum.")
@@ -171,9 +185,7 @@ class AuthController(Controller):
             settings.rate_limit_register_ip,
             REGISTER_WINDOW,
         )
-        email = data.email.strip().lower()
-        if "@" not in email or "." not in email.split("@")[-1]:
-            raise Problem(422, "invalid_email", "Adresse e-mail invalide.")
+        email = new_account_email(data.email)
         check_password_policy(data.password, email)
         hashed = await asyncio.to_thread(hash_password, data.password, settings.bcrypt_rounds)
         try:
