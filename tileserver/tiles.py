@@ -140,10 +140,16 @@ _CACHE_CONTROL = CACHE_CONTROL.encode()
 def _accepts_gzip(accept_encoding: bytes) -> bool:
     """Whether the client takes gzip (RFC 9110 12.5.3): listed, and not with q=0."""
     for part in accept_encoding.lower().split(b","):
-        coding, _, params = part.strip().partition(b";")
+        coding, *params = part.split(b";")
         if coding.strip() in (b"gzip", b"x-gzip", b"*"):
-            q = params.replace(b" ", b"")
-            return not (q.startswith(b"q=0") and q.strip(b"q=0.") == b"")
+            for param in params:
+                name, _, value = param.strip().partition(b"=")
+                if name.strip() == b"q":
+                    try:
+                        return float(value) > 0
+                    except ValueError:  # a malformed weight: gzip is still listed
+                        return True
+            return True
     return False
 
 
@@ -172,8 +178,7 @@ def tile_response(packed: bytes, *, hit: bool, scope: Scope) -> ASGIResponse:
         (b"etag", etag),
         (b"vary", b"Accept-Encoding"),
         (b"x-cache", b"HIT" if hit else b"MISS"),
-        (b"access-control-allow-origin", b"*"),
-    ]
+    ]  # Access-Control-Allow-Origin: tileserver/cors.py, on every answer of this app
     if if_none_match and _matches(if_none_match, etag):
         return ASGIResponse(status_code=304, encoded_headers=headers)
     if not body:
