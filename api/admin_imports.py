@@ -118,7 +118,8 @@ class AdminImportController(Controller):
         description=(
             "The body is streamed to disk, never held in memory; at most WATTSUP_IMPORT_MAX_MB "
             "(200 MB by default). Answers 202 with the job as soon as the upload is complete; "
-            "409 `import_running` (with `running_job_id`) when an import is already running."
+            "409 `import_running` (with `running_job_id`) when an import is already running. "
+            "The previous import's tile rebuild, after its commit, is waited out (up to 15 s)."
         ),
     )
     async def upload(

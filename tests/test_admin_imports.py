@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import DATA
 from tests.fixtures_accounts import create_user, sign_in
+from tests.fixtures_network import wait_import_idle
 from wattsup.config import Settings
 from wattsup.importer.engine import IMPORT_LOCK_KEY
 
@@ -84,11 +85,10 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
 
 
 async def _wait_finished(conn: asyncpg.Connection, job_id: str) -> None:
-    for _ in range(300):
-        if await conn.fetchval("SELECT status <> 'running' FROM import_jobs WHERE id = $1", job_id):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("import did not finish")
+    """Until the job has ended, its tile rebuild after the commit included (the job row says
+    "succeeded" from the commit on; the lock goes with the worker's end)."""
+    await wait_import_idle(conn)
+    assert await conn.fetchval("SELECT status <> 'running' FROM import_jobs WHERE id = $1", job_id)
 
 
 async def test_upload_is_imported_and_watched_over_sse_from_another_instance(

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import DATA, ROOT, make_test_env, migrate_database
+from tests.fixtures_network import wait_import_idle
 from wattsup.config import Settings
 from wattsup.importer import engine
 from wattsup.importer import rows as row_rules
@@ -528,6 +529,55 @@ async def test_only_one_import_at_a_time(scratch, scratch_settings: Settings) ->
     status = await scratch.fetchval("SELECT status FROM import_jobs WHERE id = $1", job)
     assert status == "failed", "a job whose process died is marked failed on the next claim"
     await engine._held_locks.pop(nxt).close()
+
+
+async def test_a_claim_waits_out_a_rebuild_that_holds_the_lock(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings
+) -> None:
+    """The lock held with no job running: the tail of an import (its derived tile tables
+    rebuilt after its commit) or the sweeper's repair. A claim waits for it, then is refused
+    if it outlasts the wait."""
+    holder = await asyncpg.connect(scratch_settings.database_url)
+    await holder.execute("SELECT pg_advisory_lock($1)", engine.IMPORT_LOCK_KEY)
+    try:
+        with pytest.raises(ImportAlreadyRunning) as exc:
+            await claim_job(
+                scratch_settings,
+                file_name="a.csv",
+                file_size=1,
+                full=False,
+                source="cli",
+                created_by=None,
+                wait_s=0.2,
+            )
+        assert exc.value.job_id.int == 0
+        assert await scratch.fetchval("SELECT count(*) FROM import_jobs") == 0
+        # The tests' own wait for an import's end sees the holder too.
+        with pytest.raises(AssertionError, match="still holds the lock"):
+            await wait_import_idle(scratch, within=0.2)
+
+        async def release_soon() -> None:
+            await asyncio.sleep(0.5)
+            await holder.execute("SELECT pg_advisory_unlock($1)", engine.IMPORT_LOCK_KEY)
+
+        release = asyncio.create_task(release_soon())
+        t0 = time.monotonic()
+        job = await claim_job(
+            scratch_settings,
+            file_name="b.csv",
+            file_size=1,
+            full=False,
+            source="cli",
+            created_by=None,
+        )
+        await release
+        assert time.monotonic() - t0 >= 0.4, "claimed while the rebuild still held the lock"
+        assert await scratch.fetchval("SELECT status FROM import_jobs WHERE id = $1", job) == (
+            "running"
+        )
+        await engine._held_locks.pop(job).close()
+    finally:
+        await holder.close()
 
 
 def synth(tmp_path: Path, stations: int) -> Path:

@@ -86,8 +86,34 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 _held_locks: dict[UUID, asyncpg.Connection] = {}
 
 
+# How long a claim waits for the import lock when no job is running. The holder is then the
+# tail of an import (its job already "succeeded": the derived tile tables are rebuilt after
+# the commit, ~1-2 s for the national file) or the sweeper repairing those tables: seconds of
+# work that an admin should wait out, not be refused with "an import is running".
+CLAIM_WAIT_S = 15.0
+
+
 async def _take_lock(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", IMPORT_LOCK_KEY))
+
+
+async def _wait_for_lock(conn: asyncpg.Connection, wait_s: float) -> bool:
+    """The import lock, waiting at most `wait_s`. The lock is the session's: it outlives the
+    transaction that only scopes the timeout."""
+    try:
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL lock_timeout = {max(1, int(wait_s * 1000))}")
+            await conn.execute("SELECT pg_advisory_lock($1)", IMPORT_LOCK_KEY)
+    except asyncpg.LockNotAvailableError:
+        return False
+    return True
+
+
+async def _running_job(conn: asyncpg.Connection) -> UUID | None:
+    running: UUID | None = await conn.fetchval(
+        "SELECT id FROM import_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1"
+    )
+    return running
 
 
 async def claim_job(
@@ -98,18 +124,20 @@ async def claim_job(
     full: bool,
     source: Literal["cli", "http"],
     created_by: UUID | None,
+    wait_s: float = CLAIM_WAIT_S,
 ) -> UUID:
-    """Create the running job row, or raise ImportAlreadyRunning with the live job's id."""
+    """Create the running job row, or raise ImportAlreadyRunning with the live job's id. With
+    the lock taken and no job running, waits up to `wait_s` for it (see CLAIM_WAIT_S)."""
     conn = await connect(settings)
     try:
         if not await _take_lock(conn):
-            running = await conn.fetchval(
-                "SELECT id FROM import_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1"
-            )
-            await conn.close()
-            if running is None:  # lock held by a job still between claim and insert
-                raise ImportAlreadyRunning(UUID(int=0))
-            raise ImportAlreadyRunning(running)
+            running = await _running_job(conn)
+            if running is not None or not await _wait_for_lock(conn, wait_s):
+                running = running or await _running_job(conn)
+                await conn.close()
+                # UUID 0: a job still between its claim and its row, or a rebuild outlasting
+                # the wait.
+                raise ImportAlreadyRunning(running or UUID(int=0))
         # We hold the lock, so no live import exists: any job still marked running is dead.
         await conn.execute(
             "UPDATE import_jobs SET status = 'failed', phase = 'failed', finished_at = now(), "
