@@ -136,7 +136,7 @@ def _refusal(exc: asyncpg.PostgresError, action: str) -> Problem | None:
 BOOKING_COLUMNS = (
     "id", "user_id", "vehicle_id", "charge_point_id", "status", "created_at", "expires_at",
     "started_at", "ends_at", "ended_at", "end_reason", "sim_speed", "battery_kwh", "start_soc",
-    "target_soc", "power_kw", "is_dc", "receipt",
+    "target_soc", "power_kw", "is_dc", "receipt", "full_at",
 )  # fmt: skip
 
 # A transition's answer (type booking_answer of 0018) as flat columns: the booking's own, then
@@ -269,6 +269,15 @@ def live_state(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {"status": status}
     if status == "reserved":
         out["remaining_hold_seconds"] = max(0, int((r["expires_at"] - now).total_seconds()))
+        out["charger_status"] = "Reserved"
+    elif status == "charging":
+        # The car full, the charger reports SuspendedEV until it is unplugged (0033): from
+        # the timestamps, not from the connector, which the next sweep moves.
+        full = r["full_at"]
+        suspended = full is not None and full <= now
+        out["charger_status"] = "SuspendedEV" if suspended else "Charging"
+        if full is not None:
+            out["full_at"] = full.isoformat()
     if r["started_at"] is not None and r["battery_kwh"] is not None:
         plan = _plan_of(r)
         end = r["ended_at"] or min(now, r["ends_at"])

@@ -434,12 +434,75 @@ async def test_a_full_charge_in_ocpp_order_with_receipt(fast_client, pool) -> No
     meters = [e["payload"] for e in body["events"] if e["message"] == "MeterValues"]
     assert len(meters) >= 3
     assert all(a["energy_wh"] <= b["energy_wh"] for a, b in itertools.pairwise(meters))
+    # The log is in time order; the car full (SuspendedEV, 0033) draws nothing until the stop,
+    # two simulated minutes later; the average power is that of the charging alone.
+    ats = [datetime.fromisoformat(e["at"]) for e in body["events"]]
+    assert ats == sorted(ats)
+    names = [e["message"] + e["payload"].get("status", "") for e in body["events"]]
+    full = names.index("StatusNotificationSuspendedEV")
+    stop_at = ats[names.index("StopTransaction")]
+    assert (stop_at - ats[full]).total_seconds() * 3000 == pytest.approx(120, abs=1)
+    tail = [e["payload"] for e in body["events"][full:] if e["message"] == "MeterValues"]
+    assert tail and all(m["power_w"] == 0 for m in tail)
+    assert all(m["soc"] == pytest.approx(receipt["end_soc"], abs=0.1) for m in tail)
+    assert receipt["duration_minutes"] - receipt["charging_minutes"] == pytest.approx(2, abs=0.1)
+    assert receipt["average_power_kw"] == pytest.approx(
+        receipt["energy_kwh"] / (receipt["charging_minutes"] / 60), rel=0.02
+    )
     history = (await fast_client.get("/api/reservations")).json()
     assert history["items"][0]["id"] == rid and history["total"] >= 1
     assert (
         await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
         == "Available"
     )
+
+
+async def test_a_full_car_is_suspended_until_it_is_unplugged(settings: Settings, pool) -> None:  # type: ignore[no-untyped-def]
+    """OCPP 1.6: the battery at its target, the charger reports SuspendedEV while the car
+    stays plugged in (two simulated minutes here, 0033), then the transaction ends. At 50×
+    a 1 kWh battery fills in at most ~6 s and the tail lasts 2.4 s: the driver's live state
+    says so from the timestamps, and the connector (which the station sheet and the admin
+    show) follows at the sweeper's next pass."""
+    from api.app import create_app
+
+    app_settings = msgspec.structs.replace(settings, sim_speed=50.0, sweep_interval_s=0.2)
+    user = await create_user(pool)
+    (p,) = await free_points(pool, 1, "cp.puissance_nominale >= 22")
+    async with AsyncTestClient(app=create_app(app_settings)) as client:
+        await sign_in(client, user["email"], PASSWORD)
+        v = await vehicle(client, battery_kwh=1, max_ac_kw=11)
+        r = await client.post(
+            "/api/reservations", json={"charge_point_id": str(p["id"]), "vehicle_id": v}
+        )
+        rid = r.json()["id"]
+        r = await client.post(f"/api/reservations/{rid}/start")
+        assert r.status_code == 200 and r.json()["live"]["charger_status"] == "Charging"
+        seen: list[tuple[str, str, str | None]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            live = (await client.get("/api/reservations/current")).json()["live"]
+            connector = await pool.fetchval(
+                "SELECT connector_status FROM charge_points WHERE id = $1", p["id"]
+            )
+            seen.append((live["status"], live.get("charger_status"), connector))
+            if live["status"] == "charging" and live["charger_status"] == "SuspendedEV":
+                assert live["power_kw"] == 0 and live["soc"] == live["target_soc"]
+            if live["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+        statuses = [s for s, _, _ in seen]
+        assert statuses[-1] == "completed", seen
+        chargers = [c for s, c, _ in seen if s == "charging"]
+        # Charging, then SuspendedEV to the end: never back.
+        assert chargers[0] == "Charging" and chargers[-1] == "SuspendedEV", seen
+        assert chargers == sorted(chargers, key=lambda c: c == "SuspendedEV"), seen
+        assert "SuspendedEV" in {c for _, _, c in seen}, "the sweeper moved the connector"
+        body = (await client.get(f"/api/reservations/{rid}")).json()
+        assert body["receipt"]["stop_reason"] == "EVDisconnected"
+        assert (
+            await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+            == "Available"
+        )
 
 
 async def test_no_show_expires_on_time_and_frees_the_point(fast_client, pool) -> None:  # type: ignore[no-untyped-def]
@@ -734,8 +797,11 @@ async def test_a_start_draws_its_plan_and_a_stop_writes_log_and_receipt_at_once(
         assert 10 <= s["start_soc"] <= 40
         assert s["target_soc"] == (100.0 if hour >= 22 or hour < 6 else 80.0)
         plan = ChargePlan(60.0, s["start_soc"], s["target_soc"], s["power_kw"], False, 3000.0)
-        planned = (s["ends_at"] - s["started_at"]).total_seconds()
+        planned = (s["full_at"] - s["started_at"]).total_seconds()
         assert planned == pytest.approx(plan.duration_real_s(), abs=1e-5)
+        # Then the full car stays plugged in for two simulated minutes (0033).
+        tail = (s["ends_at"] - s["full_at"]).total_seconds()
+        assert tail == pytest.approx(120 / 3000, abs=1e-5)
     assert len({s["start_soc"] for _, s in started}) > 1, "drawn, not a constant"
 
     me, s = started[0]
@@ -813,7 +879,8 @@ async def test_a_transition_first_ends_what_is_due_of_its_point_and_driver(pool)
     )
     await pool.execute(
         "UPDATE reservations SET started_at = now() - interval '20 minutes', "
-        "ends_at = now() - interval '1 minute' WHERE id = $1",
+        "full_at = now() - interval '3 minutes', ends_at = now() - interval '1 minute' "
+        "WHERE id = $1",
         charge["id"],
     )
 

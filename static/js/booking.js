@@ -176,7 +176,10 @@ function eventLine(e) {
 export function receiptView(rc) {
   return h('dl.facts.receipt',
     h('dt', t('receiptEnergy')), h('dd', `${rc.energy_kwh.toLocaleString(locale())} kWh`),
-    h('dt', t('receiptDuration')), h('dd', `${Math.round(rc.duration_minutes)} min`),
+    h('dt', t('receiptDuration')), h('dd', `${Math.round(rc.charging_minutes ?? rc.duration_minutes)} min`),
+    // The session outlasts the charge by the minutes a full car stays plugged in (0033).
+    rc.charging_minutes != null && Math.round(rc.duration_minutes) !== Math.round(rc.charging_minutes)
+      && [h('dt', t('receiptSession')), h('dd', `${Math.round(rc.duration_minutes)} min`)],
     h('dt', t('receiptAvg')), h('dd', kw(rc.average_power_kw)),
     h('dt', t('receiptSoc')), h('dd', `${num(rc.start_soc)} % → ${num(rc.end_soc)} %`),
     h('dt', t('receiptPoint')), h('dd', `${rc.point} · ${kw(rc.point_power_kw)}`),
@@ -213,6 +216,10 @@ function render() {
         metric(t('energy'), `${live.energy_kwh.toLocaleString(locale())} kWh`, 'm-energy'),
         metric(t('powerNow'), kw(live.power_kw), 'm-power'),
         status === 'charging' && metric(t('estEnd'), time(live.estimated_end), 'm-end')));
+  }
+  // The car full, the charger reports SuspendedEV until it is unplugged (migration 0033).
+  if (status === 'charging' && live.charger_status === 'SuspendedEV') {
+    parts.push(h('p.note', { id: 'charger-suspended' }, t('suspendedMsg')));
   }
   if (status === 'charging') {
     buttons.append(h('button.btn.danger', { type: 'button', id: 'charge-stop', onclick: () => act('stop') }, t('stop')));

@@ -214,6 +214,11 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     end_soc = float(re.search(r"→ ([\d,]+) %", text)[1].replace(",", "."))
     assert "charge terminée (objectif atteint)" in text
     assert end_soc > soc_start
+    # The car full stayed plugged in two simulated minutes (0033): the session outlasts the
+    # charge, and the receipt tells the two apart.
+    charging = int(re.search(r"Durée de charge\s*(\d+) min", text)[1])
+    session = int(re.search(r"Durée de la session\s*(\d+) min", text)[1])
+    assert session - charging in (1, 2, 3), text
     assert status.text_content() == "Terminée"
     shot(page, "receipt")
     # The charger log: OCPP's message names, their details in French (statuses, the stop's
@@ -223,6 +228,7 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     assert "StatusNotification — Réservé" in "\n".join(log)
     assert "StatusNotification — En charge" in "\n".join(log)
     assert "StopTransaction — charge terminée (objectif atteint)" in "\n".join(log)
+    assert "StatusNotification — Suspendu par le véhicule" in "\n".join(log)
     meters = [line for line in log if " MeterValues — " in line]
     assert meters and all(
         re.search(r"MeterValues — \d+(,\d)? % · \d+(,\d)? kW · \d+(,\d)? kWh$", line)
