@@ -9,8 +9,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import asyncpg
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, route
 from litestar.datastructures import State
+from litestar.enums import HttpMethod
 from litestar.response import Stream
 
 FIELDS = (
@@ -65,16 +66,30 @@ class IrveDynamicController(Controller):
     path = "/api/irve"
     tags = ["open data"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
-    @get("/dynamique.json", summary="Live state of every point (IRVE dynamic schema), JSON")
-    async def as_json(self, db_connection: asyncpg.Connection) -> list[dict[str, Any]]:
-        return [_row(r) for r in await db_connection.fetch(SQL)]
+    # GET and HEAD: a consumer (a harvester, a link checker) may ask for the headers only.
+    # HEAD answers them without reading the network (every point: ~150k rows), and without
+    # a Content-Length, as GET's streamed body has none.
+    @route(
+        "/dynamique.json",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        summary="Live state of every point (IRVE dynamic schema), JSON",
+    )
+    async def as_json(
+        self, request: Request[Any, Any, Any], db_connection: asyncpg.Connection
+    ) -> Response[list[dict[str, Any]]]:
+        if request.method == HttpMethod.HEAD:
+            return _headers_only("application/json")  # type: ignore[return-value]
+        return Response([_row(r) for r in await db_connection.fetch(SQL)])
 
-    @get(
+    @route(
         "/dynamique.csv",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
         summary="Live state of every point (IRVE dynamic schema), CSV",
         media_type="text/csv",
     )
-    async def as_csv(self, state: State) -> Response[Any]:
+    async def as_csv(self, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+        if request.method == HttpMethod.HEAD:
+            return _headers_only("text/csv", CSV_HEADERS)
         pool: asyncpg.Pool = state.pool
 
         async def rows() -> AsyncGenerator[bytes, None]:
@@ -94,5 +109,14 @@ class IrveDynamicController(Controller):
             rows(),
             # Litestar appends "; charset=utf-8" to text types itself.
             media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="irve-dynamique-wattsup.csv"'},
+            headers=CSV_HEADERS,
         )
+
+
+CSV_HEADERS = {"Content-Disposition": 'attachment; filename="irve-dynamique-wattsup.csv"'}
+
+
+def _headers_only(media_type: str, headers: dict[str, str] | None = None) -> Stream:
+    """GET's headers with an empty stream: no Content-Length, as GET's streamed answer."""
+    empty: tuple[bytes, ...] = ()
+    return Stream(empty, media_type=media_type, headers=headers)

@@ -935,9 +935,15 @@ async def test_dynamic_export_follows_the_official_schema(api_client) -> None:  
         for f in schema["fields"]:
             if f.get("constraints", {}).get("required"):
                 assert row.get(f["name"]) is not None, f["name"]
-    csv_text = (await api_client.get("/api/irve/dynamique.csv")).text
-    header = csv_text.splitlines()[0].split(",")
+    r = await api_client.get("/api/irve/dynamique.csv")
+    header = r.text.splitlines()[0].split(",")
     assert set(header) <= set(fields)
+    # HEAD: GET's headers, no body (and no read of the network).
+    for path in ("/api/irve/dynamique.csv", "/api/irve/dynamique.json"):
+        got, head = await api_client.get(path), await api_client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers.get("content-disposition") == got.headers.get("content-disposition")
 
 
 # --- two API processes over HTTP ----------------------------------------------------------
