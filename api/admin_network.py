@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.schemas.admin import (
@@ -446,7 +446,7 @@ class AdminNetworkController(Controller):
         return await _read_station(db_connection, station_id)
 
     @post("/stations", status_code=HTTP_201_CREATED, summary="Create a station")
-    async def create_station(self, state: State, data: StationInput) -> AdminStation:
+    async def create_station(self, state: State, data: JSONBody[StationInput]) -> AdminStation:
         values = check_station(_set(data), creating=True)
         async with network_edit(state) as edit:
             station_id = await _write_station(edit.conn, None, values)
@@ -455,7 +455,7 @@ class AdminNetworkController(Controller):
 
     @patch("/stations/{station_id:uuid}", summary="Edit a station (position included)")
     async def update_station(
-        self, state: State, station_id: UUID, data: StationInput
+        self, state: State, station_id: UUID, data: JSONBody[StationInput]
     ) -> AdminStation:
         values = check_station(_set(data), creating=False)
         async with network_edit(state, station_id) as edit:
@@ -491,7 +491,9 @@ class AdminNetworkController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Add a charging point to a station",
     )
-    async def create_point(self, state: State, station_id: UUID, data: PointInput) -> AdminPoint:
+    async def create_point(
+        self, state: State, station_id: UUID, data: JSONBody[PointInput]
+    ) -> AdminPoint:
         values = check_point(_set(data), creating=True)
         async with network_edit(state, station_id) as edit:
             withdrawn = await edit.conn.fetchval(
@@ -515,7 +517,9 @@ class AdminNetworkController(Controller):
         "/points/{point_id:uuid}",
         summary="Edit a charging point, or set it in / out of service",
     )
-    async def update_point(self, state: State, point_id: UUID, data: PointInput) -> AdminPoint:
+    async def update_point(
+        self, state: State, point_id: UUID, data: JSONBody[PointInput]
+    ) -> AdminPoint:
         values = check_point(_set(data), creating=False)
         station_id = await _station_of_point(state, point_id)
         async with network_edit(state, station_id) as edit:

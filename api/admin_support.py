@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api import support_tickets as tickets
@@ -96,7 +96,7 @@ class AdminSupportController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         report_id: UUID,
-        data: AnswerCreate,
+        data: JSONBody[AnswerCreate],
     ) -> AdminReportRead:
         await _answer(db_connection, "report", report_id, current_user.id, data)
         return tickets.admin_report(*await tickets.load(db_connection, "report", report_id))
@@ -111,7 +111,7 @@ class AdminSupportController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         report_id: UUID,
-        data: CloseTicket,
+        data: JSONBody[CloseTicket],
     ) -> AdminReportRead:
         await _close(db_connection, "report", report_id, current_user.id, data)
         return tickets.admin_report(*await tickets.load(db_connection, "report", report_id))
@@ -151,7 +151,7 @@ class AdminSupportController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         message_id: UUID,
-        data: AnswerCreate,
+        data: JSONBody[AnswerCreate],
     ) -> AdminMessageRead:
         await _answer(db_connection, "message", message_id, current_user.id, data)
         return tickets.admin_message(*await tickets.load(db_connection, "message", message_id))
@@ -162,7 +162,7 @@ class AdminSupportController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         message_id: UUID,
-        data: CloseTicket,
+        data: JSONBody[CloseTicket],
     ) -> AdminMessageRead:
         await _close(db_connection, "message", message_id, current_user.id, data)
         return tickets.admin_message(*await tickets.load(db_connection, "message", message_id))

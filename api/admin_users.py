@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.auth import new_account_email, queue_password_link
@@ -117,7 +117,9 @@ class AdminUserController(Controller):
     @post(
         "/", status_code=HTTP_201_CREATED, summary="Open an account (its owner sets the password)"
     )
-    async def create_user(self, db_connection: asyncpg.Connection, data: UserCreate) -> AdminUser:
+    async def create_user(
+        self, db_connection: asyncpg.Connection, data: JSONBody[UserCreate]
+    ) -> AdminUser:
         email = new_account_email(data.email)
         async with db_connection.transaction():
             try:
@@ -179,7 +181,7 @@ class AdminUserController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         user_id: UUID,
-        data: UserUpdate,
+        data: JSONBody[UserUpdate],
     ) -> AdminUser:
         await _lock_other_user(db_connection, current_user, user_id, "modifier")
         if isinstance(data.role, str):

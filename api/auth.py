@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.rate_limit import client_ip, hit, refund
@@ -176,7 +177,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         db_connection: asyncpg.Connection,
-        data: RegisterIn,
+        data: JSONBody[RegisterIn],
     ) -> Response[UserRead]:
         settings: Settings = state.settings
         await hit(
@@ -213,7 +214,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         db_connection: asyncpg.Connection,
-        data: LoginIn,
+        data: JSONBody[LoginIn],
     ) -> Response[UserRead]:
         settings: Settings = state.settings
         email = data.email.strip().lower()
@@ -305,7 +306,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_connection: asyncpg.Connection,
-        data: PasswordResetIn,
+        data: JSONBody[PasswordResetIn],
     ) -> Message:
         email = data.email.strip().lower()
         await hit(request, f"reset:ip:{client_ip(request)}", RESET_LIMIT, RESET_WINDOW)
@@ -320,7 +321,10 @@ class AuthController(Controller):
 
     @post("/password-reset/confirm", status_code=HTTP_200_OK, summary="Set a new password")
     async def password_reset_confirm(
-        self, state: State, db_connection: asyncpg.Connection, data: PasswordResetConfirmIn
+        self,
+        state: State,
+        db_connection: asyncpg.Connection,
+        data: JSONBody[PasswordResetConfirmIn],
     ) -> Message:
         row = await db_connection.fetchrow(
             "UPDATE password_resets r SET used_at = now() FROM users u "

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from api.security import CurrentUser
@@ -65,7 +66,10 @@ class FilterProfileController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, summary="Save map filters under a name")
     async def create_profile(
-        self, db_connection: asyncpg.Connection, current_user: CurrentUser, data: FilterProfileIn
+        self,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        data: JSONBody[FilterProfileIn],
     ) -> FilterProfile:
         filters = parse_filters({k: [v] for k, v in data.filters.items()})  # 400 when invalid
         if data.vehicle_id is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from api.admin_users import erase_user
 from api.auth import check_password_policy
@@ -36,7 +37,10 @@ class MeController(Controller):
 
     @patch("/", summary="Edit my names")
     async def update(
-        self, db_connection: asyncpg.Connection, current_user: CurrentUser, data: ProfileUpdate
+        self,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        data: JSONBody[ProfileUpdate],
     ) -> UserRead:
         await db_connection.execute(
             "UPDATE users SET first_name = coalesce($2, first_name), "
@@ -53,7 +57,7 @@ class MeController(Controller):
         state: State,
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
-        data: PasswordChangeIn,
+        data: JSONBody[PasswordChangeIn],
     ) -> Response[Message]:
         rounds = state.settings.bcrypt_rounds
         hashed = await db_connection.fetchval(

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api import support_tickets as tickets
@@ -66,7 +66,7 @@ class DriverSupportController(Controller):
         request: Request[Any, Any, Any],
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
-        data: ReportCreate,
+        data: JSONBody[ReportCreate],
     ) -> ReportRead:
         await hit(request, f"tickets:user:{current_user.id}", TICKETS_PER_HOUR, 3600)
         await _station_exists(db_connection, data.station_id)
@@ -95,7 +95,7 @@ class DriverSupportController(Controller):
         request: Request[Any, Any, Any],
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
-        data: MessageCreate,
+        data: JSONBody[MessageCreate],
     ) -> MessageRead:
         await hit(request, f"tickets:user:{current_user.id}", TICKETS_PER_HOUR, 3600)
         subject, message = data.subject.strip(), data.message.strip()

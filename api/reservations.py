@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api import booking
@@ -106,7 +106,7 @@ class ReservationController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, summary="Book a free point for 30 minutes")
     async def create(
-        self, state: State, current_session: SessionClaims, data: ReservationCreate
+        self, state: State, current_session: SessionClaims, data: JSONBody[ReservationCreate]
     ) -> ReservationRead:
         return await self._transition(
             state,

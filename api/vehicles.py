@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, delete, get, patch, post
+from litestar.params import JSONBody
 
 from api.schemas.accounts import VehicleCreate, VehicleRead, VehicleUpdate
 from api.security import CurrentUser
@@ -50,7 +51,10 @@ class VehicleController(Controller):
 
     @post("/", summary="Add a vehicle")
     async def create(
-        self, db_connection: asyncpg.Connection, current_user: CurrentUser, data: VehicleCreate
+        self,
+        db_connection: asyncpg.Connection,
+        current_user: CurrentUser,
+        data: JSONBody[VehicleCreate],
     ) -> VehicleRead:
         row = await db_connection.fetchrow(
             "INSERT INTO vehicles (user_id, name, plate, connectors, battery_kwh, max_ac_kw, "
@@ -85,7 +89,7 @@ class VehicleController(Controller):
         db_connection: asyncpg.Connection,
         current_user: CurrentUser,
         vehicle_id: UUID,
-        data: VehicleUpdate,
+        data: JSONBody[VehicleUpdate],
     ) -> VehicleRead:
         row = await db_connection.fetchrow(
             "UPDATE vehicles SET name = coalesce($3, name), "
