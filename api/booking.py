@@ -23,9 +23,11 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from api.charger_sim import ChargePlan
 from api.security import SessionClaims, not_signed_in
+from wattsup import tile_cache
 from wattsup.config import Settings
 from wattsup.problems import Problem
 
@@ -185,13 +187,21 @@ async def _transition(
 
 
 async def sweep(
-    conn: asyncpg.Connection, point: UUID | None = None, user: UUID | None = None
+    redis: aioredis.Redis,
+    conn: asyncpg.Connection,
+    point: UUID | None = None,
+    user: UUID | None = None,
 ) -> list[UUID]:
     """Expire no-shows and complete finished charges (all, or those of a point/user; a
-    completed charge's log and receipt are written by the same statement, 0027). Returns the
-    stations whose availability changed."""
-    rows = await conn.fetch("SELECT * FROM sweep_reservations($1, $2)", point, user)
-    return list({r["station_id"] for r in rows})
+    completed charge's log and receipt are written by the same statement, 0027), then, once
+    that has committed, drop the cached tiles of the stations whose availability changed.
+    Returns those stations. The sweeper's tick and a read that catches up run this."""
+    async with conn.transaction():
+        rows = await conn.fetch("SELECT * FROM sweep_reservations($1, $2)", point, user)
+    stations = list({r["station_id"] for r in rows})
+    if stations:
+        await tile_cache.invalidate_stations(redis, conn, stations)
+    return stations
 
 
 def _plan_of(r: asyncpg.Record) -> ChargePlan:

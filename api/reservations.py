@@ -23,7 +23,6 @@ from api.schemas.reservations import (
     ReservationRead,
 )
 from api.security import CurrentUser, SessionClaims
-from wattsup import tile_cache
 from wattsup.problems import Problem
 
 log = logging.getLogger("wattsup.reservations")
@@ -90,9 +89,7 @@ async def _catch_up(state: State, conn: asyncpg.Connection, row: asyncpg.Record)
     )
     if not due:
         return False
-    stations = await booking.sweep(conn, point=row["charge_point_id"], user=row["user_id"])
-    if stations:
-        await tile_cache.invalidate_stations(state.redis, conn, stations)
+    await booking.sweep(state.redis, conn, point=row["charge_point_id"], user=row["user_id"])
     return True
 
 

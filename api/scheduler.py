@@ -22,7 +22,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from api import booking
-from wattsup import tile_cache
 from wattsup.db import connect
 from wattsup.health import HealthCheck
 from wattsup.importer.engine import repair_pending_derived
@@ -77,10 +76,8 @@ class Sweeper:
                 log.info("this process now runs the reservation sweeper")
         if not self.leader:
             return
-        async with self.conn.transaction():
-            stations = await booking.sweep(self.conn)
+        stations = await booking.sweep(self.app.state.redis, self.conn)
         if stations:
-            await tile_cache.invalidate_stations(self.app.state.redis, self.conn, stations)
             log.info("sweep: %d station(s) changed", len(stations))
         # An import that died between its commit and the rebuild of the derived tile tables
         # (wattsup/importer/engine.py) left them pending: rebuilt here, the tiles follow.
