@@ -215,7 +215,7 @@ function render() {
         metric(t('soc'), `${num(live.soc)} %`, 'm-soc'),
         metric(t('energy'), `${live.energy_kwh.toLocaleString(locale())} kWh`, 'm-energy'),
         metric(t('powerNow'), kw(live.power_kw), 'm-power'),
-        status === 'charging' && metric(t('estEnd'), time(live.estimated_end), 'm-end')));
+        status === 'charging' && metric(t('estEnd'), time(live.full_at ?? live.estimated_end), 'm-end')));
   }
   // The car full, the charger reports SuspendedEV until it is unplugged (migration 0033).
   if (status === 'charging' && live.charger_status === 'SuspendedEV') {

@@ -134,7 +134,7 @@ const STRINGS = {
     cancelAsk: 'Annuler la réservation ?', cancelConfirm: 'Le point sera libéré pour les autres conducteurs.',
     cancelYes: 'Oui, annuler', cancelKeep: 'Garder la réservation',
     bs_reserved: 'Réservé', bs_charging: 'En charge', bs_completed: 'Terminée', bs_expired: 'Expirée', bs_cancelled: 'Annulée',
-    elapsed: 'Durée', soc: 'Batterie', energy: 'Énergie', powerNow: 'Puissance', estEnd: 'Fin estimée',
+    elapsed: 'Durée', soc: 'Batterie', energy: 'Énergie', powerNow: 'Puissance', estEnd: 'Objectif atteint vers',
     log: 'Journal de la borne',
     // the charger log's details (OCPP 1.6 values, said in words)
     ocpp_Reserved: 'Réservé', ocpp_Preparing: 'Préparation', ocpp_Charging: 'En charge', ocpp_SuspendedEV: 'Suspendu par le véhicule',
@@ -260,7 +260,7 @@ const STRINGS = {
     cancelAsk: 'Cancel the booking?', cancelConfirm: 'The point will be released for other drivers.',
     cancelYes: 'Yes, cancel', cancelKeep: 'Keep the booking',
     bs_reserved: 'Booked', bs_charging: 'Charging', bs_completed: 'Finished', bs_expired: 'Expired', bs_cancelled: 'Cancelled',
-    elapsed: 'Elapsed', soc: 'Battery', energy: 'Energy', powerNow: 'Power', estEnd: 'Estimated end',
+    elapsed: 'Elapsed', soc: 'Battery', energy: 'Energy', powerNow: 'Power', estEnd: 'Target reached by',
     log: 'Charger log',
     ocpp_Reserved: 'Reserved', ocpp_Preparing: 'Preparing', ocpp_Charging: 'Charging', ocpp_SuspendedEV: 'Suspended by the vehicle',
     ocpp_Finishing: 'Finishing', ocpp_Available: 'Available', ocpp_Unavailable: 'Unavailable',
