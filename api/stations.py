@@ -45,11 +45,7 @@ def power_label(kw: float) -> str:
 
 POINTS_SQL = """
 SELECT id, id_pdc_itinerance, puissance_nominale::float8 AS power_kw,
-       array_remove(ARRAY[CASE WHEN prise_type_ef THEN 'ef' END,
-             CASE WHEN prise_type_2 THEN 'type_2' END,
-             CASE WHEN prise_type_combo_ccs THEN 'combo_ccs' END,
-             CASE WHEN prise_type_chademo THEN 'chademo' END,
-             CASE WHEN prise_type_autre THEN 'autre' END], NULL) AS connectors,
+       point_sockets(charge_points) AS connectors,  -- migration 0034
        gratuit, paiement_acte, paiement_cb, tarification, reservation, cable_t2_attache,
        operational_status, connector_status, withdrawn_at IS NOT NULL AS withdrawn,
        greatest(status_changed_at, connector_status_at) AS status_updated_at
