@@ -150,12 +150,14 @@ class AdminImportController(Controller):
                 )
             )
         except ImportAlreadyRunning as exc:
+            # Job id 0: the lock outlasted the claim's wait with no job row to name.
+            named = exc.job_id.int != 0
             raise Problem(
                 409,
                 "import_running",
                 "Un import est déjà en cours : attendez sa fin.",
-                extra={"running_job_id": str(exc.job_id)},
-                headers={"X-Running-Job-Id": str(exc.job_id)},
+                extra={"running_job_id": str(exc.job_id)} if named else None,
+                headers={"X-Running-Job-Id": str(exc.job_id)} if named else None,
             ) from None
         spool = tempfile.NamedTemporaryFile(  # noqa: SIM115 - handed to the import task
             prefix="wattsup-import-", suffix=".csv", dir=settings.upload_dir or None, delete=False

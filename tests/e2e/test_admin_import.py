@@ -163,6 +163,10 @@ def test_reload_reattaches_to_running_import(
             re.compile(r"^40\s?000$")
         )
         shot(page, "reattached")
+        # A file chosen now waits for the running import's end.
+        page.locator("#import-file-input").set_input_files(str(DEFECTS))
+        expect(page.locator("#import-chosen")).to_contain_text(DEFECTS.name)
+        expect(send).to_be_disabled()
 
         psql(
             "UPDATE import_jobs SET status = 'succeeded', phase = 'done', bytes_read = 1000000, "
@@ -177,6 +181,9 @@ def test_reload_reattaches_to_running_import(
         # The import is over: the merge bar and "following the running import" are gone.
         expect(merge).to_be_hidden()
         expect(page.locator("#import-notice")).to_be_hidden()
+        # The file chosen while the other import ran is still chosen, ready to send.
+        expect(page.locator("#import-chosen")).to_contain_text(DEFECTS.name)
+        expect(send).to_be_enabled()
         page.locator("#import-file-input").set_input_files(str(DEFECTS))
         expect(send).to_be_enabled()
         shot(page, "done")

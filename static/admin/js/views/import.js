@@ -364,8 +364,9 @@ function uploadForm(onUploaded, onRunning) {
   h("p", { class: "muted help" }, t("import.full_help")),
   h("div", { class: "actions" }, send),
   busyNote, uploadRow, error);
-  return { form, setBusy, reset: () => { choose(null); input.value = ""; uploadRow.hidden = true;
-    bar.value = 0; barText.textContent = ""; input.disabled = false; setBusy(false); } };
+  return { form, setBusy, chosenFile: () => file,
+    reset: () => { choose(null); input.value = ""; uploadRow.hidden = true;
+      bar.value = 0; barText.textContent = ""; input.disabled = false; setBusy(false); } };
 }
 
 // --- the screen --------------------------------------------------------------------------
@@ -406,19 +407,28 @@ export async function render(main, [jobParam]) {
     if (!job || abort.signal.aborted) return;
     notice.hidden = true; // "Suivi de l'import en cours." is no longer true
     announce(job.status === "succeeded" ? t("import.finished") : t("import.failed"));
-    form.reset();
+    // Another admin's import (a 409 sent us to it): the file this admin chose stays chosen,
+    // to send now that the slot is free. Our own upload's end clears the form.
+    const waiting = jobId !== uploaded && form.chosenFile();
+    if (waiting) {
+      form.setBusy(false);
+      announce(t("import.still_chosen", { name: waiting.name }));
+    } else {
+      form.reset();
+    }
     await showFinished(job);
   }
 
-  const { form: formEl, reset, setBusy } = uploadForm(
-    (job) => { live.update(job); attach(job.id); refreshHistory(job.id); },
+  let uploaded = null; // the job of this page's own upload
+  const { form: formEl, reset, setBusy, chosenFile } = uploadForm(
+    (job) => { uploaded = job.id; live.update(job); attach(job.id); refreshHistory(job.id); },
     (runningId, message) => {
       notice.textContent = `${message} ${t("import.reattached")}`;
       notice.hidden = false;
       attach(runningId);
     },
   );
-  const form = { reset, setBusy };
+  const form = { reset, setBusy, chosenFile };
   live.root.hidden = true;
 
   // A file dropped beside the zone would make the browser open it in place of the page.
