@@ -67,19 +67,21 @@ class IrveDynamicController(Controller):
     tags = ["open data"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     # GET and HEAD: a consumer (a harvester, a link checker) may ask for the headers only.
-    # HEAD answers them without reading the network (every point: ~150k rows), and without
-    # a Content-Length, as GET's streamed body has none.
+    # HEAD answers them without a connection or a read of the network (every point: ~150k
+    # rows), and so without a Content-Length (RFC 9110 lets HEAD leave it out; the CSV's
+    # streamed GET has none either).
     @route(
         "/dynamique.json",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
         summary="Live state of every point (IRVE dynamic schema), JSON",
     )
     async def as_json(
-        self, request: Request[Any, Any, Any], db_connection: asyncpg.Connection
+        self, request: Request[Any, Any, Any], state: State
     ) -> Response[list[dict[str, Any]]]:
         if request.method == HttpMethod.HEAD:
             return _headers_only("application/json")  # type: ignore[return-value]
-        return Response([_row(r) for r in await db_connection.fetch(SQL)])
+        pool: asyncpg.Pool = state.pool
+        return Response([_row(r) for r in await pool.fetch(SQL)])
 
     @route(
         "/dynamique.csv",

@@ -36,7 +36,8 @@ JOIN stations s ON s.id = cp.station_id
 """
 # The same with the charger's log as JSON text (`event_log`, decoded straight into its
 # Structs): a booking read alone (GET /current, polled by every open page, and GET /{id}).
-# booking_log() (sql/schema/0030_ocpp_fidelity.sql) adds a running charge's MeterValues so far.
+# booking_log() (sql/schema/0033_suspended_ev.sql) adds a running charge's MeterValues so far
+# (and SuspendedEV once the car is full).
 SELECT_WITH_EVENTS = f"""
 SELECT {_COLUMNS}, cp.id_pdc_itinerance, cp.station_id, s.nom_station,
        booking_log(r) AS event_log

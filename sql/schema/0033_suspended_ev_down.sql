@@ -166,7 +166,8 @@ AFTER INSERT OR UPDATE OF status ON reservations
 FOR EACH ROW EXECUTE FUNCTION reservations_follow_connector();
 -- A connector left SuspendedEV by a charge still running is Charging again, as 0032 shows it.
 ALTER TABLE charge_points DISABLE TRIGGER charge_points_connector_guard;
-UPDATE charge_points SET connector_status = 'Charging' WHERE connector_status = 'SuspendedEV';
+UPDATE charge_points SET connector_status = 'Charging', connector_status_at = now()
+ WHERE connector_status = 'SuspendedEV';
 ALTER TABLE charge_points ENABLE TRIGGER charge_points_connector_guard;
 DROP FUNCTION charge_reports(reservations, timestamptz);
 ALTER TABLE reservations DROP COLUMN full_at, DROP COLUMN suspended_at;
