@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from tests.conftest import DATA, ROOT, make_test_env, migrate_database
 from tests.fixtures_network import wait_import_idle
@@ -1047,15 +1048,18 @@ async def test_derived_tables_follow_the_commit_and_a_lost_rebuild_is_repaired( 
     finally:
         await holder.close()
 
-    # The sweeper of an API process repairs it on its next tick.
+    # The sweeper of an API process repairs it on its next tick (its bookings' sweep drops
+    # tiles in the app's Redis, as in an API process).
     app = Litestar(route_handlers=[])
     app.state.settings = scratch_settings
+    app.state.redis = aioredis.from_url(scratch_settings.redis_url)
     lifespan = sweeper_lifespan(0.05)(app)
     await lifespan.__aenter__()
     try:
         await wait_for(_repaired, within=20)
     finally:
         await lifespan.__aexit__(None, None, None)
+        await app.state.redis.aclose()
     assert await _pending_and_version(scratch) == (False, version + 1)
     repaired = dict(await scratch.fetchrow(DERIVED))
     assert repaired != after_import, "the tiles follow the new network"
