@@ -2,7 +2,7 @@
 import { get } from './api.js';
 import { config } from './config.js';
 import { openAccount, render as renderAccount } from './account.js';
-import { initBooking, openHistory, renderBookingSection, showCachedBooking } from './booking.js';
+import { initBooking, openHistory, renderBookingSection, rerender as rerenderBooking, showCachedBooking } from './booking.js';
 import { $, announce, clear, h, openDialog } from './dom.js';
 import { fromUrl, initFilters } from './filters.js';
 import { applyI18n, onLang, t, toggleLang } from './i18n.js';
@@ -192,6 +192,7 @@ function start() {
   renderLegend();
   onLang(() => {
     langButton(); accountLabel(); renderLegend(); renderStation(); onLangSupport();
+    rerenderBooking();
     if ($('#account-dialog').open) renderAccount();
   });
   loadSession().catch((err) => {

@@ -16,6 +16,7 @@ const CACHE = 'wattsup.booking';
 // A driver holds one booking at a time: while it is open, no other is offered.
 const OPEN = ['reserved', 'charging'];
 const statusOf = (r) => r?.live?.status || r?.status;
+const saidSuspended = new Set(); // bookings whose suspended charge was announced once
 const DISMISSED = 'wattsup.dismissed';
 let res = null; // the reservation shown in the panel
 let deadline = 0; // local ms when the hold expires (from the server's remaining seconds)
@@ -192,10 +193,16 @@ function render() {
   if (!res) { panel.hidden = true; setBookedPoint(null); return; }
   const live = res.live || {};
   const status = statusOf(res);
+  // The car full, the charger reports SuspendedEV until it is unplugged (migration 0033).
+  const suspended = status === 'charging' && live.charger_status === 'SuspendedEV';
+  if (suspended && !saidSuspended.has(res.id)) {
+    saidSuspended.add(res.id);
+    announce(t('suspendedMsg'));
+  }
   const buttons = h('div.actions');
   const parts = [
     h('div.sheet-head',
-      h('h2', { id: 'booking-title' }, h('span.pill', { id: 'booking-status' }, t(`bs_${status}`)), ' ', res.station_name),
+      h('h2', { id: 'booking-title' }, h('span.pill', { id: 'booking-status' }, t(suspended ? 'bs_suspended' : `bs_${status}`)), ' ', res.station_name),
       ['completed', 'expired', 'cancelled'].includes(status)
         ? h('button.icon-btn', { type: 'button', 'aria-label': t(status === 'completed' ? 'dismiss' : 'dismissBooking'), onclick: dismiss }, '✕') : null),
     // The booked point, by its id: the one marked "Votre réservation" in its station's list.
@@ -208,21 +215,21 @@ function render() {
       h('button.btn.primary', { type: 'button', id: 'charge-start', onclick: () => act('start') }, t('start')),
       h('button.btn.danger', { type: 'button', id: 'booking-cancel', onclick: () => act('cancel') }, t('cancelBooking')));
   }
-  if (live.soc != null) {
+  // Once the receipt is there, it alone tells the charge's figures (the live ones would
+  // repeat them, rounded apart).
+  if (live.soc != null && !(status === 'completed' && res.receipt)) {
     parts.push(h('progress', { max: 100, value: live.soc, 'aria-label': t('soc') }),
       h('dl.metrics',
         metric(t('elapsed'), `${Math.round(live.simulated_elapsed_minutes)} min`, 'm-elapsed'),
         metric(t('soc'), `${num(live.soc)} %`, 'm-soc'),
         metric(t('energy'), `${live.energy_kwh.toLocaleString(locale())} kWh`, 'm-energy'),
         metric(t('powerNow'), kw(live.power_kw), 'm-power'),
-        status === 'charging' && metric(t('estEnd'), time(live.full_at ?? live.estimated_end), 'm-end')));
+        status === 'charging' && metric(t(suspended ? 'fullAt' : 'estEnd'), time(live.full_at ?? live.estimated_end), 'm-end')));
   }
-  // The car full, the charger reports SuspendedEV until it is unplugged (migration 0033).
-  if (status === 'charging' && live.charger_status === 'SuspendedEV') {
-    parts.push(h('p.note', { id: 'charger-suspended' }, t('suspendedMsg')));
-  }
+  if (suspended) parts.push(h('p.note', { id: 'charger-suspended' }, t('suspendedMsg')));
   if (status === 'charging') {
-    buttons.append(h('button.btn.danger', { type: 'button', id: 'charge-stop', onclick: () => act('stop') }, t('stop')));
+    // Nothing charges any more once the car is full: the button ends the session.
+    buttons.append(h('button.btn.danger', { type: 'button', id: 'charge-stop', onclick: () => act('stop') }, t(suspended ? 'endSession' : 'stop')));
   }
   if (status === 'expired') parts.push(h('p', t('expiredMsg')));
   // Cancelled by the operator (not by the driver): say why, as the API's end_reason does.
@@ -289,6 +296,12 @@ async function pointChanged(r) {
   }
   tilesChanged();
   reloadStation();
+}
+
+/** The panel again in the page's language (a finished booking is no longer polled). */
+export function rerender() {
+  if (res) render();
+  if ($('#history-dialog')?.open) openHistory();
 }
 
 export function show(r) {

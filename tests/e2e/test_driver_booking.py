@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import make_test_env
 from tests.e2e.test_driver_map import driver_page, until, wait_map
@@ -236,6 +237,15 @@ def test_sign_up_vehicle_book_charge_receipt_history_and_taken_point(
     ), meters
     raw = {"Reserved", "Preparing", "Charging", "SuspendedEV", "Finishing", "EVDisconnected"}
     assert not raw & set(details), details
+    # The receipt alone tells the finished charge's figures (no live metrics beside it).
+    assert page.locator("#m-soc").count() == 0
+    # A finished booking is no longer polled: switching the language redraws it at once.
+    page.locator("#lang").click()
+    expect(status).to_have_text("Finished")
+    expect(receipt).to_contain_text("Energy delivered")
+    expect(page.locator("#charger-log")).to_contain_text("Suspended by the vehicle")
+    page.locator("#lang").click()
+    expect(status).to_have_text("Terminée")
 
     # History: the charge with its receipt.
     page.get_by_role("button", name="Alice").click()
