@@ -470,15 +470,19 @@ class AdminNetworkController(Controller):
     )
     async def withdraw_station(self, state: State, station_id: UUID) -> AdminStation:
         async with network_edit(state, station_id) as edit:
-            points = await edit.conn.fetch(
-                "UPDATE charge_points SET withdrawn_at = coalesce(withdrawn_at, now()), "
-                "updated_at = now() WHERE station_id = $1 RETURNING id",
+            # The bookings first, with this reason: withdrawing a point would end them as
+            # 'point_withdrawn' (the trigger of migration 0035). A booking's row is taken
+            # before its point's, as every writer of both does.
+            await edit.conn.execute(
+                "SELECT cancel_reservations_for_point(id, 'station_withdrawn') "
+                "FROM charge_points WHERE station_id = $1 AND withdrawn_at IS NULL",
                 station_id,
             )
-            for p in points:
-                await edit.conn.execute(
-                    "SELECT cancel_reservations_for_point($1, 'station_withdrawn')", p["id"]
-                )
+            await edit.conn.execute(
+                "UPDATE charge_points SET withdrawn_at = coalesce(withdrawn_at, now()), "
+                "updated_at = now() WHERE station_id = $1",
+                station_id,
+            )
             await edit.conn.execute(
                 "UPDATE stations SET withdrawn_at = coalesce(withdrawn_at, now()), "
                 "updated_at = now() WHERE id = $1",

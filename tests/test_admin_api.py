@@ -404,3 +404,40 @@ async def test_deleting_a_driver_frees_the_point_they_had_booked(
     assert (row["status"], row["end_reason"]) == ("cancelled", "account_deleted")
     status = await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", point)
     assert status == "Available"
+
+
+async def test_withdrawing_a_station_or_a_point_ends_its_bookings_with_that_reason(
+    pool: Any, admin_client: AsyncTestClient[Litestar]
+) -> None:
+    """The back office's own reason is kept ('station_withdrawn' for a whole station), not
+    the 'point_withdrawn' of the trigger that ends any withdrawn point's booking (0035)."""
+    from tests.fixtures_reservations import hold_points
+
+    tag = uuid.uuid4().hex[:8]
+    sid = (await admin_client.post("/api/admin/stations", json=_station_body(tag))).json()["id"]
+    points = []
+    for n in (1, 2, 3):
+        r = await admin_client.post(
+            f"/api/admin/stations/{sid}/points",
+            json={
+                "id_pdc_itinerance": f"FRWUTE{tag.upper()}{n}",
+                "puissance_nominale": 22,
+                "prise_type_2": True,
+            },
+        )
+        assert r.status_code == 201, r.text
+        points.append(UUID(r.json()["id"]))
+    bookings = await hold_points(pool, points)
+    assert (await admin_client.delete(f"/api/admin/points/{points[0]}")).status_code == 200
+    assert (await admin_client.delete(f"/api/admin/stations/{sid}")).status_code == 200
+    ended = await pool.fetch(
+        "SELECT r.status, r.end_reason, cp.connector_status FROM reservations r "
+        "JOIN charge_points cp ON cp.id = r.charge_point_id "
+        "WHERE r.id = ANY($1::uuid[]) ORDER BY cp.id_pdc_itinerance",
+        bookings,
+    )
+    assert [tuple(r) for r in ended] == [
+        ("cancelled", "point_withdrawn", "Unavailable"),
+        ("cancelled", "station_withdrawn", "Unavailable"),
+        ("cancelled", "station_withdrawn", "Unavailable"),
+    ]

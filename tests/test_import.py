@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 
 from tests.conftest import DATA, ROOT, make_test_env, migrate_database
 from tests.fixtures_network import wait_import_idle
+from tests.fixtures_reservations import hold_points
 from wattsup.config import Settings
 from wattsup.importer import engine
 from wattsup.importer import rows as row_rules
@@ -456,8 +458,25 @@ async def test_full_snapshot_withdraws_missing_points_never_deletes(  # type: ig
         csv.writer(fh).writerows(kept)
     partial = await import_file(scratch_settings, smaller)  # not --full: nothing withdrawn
     assert partial.withdrawn == 0
+    # A driver holds FRWUPE0014: its withdrawal ends the booking (migration 0035), which
+    # would otherwise stay open on a point gone from the network.
+    point = await scratch.fetchval(
+        "SELECT id FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0014'"
+    )
+    (booking,) = await hold_points(scratch, [point])
     full = await import_file(scratch_settings, smaller, full=True)
     assert full.withdrawn == 2
+    ended = await scratch.fetchrow(
+        "SELECT status, end_reason, events->-2 AS cancel, events->-1 AS last "
+        "FROM reservations WHERE id = $1",
+        booking,
+    )
+    assert (ended["status"], ended["end_reason"]) == ("cancelled", "point_withdrawn")
+    assert json.loads(ended["cancel"])["payload"] == {
+        "reservationId": str(booking),
+        "reason": "point_withdrawn",
+    }
+    assert json.loads(ended["last"])["payload"] == {"status": "Unavailable"}
     assert await scratch.fetchval("SELECT count(*) FROM charge_points") == 7, "never deleted"
     withdrawn = await scratch.fetchval(
         "SELECT withdrawn_at IS NOT NULL FROM stations WHERE id_station_itinerance = 'FRWUPP0006'"

@@ -22,6 +22,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import DATA, ROOT, make_test_env
 from tests.fixtures_accounts import PASSWORD, create_user, sign_in
+from tests.fixtures_reservations import hold_points
 from wattsup.config import Settings
 
 pytestmark = pytest.mark.usefixtures("imported_sample")
@@ -503,6 +504,38 @@ async def test_a_full_car_is_suspended_until_it_is_unplugged(settings: Settings,
             await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
             == "Available"
         )
+
+
+async def test_a_withdrawn_point_ends_its_booking_and_takes_no_new_one(pool) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0035: whoever withdraws a point (a full snapshot, the back office, SQL),
+    its open booking ends with it; and a booking inserted once it is withdrawn (the one a
+    driver was making while an import withdrew the point) is refused. All in a transaction
+    rolled back: the shared network keeps its point."""
+    (p,) = await free_points(pool, 1)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            (booking,) = await hold_points(conn, [p["id"]])
+            await conn.execute(
+                "UPDATE charge_points SET withdrawn_at = now() WHERE id = $1", p["id"]
+            )
+            row = await conn.fetchrow(
+                "SELECT status, end_reason FROM reservations WHERE id = $1", booking
+            )
+            assert (row["status"], row["end_reason"]) == ("cancelled", "point_withdrawn")
+            assert (
+                await conn.fetchval(
+                    "SELECT connector_status FROM charge_points WHERE id = $1", p["id"]
+                )
+                == "Unavailable"
+            )
+            with pytest.raises(asyncpg.PostgresError) as exc:
+                async with conn.transaction():
+                    await hold_points(conn, [p["id"]])
+            assert (exc.value.sqlstate, str(exc.value)) == ("WUREF", "point_not_found")
+        finally:
+            await tx.rollback()
 
 
 async def test_no_show_expires_on_time_and_frees_the_point(fast_client, pool) -> None:  # type: ignore[no-untyped-def]

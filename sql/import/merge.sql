@@ -607,14 +607,24 @@ BEGIN
     withdrawn := 0;
     -- (A first load has nothing to withdraw: every point and station came with the file.)
     IF p_full AND NOT first_load THEN
-        UPDATE charge_points cp SET withdrawn_at = now(), updated_at = now()
+        CREATE TEMP TABLE import_withdrawn ON COMMIT DROP AS
+        SELECT cp.id FROM charge_points cp
         WHERE cp.withdrawn_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM import_points p
                           WHERE p.id_pdc_itinerance = cp.id_pdc_itinerance)
           AND NOT EXISTS (SELECT 1 FROM import_rejects r
                           WHERE r.job_id = p_job AND r.severity = 'rejected'
                             AND r.id_pdc_itinerance = cp.id_pdc_itinerance);
+        -- Their open bookings end with them (the trigger of 0035). Those bookings' rows are
+        -- locked first: a booking transition and the sweeper take a booking's row before its
+        -- point's, and this transaction, a whole import, must not be a deadlock's victim.
+        PERFORM 1 FROM reservations r JOIN import_withdrawn w ON w.id = r.charge_point_id
+         WHERE r.status IN ('reserved', 'charging')
+         ORDER BY r.id FOR UPDATE OF r;
+        UPDATE charge_points cp SET withdrawn_at = now(), updated_at = now()
+        FROM import_withdrawn w WHERE cp.id = w.id;
         GET DIAGNOSTICS withdrawn = ROW_COUNT;
+        DROP TABLE import_withdrawn;
     END IF;
     -- A station left with no point in service list is withdrawn too.
     IF NOT first_load THEN

@@ -1,0 +1,30 @@
+-- Back to 0034: 0033's reservations_follow_connector (as pg_get_functiondef prints it), no
+-- trigger on withdrawal. merge.sql stays as this revision left it (its locking is harmless).
+DROP TRIGGER charge_points_cancel_on_withdrawal ON charge_points;
+DROP FUNCTION charge_points_cancel_on_withdrawal();
+CREATE OR REPLACE FUNCTION public.reservations_follow_connector()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    UPDATE charge_points SET
+        connector_status = CASE NEW.status WHEN 'reserved' THEN 'Reserved'
+                                           WHEN 'charging' THEN
+                                               CASE WHEN NEW.suspended_at IS NULL
+                                                    THEN 'Charging' ELSE 'SuspendedEV' END
+                                           ELSE CASE WHEN operational_status = 'out_of_service'
+                                                     THEN 'Unavailable'
+                                                     ELSE 'Available' END END,
+        connector_status_at = now()
+    WHERE id = NEW.charge_point_id;
+    RETURN NULL;
+END;
+$function$
+
+;
+-- The withdrawn points' connectors as 0034 left them.
+ALTER TABLE charge_points DISABLE TRIGGER charge_points_connector_guard;
+UPDATE charge_points SET connector_status = 'Available'
+ WHERE withdrawn_at IS NOT NULL AND connector_status = 'Unavailable'
+   AND operational_status <> 'out_of_service';
+ALTER TABLE charge_points ENABLE TRIGGER charge_points_connector_guard;
