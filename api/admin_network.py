@@ -532,6 +532,14 @@ class AdminNetworkController(Controller):
             sets = [f"{c} = ${i}" for i, c in enumerate(values, start=2)]
             if "operational_status" in values:
                 sets.append("status_changed_at = now()")
+                # Out of service cancels the point's booking (a trigger, 0004): its row is
+                # locked first, in the order of every other writer of both (a booking
+                # transition, the sweeper: the booking, then its point), not the reverse.
+                await edit.conn.execute(
+                    "SELECT 1 FROM reservations WHERE charge_point_id = $1 "
+                    "AND status IN ('reserved', 'charging') FOR UPDATE",
+                    point_id,
+                )
             if values:
                 sets.append("updated_at = now()")
                 await edit.conn.execute(
