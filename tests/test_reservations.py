@@ -538,6 +538,58 @@ async def test_a_withdrawn_point_ends_its_booking_and_takes_no_new_one(pool) -> 
             await tx.rollback()
 
 
+async def test_a_booking_made_while_its_point_is_withdrawn_is_refused(pool) -> None:  # type: ignore[no-untyped-def]
+    """The race of migration 0035: an import withdraws a point (its transaction holds the
+    point's row) while a driver books it. The booking read the point before the import
+    committed, so its own check passed; its connector update waits for the import, then sees
+    the point withdrawn and refuses the booking. No booking is left on a withdrawn point."""
+    (p,) = await free_points(pool, 1)
+    user = await create_user(pool)
+    car = await _vehicle_row(pool, user["id"])
+    importer = await pool.acquire()
+    try:
+        tx = importer.transaction()
+        await tx.start()
+        await importer.execute(
+            "UPDATE charge_points SET withdrawn_at = now() WHERE id = $1", p["id"]
+        )
+        booking = asyncio.create_task(
+            pool.fetchrow(
+                "SELECT * FROM booking_reserve($1, $2, $3, 30, 1)", user["id"], p["id"], car
+            )
+        )
+        # The booking waits on the point's row, held by the "import".
+        for _ in range(100):
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%booking_reserve(%' AND pid <> pg_backend_pid()"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the booking should wait for the withdrawing transaction"
+        assert not booking.done()
+        await tx.commit()
+        with pytest.raises(asyncpg.PostgresError) as exc:
+            await booking
+        assert (exc.value.sqlstate, str(exc.value)) == ("WUREF", "point_not_found")
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM reservations WHERE charge_point_id = $1 "
+            "AND status IN ('reserved', 'charging')",
+            p["id"],
+        )
+    finally:
+        # Back in the network for the other tests (Available again: the trigger of 0035).
+        await importer.execute(
+            "UPDATE charge_points SET withdrawn_at = NULL WHERE id = $1", p["id"]
+        )
+        await pool.release(importer)
+    assert (
+        await pool.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", p["id"])
+        == "Available"
+    )
+
+
 async def test_no_show_expires_on_time_and_frees_the_point(fast_client, pool) -> None:  # type: ignore[no-untyped-def]
     (p,) = await free_points(pool, 1)
     v = await vehicle(fast_client)
