@@ -484,7 +484,74 @@ async def test_full_snapshot_withdraws_missing_points_never_deletes(  # type: ig
     assert withdrawn, "a station with no point left is withdrawn"
     back = await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
     assert back.updated == 2, "a withdrawn point that comes back is restored"
+    assert (
+        await scratch.fetchval("SELECT connector_status FROM charge_points WHERE id = $1", point)
+        == "Available"
+    ), "Unavailable while withdrawn, Available again once back"
     assert await counts(scratch) == {"stations": 4, "points": 7}
+
+
+async def test_a_merge_that_meets_a_deadlock_runs_again(  # type: ignore[no-untyped-def]
+    scratch, scratch_settings: Settings, tmp_path: Path, caplog
+) -> None:
+    """A full snapshot changes FRWUPE0002 and withdraws FRWUPE0014, which has an open
+    booking. Another session (a booking transition, as it locks them: the booking, then a
+    point) holds that booking and then wants FRWUPE0002, which the merge holds: a deadlock.
+    PostgreSQL aborts the merge (the other session waits longer before it looks); the engine
+    undoes the merge alone and runs it again once the other has committed. The import
+    succeeds: a whole national file is not lost to a booking's bad timing."""
+    await import_file(scratch_settings, DATA / "irve-v2-defects.csv")
+    rows = list(csv.reader((DATA / "irve-v2-defects.csv").open(encoding="utf-8", newline="")))
+    pdc, price = HEADER.index("id_pdc_itinerance"), HEADER.index("tarification")
+    for r in rows:
+        if r[pdc] == "FRWUPE0002":
+            r[price] = "0,50 € / kWh"
+    changed = tmp_path / "changed.csv"
+    with changed.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(r for r in rows if r[pdc] != "FRWUPE0014")
+    withdrawn = await scratch.fetchval(
+        "SELECT id FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0014'"
+    )
+    (booking,) = await hold_points(scratch, [withdrawn])
+
+    other = await asyncpg.connect(scratch_settings.database_url)
+    try:
+        await other.execute("SET deadlock_timeout = '30s'")  # the merge's check fires first
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE", booking)
+        importing = asyncio.create_task(import_file(scratch_settings, changed, full=True))
+        # The merge has changed FRWUPE0002 and waits for the booking.
+        for _ in range(400):
+            if await scratch.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE '%import_merge(%' AND pid <> pg_backend_pid()"
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the merge never waited for the booking")
+        with caplog.at_level("WARNING", logger="wattsup.import"):
+            # Waits for the merge's lock until PostgreSQL aborts the merge, then goes on.
+            await other.execute(
+                "UPDATE charge_points SET updated_at = now() WHERE id_pdc_itinerance = 'FRWUPE0002'"
+            )
+            await tx.commit()
+            report = await importing
+    finally:
+        await other.close()
+    assert "the merge met a deadlock; merging again" in caplog.text
+    assert report.status == "succeeded" and report.withdrawn == 1 and report.updated == 1
+    assert (
+        await scratch.fetchval(
+            "SELECT tarification FROM charge_points WHERE id_pdc_itinerance = 'FRWUPE0002'"
+        )
+        == "0,50 € / kWh"
+    )
+    assert (
+        await scratch.fetchval("SELECT end_reason FROM reservations WHERE id = $1", booking)
+        == "point_withdrawn"
+    )
 
 
 async def test_a_rejected_or_cut_short_row_keeps_the_stored_point(  # type: ignore[no-untyped-def]

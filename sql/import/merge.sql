@@ -616,8 +616,10 @@ BEGIN
                           WHERE r.job_id = p_job AND r.severity = 'rejected'
                             AND r.id_pdc_itinerance = cp.id_pdc_itinerance);
         -- Their open bookings end with them (the trigger of 0035). Those bookings' rows are
-        -- locked first: a booking transition and the sweeper take a booking's row before its
-        -- point's, and this transaction, a whole import, must not be a deadlock's victim.
+        -- locked before these points', the order of a booking transition and of the sweeper.
+        -- The points changed above are locked already: a deadlock with a booking on one of
+        -- them stays possible, and the engine runs the merge again if it is the victim
+        -- (wattsup/importer/engine.py _merge).
         PERFORM 1 FROM reservations r JOIN import_withdrawn w ON w.id = r.charge_point_id
          WHERE r.status IN ('reserved', 'charging')
          ORDER BY r.id FOR UPDATE OF r;

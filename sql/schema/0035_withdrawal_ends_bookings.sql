@@ -15,9 +15,10 @@
 --   waited for the import's lock on the point's row. It now sees the point withdrawn and
 --   refuses the booking (point_not_found, as booking_reserve does for a withdrawn point).
 -- - merge.sql (re-applied by this revision) locks the open bookings of the points it is about
---   to withdraw before it touches the points: every other writer (a booking transition, the
---   sweeper) takes a booking's row before its point's, so the import, which must not fail on
---   a deadlock, takes them in that order too.
+--   to withdraw before it touches those points, the order of every other writer (a booking
+--   transition, the sweeper: a booking's row, then its point's). The points it changed just
+--   before are locked already, so a deadlock is still possible there: the importer then runs
+--   the merge again (wattsup/importer/engine.py _merge), not failing a whole file.
 
 -- Withdrawn: the booking ended, the connector Unavailable (as out of service, 0030); back in
 -- the network (a later snapshot lists it again): Available, unless out of service.
@@ -48,9 +49,35 @@ AFTER UPDATE OF withdrawn_at ON charge_points
 FOR EACH ROW WHEN ((OLD.withdrawn_at IS NULL) <> (NEW.withdrawn_at IS NULL))
 EXECUTE FUNCTION charge_points_cancel_on_withdrawal();
 
--- The points already withdrawn, without a booking (none can have one now): Unavailable. A
--- write of the connector status outside a trigger, which 0028's guard refuses: this once,
--- with the guard off, as 0030 did for the points out of service.
+-- 0030's, but a withdrawn point back in service stays Unavailable (it is out of the network).
+CREATE OR REPLACE FUNCTION charge_points_cancel_on_out_of_service() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.operational_status = 'out_of_service'
+       AND OLD.operational_status IS DISTINCT FROM 'out_of_service' THEN
+        PERFORM cancel_reservations_for_point(NEW.id, 'point_out_of_service');
+        UPDATE charge_points SET connector_status = 'Unavailable', connector_status_at = now()
+         WHERE id = NEW.id AND connector_status <> 'Unavailable';
+    ELSIF OLD.operational_status = 'out_of_service'
+          AND NEW.operational_status <> 'out_of_service' AND NEW.withdrawn_at IS NULL THEN
+        UPDATE charge_points SET connector_status = 'Available', connector_status_at = now()
+         WHERE id = NEW.id AND connector_status = 'Unavailable';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- The bookings that 0034 left open on points a full snapshot had withdrawn end now, as the
+-- trigger ends them from here on.
+SELECT cancel_reservations_for_point(cp.id, 'point_withdrawn')
+  FROM charge_points cp
+ WHERE cp.withdrawn_at IS NOT NULL
+   AND EXISTS (SELECT 1 FROM reservations r
+               WHERE r.charge_point_id = cp.id AND r.status IN ('reserved', 'charging'));
+
+-- The other points already withdrawn: Unavailable. A write of the connector status outside
+-- a trigger, which 0028's guard refuses: this once, with the guard off, as 0030 did for the
+-- points out of service.
 ALTER TABLE charge_points DISABLE TRIGGER charge_points_connector_guard;
 UPDATE charge_points SET connector_status = 'Unavailable'
  WHERE withdrawn_at IS NOT NULL AND connector_status = 'Available';

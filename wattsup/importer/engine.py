@@ -55,6 +55,8 @@ PIPELINED_FIRST_LOAD = True
 # every row is validated; the tests compare the two).
 SKIP_UNCHANGED_ROWS = True
 PROGRESS_EVERY_S = 0.5
+# Tries of the merge when PostgreSQL aborts it to break a deadlock (see _merge).
+MERGE_ATTEMPTS = 3
 REJECT_COLUMNS = ("job_id", "line", "severity", "field", "value", "reason", "id_pdc_itinerance")
 
 
@@ -374,14 +376,7 @@ async def _import(
             after_commit = await data_conn.fetchval(
                 "SELECT to_regprocedure('refresh_derived_done()') IS NOT NULL"
             )
-            merged = await data_conn.fetchrow(
-                "SELECT * FROM import_merge($1, $2, false)"
-                if after_commit
-                # Before 0025 the function has two arguments (and refreshes itself).
-                else "SELECT * FROM import_merge($1, $2)",
-                job_id,
-                full,
-            )
+            merged = await _merge(data_conn, job_id, full, after_commit=after_commit)
             pending = after_commit and await data_conn.fetchval(
                 "SELECT derived_pending FROM app_meta"
             )
@@ -420,6 +415,33 @@ async def _import(
                 "refreshing" if pending else "done",
             )
     return schema_detected, bool(pending)
+
+
+async def _merge(
+    data_conn: asyncpg.Connection, job_id: UUID, full: bool, *, after_commit: bool
+) -> asyncpg.Record | None:
+    """import_merge() in a savepoint, run again if it is a deadlock's victim. The merge locks
+    the points it changes and withdraws, and the open bookings of the latter; a booking
+    transition or the sweeper, which lock a booking and then its point, can meet it in the
+    other order on some point at the same instant. PostgreSQL then aborts one of the two:
+    if it is the merge, only the merge is undone (the staged file stays) and it runs again,
+    once the other has committed, instead of failing a whole national import."""
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
+        try:
+            async with data_conn.transaction():
+                return await data_conn.fetchrow(
+                    "SELECT * FROM import_merge($1, $2, false)"
+                    if after_commit
+                    # Before 0025 the function has two arguments (and refreshes itself).
+                    else "SELECT * FROM import_merge($1, $2)",
+                    job_id,
+                    full,
+                )
+        except asyncpg.DeadlockDetectedError:
+            if attempt == MERGE_ATTEMPTS:
+                raise
+            log.warning("import %s: the merge met a deadlock; merging again", job_id)
+    raise AssertionError("unreachable")
 
 
 async def _rebuild_derived(
