@@ -538,6 +538,52 @@ async def test_a_withdrawn_point_ends_its_booking_and_takes_no_new_one(pool) -> 
             await tx.rollback()
 
 
+async def test_withdrawing_a_point_mid_charge_stops_it_with_a_receipt(pool) -> None:  # type: ignore[no-untyped-def]
+    """A charge under way on a point withdrawn ends as an operator's stop: StopTransaction
+    (Other), its receipt, the connector Unavailable (0030, 0035). Rolled back afterwards."""
+    (p,) = await free_points(pool, 1)
+    user = await create_user(pool)
+    car = await _vehicle_row(pool, user["id"])
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            (rid,) = await conn.fetchrow(
+                "SELECT reservation_id FROM booking_reserve($1, $2, $3, 30, 100)",
+                user["id"],
+                p["id"],
+                car,
+            )
+            await conn.execute("SELECT booking_start($1)", rid)
+            await conn.execute(
+                "UPDATE charge_points SET withdrawn_at = now() WHERE id = $1", p["id"]
+            )
+            row = await conn.fetchrow(
+                "SELECT status, end_reason, receipt, events FROM reservations WHERE id = $1",
+                rid,
+            )
+            assert (row["status"], row["end_reason"]) == ("completed", "point_withdrawn")
+            assert row["receipt"]["stop_reason"] == "Other"  # the pool decodes jsonb
+            log = [
+                (e["message"], e["payload"].get("status") or e["payload"].get("reason"))
+                for e in row["events"]
+                if e["message"] != "MeterValues"
+            ]
+            assert log[-3:] == [
+                ("StopTransaction", "Other"),
+                ("StatusNotification", "Finishing"),
+                ("StatusNotification", "Unavailable"),
+            ]
+            assert (
+                await conn.fetchval(
+                    "SELECT connector_status FROM charge_points WHERE id = $1", p["id"]
+                )
+                == "Unavailable"
+            )
+        finally:
+            await tx.rollback()
+
+
 async def test_a_booking_made_while_its_point_is_withdrawn_is_refused(pool) -> None:  # type: ignore[no-untyped-def]
     """The race of migration 0035: an import withdraws a point (its transaction holds the
     point's row) while a driver books it. The booking read the point before the import
