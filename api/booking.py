@@ -269,13 +269,20 @@ async def cancel_reservation(
     )
 
 
+def true_status(r: asyncpg.Record, now: datetime) -> str:
+    """The booking's status at `now`, from its timestamps: a hold run out is expired and a
+    charge past its end completed, whether or not a sweep has stored it yet."""
+    status: str = r["status"]
+    if status == "reserved" and r["expires_at"] <= now:
+        return "expired"
+    if status == "charging" and r["ends_at"] <= now:
+        return "completed"
+    return status
+
+
 def live_state(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
     """The true state at `now`, from timestamps (never waits for a sweep)."""
-    status = r["status"]
-    if status == "reserved" and r["expires_at"] <= now:
-        status = "expired"
-    if status == "charging" and r["ends_at"] <= now:
-        status = "completed"
+    status = true_status(r, now)
     out: dict[str, Any] = {"status": status}
     if status == "reserved":
         out["remaining_hold_seconds"] = max(0, int((r["expires_at"] - now).total_seconds()))

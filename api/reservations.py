@@ -84,11 +84,7 @@ async def _catch_up(state: State, conn: asyncpg.Connection, row: asyncpg.Record)
     the sweeper's next pass ends it now, as the sweeper would (tiles included), so the read
     shows it ended with its log and receipt, not "completed" with no receipt yet. Returns
     whether it did: the caller reads the booking again. A read on time costs nothing more."""
-    now = datetime.now(UTC)
-    due = (row["status"] == "reserved" and row["expires_at"] <= now) or (
-        row["status"] == "charging" and row["ends_at"] <= now
-    )
-    if not due:
+    if booking.true_status(row, datetime.now(UTC)) == row["status"]:
         return False
     await booking.sweep(state.redis, conn, point=row["charge_point_id"], user=row["user_id"])
     return True
